@@ -1,0 +1,88 @@
+{{/* Labels shared by every object. */}}
+{{- define "shop.commonLabels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: cloud-native-shop
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Labels of a workload: ctx = dict "root" $ "name" <app> "version" <v> "track" <stable|canary> "component" <c> */}}
+{{- define "shop.labels" -}}
+{{ include "shop.commonLabels" .root }}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/version: {{ .version | quote }}
+app: {{ .name }}
+version: {{ .version | quote }}
+{{- if .track }}
+track: {{ .track }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod selector of one track of one app. */}}
+{{- define "shop.selector" -}}
+app: {{ .name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- if .track }}
+track: {{ .track }}
+{{- end }}
+{{- end -}}
+
+{{/* Image reference of a service; the tag is required by the schema and never `latest`. */}}
+{{- define "shop.image" -}}
+{{- $tag := .tag | default .root.Values.image.tag -}}
+{{- printf "%s/%s:%s" .root.Values.image.registry .name $tag -}}
+{{- end -}}
+
+{{/* Name of the Secret that holds DATABASE_URL of a service. */}}
+{{- define "shop.dbSecret" -}}
+{{- $svc := index .root.Values.services .name -}}
+{{- if and $svc.database $svc.database.existingSecret -}}
+{{- $svc.database.existingSecret -}}
+{{- else -}}
+{{- printf "%s-database" .name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ServiceAccount of a call-graph node. */}}
+{{- define "shop.serviceAccount" -}}
+{{- if eq .name "helm-test" -}}
+{{- printf "%s-helm-test" .root.Release.Name -}}
+{{- else -}}
+{{- .name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* SPIFFE principal (without the spiffe:// prefix) of a call-graph source. */}}
+{{- define "shop.principal" -}}
+{{- $m := .root.Values.mesh -}}
+{{- if eq .name "ingress" -}}
+{{- printf "%s/ns/%s/sa/%s" $m.trustDomain $m.istioNamespace $m.ingressGateway.serviceAccount -}}
+{{- else -}}
+{{- printf "%s/ns/%s/sa/%s" $m.trustDomain .root.Release.Namespace (include "shop.serviceAccount" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Is a call-graph node rendered by this release? (services always; postgresql/kafka when enabled) */}}
+{{- define "shop.inCluster" -}}
+{{- if eq .name "postgresql" -}}{{ .root.Values.postgresql.enabled }}
+{{- else if eq .name "kafka" -}}{{ .root.Values.kafka.enabled }}
+{{- else -}}true{{- end -}}
+{{- end -}}
+
+{{/* Port number of a named port of a call-graph target. */}}
+{{- define "shop.portNumber" -}}
+{{- $p := dict "grpc" 50051 "http" 8080 "postgres" 5432 "kafka" 9092 -}}
+{{- index $p .port -}}
+{{- end -}}
+
+{{/* Restricted container security context (Pod Security Standards, restricted profile). */}}
+{{- define "shop.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
