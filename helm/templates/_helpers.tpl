@@ -86,3 +86,45 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* HTTP routes of a VirtualService: header route to canary, then weighted stable/canary with timeout and retries.
+     ctx = dict "host" "port" "svc" "weight" "m" */}}
+{{- define "shop.vsRoutes" -}}
+{{- $r := .svc.route -}}
+{{- if .svc.canary.enabled }}
+- name: canary-by-header
+  match:
+    - headers:
+        {{ .m.canaryHeader.name }}:
+          exact: {{ .m.canaryHeader.value | quote }}
+  route:
+    - destination:
+        host: {{ .host }}
+        subset: canary
+        port:
+          number: {{ .port }}
+      weight: 100
+  timeout: {{ $r.timeout }}
+  retries:
+    {{- toYaml $r.retries | nindent 4 }}
+{{- end }}
+- name: weighted
+  route:
+    - destination:
+        host: {{ .host }}
+        subset: stable
+        port:
+          number: {{ .port }}
+      weight: {{ sub 100 .weight }}
+    {{- if .svc.canary.enabled }}
+    - destination:
+        host: {{ .host }}
+        subset: canary
+        port:
+          number: {{ .port }}
+      weight: {{ .weight }}
+    {{- end }}
+  timeout: {{ $r.timeout }}
+  retries:
+    {{- toYaml $r.retries | nindent 4 }}
+{{- end -}}
