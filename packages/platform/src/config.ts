@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+/** Thrown when the environment does not satisfy a service's schema; lists every violation at once. */
+export class ConfigError extends Error {
+  constructor(readonly violations: string[]) {
+    super(`invalid configuration:\n${violations.map((v) => `  - ${v}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+// Environment variables are strings; an empty string means "not set" so that defaults apply.
+const unsetIfEmpty = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+/** Building blocks for service schemas. Every variable carries a description used in errors and `--help`. */
+export const env = {
+  port: (def: number, description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z.coerce
+          .number({ error: 'expected a port number' })
+          .int('expected an integer port')
+          .min(0, 'expected a port between 0 and 65535')
+          .max(65535, 'expected a port between 0 and 65535'),
+      )
+      .default(def)
+      .describe(description),
+  positiveInt: (def: number, description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z.coerce
+          .number({ error: 'expected a positive integer' })
+          .int('expected a positive integer')
+          .positive('expected a positive integer'),
+      )
+      .default(def)
+      .describe(description),
+  string: (def: string, description: string) =>
+    z.preprocess(unsetIfEmpty, z.string()).default(def).describe(description),
+  optionalString: (description: string) =>
+    z.preprocess(unsetIfEmpty, z.string().optional()).describe(description),
+  host: (def: string, description: string) =>
+    z
+      .preprocess(unsetIfEmpty, z.string().regex(/^[A-Za-z0-9.:-]+$/, 'expected a host name or IP address'))
+      .default(def)
+      .describe(description),
+  logLevel: () =>
+    z
+      .preprocess(unsetIfEmpty, z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }))
+      .default('info')
+      .describe('log level'),
+  postgresUrl: (description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z
+          .string({ error: 'required: a postgres:// connection URL' })
+          .refine(isPostgresUrl, 'expected a postgres://user:password@host:port/database URL'),
+      )
+      .describe(description),
+  brokers: (description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z
+          .string({ error: 'required: a comma-separated list of host:port' })
+          .refine(
+            (s) => s.split(',').every((b) => /^[A-Za-z0-9.-]+:\d{1,5}$/.test(b.trim())),
+            'expected a comma-separated list of host:port',
+          ),
+      )
+      .describe(description),
+  address: (def: string, description: string) =>
+    z
+      .preprocess(unsetIfEmpty, z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port'))
+      .default(def)
+      .describe(description),
+};
+
+function isPostgresUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '' && url.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
+
+const SECRET = /URL|PASSWORD|SECRET|TOKEN/;
+
+/** Validates the environment against a schema; returns the typed config or throws ConfigError with all violations. */
+export function loadConfig<S extends z.ZodObject>(schema: S, source: NodeJS.ProcessEnv): z.infer<S> {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) input[key] = source[key];
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const violations = result.error.issues.map((issue) => {
+    const key = String(issue.path[0] ?? '(root)');
+    const raw = source[key];
+    const shown = raw === undefined ? 'not set' : SECRET.test(key) ? 'value hidden' : JSON.stringify(raw);
+    const field = schema.shape[key] as z.ZodType | undefined;
+    const about = field?.description ? ` (${field.description})` : '';
+    return `${key}=${shown}: ${issue.message}${about}`;
+  });
+  throw new ConfigError(violations);
+}
+
+/** One line per variable: name, default and description, for `--help`. */
+export function describeConfig(schema: z.ZodObject): string[] {
+  return Object.entries(schema.shape).map(([key, field]) => {
+    const f = field as z.ZodType;
+    let def = '';
+    if (f instanceof z.ZodDefault) def = ` (default: ${JSON.stringify(f.def.defaultValue)})`;
+    else if (!f.safeParse(undefined).success) def = ' (required)';
+    return `  ${key.padEnd(28)} ${f.description ?? ''}${def}`;
+  });
+}
+
+export { z };

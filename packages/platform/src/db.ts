@@ -1,0 +1,80 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Logger } from './logger';
+import { retryWithBackoff } from './retry';
+
+export type Pool = pg.Pool;
+export type Tx = pg.PoolClient;
+/** Anything that can run a query: the pool itself or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'>;
+
+// int8 (bigint) columns hold money in minor units and counters; they fit in a JS number for this domain.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export function createPool(connectionString: string, max: number, logger: Logger): Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000 });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'idle PostgreSQL client failed'));
+  return pool;
+}
+
+export async function waitForDatabase(pool: Pool, timeoutMs: number, logger: Logger): Promise<void> {
+  await retryWithBackoff(() => pool.query('SELECT 1'), { what: 'PostgreSQL', timeoutMs, logger });
+}
+
+/** Runs `fn` in one transaction: commit when it resolves, roll back when it throws. */
+export async function withTransaction<T>(pool: Pool, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Applies numbered SQL files (`001_init.sql`, `002_...sql`) from `dirs` in file-name order, each in its own transaction,
+ * recording them in `schema_migrations`. An advisory lock keeps two replicas from migrating at once.
+ */
+export async function migrate(pool: Pool, dirs: string[], logger: Logger): Promise<string[]> {
+  const files: { name: string; path: string }[] = [];
+  for (const dir of dirs) {
+    for (const f of await readdir(dir)) if (/^\d+_[\w-]+\.sql$/.test(f)) files.push({ name: f, path: join(dir, f) });
+  }
+  files.sort((a, b) => a.name.localeCompare(b.name));
+  const applied: string[] = [];
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(727274)');
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set((await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    for (const { name: file, path } of files) {
+      if (done.has(file)) continue;
+      const sql = await readFile(path, 'utf8');
+      await client.query('BEGIN');
+      try {
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [file]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });
+      }
+      applied.push(file);
+      logger.info({ migration: file }, 'migration applied');
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(727274)').catch(() => undefined);
+    client.release();
+  }
+  return applied;
+}

@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { decodeBadRequest, encodeBadRequest } from '@shop/contracts';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from './logger';
+import { requestContext } from './logger';
+import type { Metrics } from './metrics';
+
+export { grpc };
+export const Status = grpc.status;
+
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
+
+/** An error a handler throws (or passes to the callback) to answer with a given status. */
+export interface GrpcError extends Partial<grpc.ServiceError> {
+  code: grpc.status;
+  details: string;
+  metadata?: grpc.Metadata;
+}
+
+export function grpcError(code: grpc.status, details: string): GrpcError {
+  return Object.assign(new Error(details), { code, details });
+}
+
+/** INVALID_ARGUMENT with `google.rpc.BadRequest` field violations in the `grpc-status-details-bin` trailer. */
+export function invalidArgument(violations: FieldViolation[]): GrpcError {
+  const details = violations.map((v) => `${v.field}: ${v.description}`).join('; ');
+  const metadata = new grpc.Metadata();
+  metadata.set('grpc-status-details-bin', encodeBadRequest(violations, details));
+  return Object.assign(new Error(details), { code: grpc.status.INVALID_ARGUMENT, details, metadata });
+}
+
+/** Field violations of an INVALID_ARGUMENT error received from another service (empty when there are none). */
+export function violationsOf(err: unknown): FieldViolation[] {
+  const md = (err as { metadata?: grpc.Metadata }).metadata;
+  const raw = md?.get('grpc-status-details-bin')[0];
+  if (!raw || typeof raw === 'string') return [];
+  try {
+    return decodeBadRequest(raw);
+  } catch {
+    return [];
+  }
+}
+
+export function isGrpcError(err: unknown, code?: grpc.status): err is grpc.ServiceError {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'number' && (code === undefined || c === Number(code));
+}
+
+const codeName = (code: number) => grpc.status[code] ?? String(code);
+const splitPath = (path: string) => {
+  const [, service = 'unknown', method = 'unknown'] = path.split('/');
+  return { grpc_service: service, grpc_method: method };
+};
+
+function serverMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor {
+  return (descriptor, call) => {
+    const started = performance.now();
+    const labels = splitPath(descriptor.path);
+    return new grpc.ServerInterceptingCall(call, {
+      sendStatus(status, next) {
+        const l = { ...labels, grpc_code: codeName(status.code) };
+        metrics.grpcServer.handled.inc(l);
+        metrics.grpcServer.duration.observe(l, (performance.now() - started) / 1000);
+        next(status);
+      },
+    });
+  };
+}
+
+type AnyHandler = (call: { metadata: grpc.Metadata }, ...rest: unknown[]) => unknown;
+
+/** Runs every handler inside a request context carrying the caller's `x-request-id` (or a new one). */
+function withRequestIds<T extends object>(implementation: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(implementation)) {
+    const handler = fn as AnyHandler;
+    out[name] = (call: { metadata: grpc.Metadata }, ...rest: unknown[]) => {
+      const given = call.metadata.get('x-request-id')[0];
+      const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+      return requestContext.run({ requestId }, () => handler(call, ...rest));
+    };
+  }
+  return out as T;
+}
+
+export interface GrpcServerOptions {
+  services: { name: string; definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
+  reflection: PackageDefinition;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export interface RunningGrpcServer {
+  port: number;
+  health: HealthImplementation;
+  setServing(serving: boolean): void;
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/** A gRPC server with `grpc.health.v1`, server reflection, RED metrics and request ids on every call. */
+export async function startGrpcServer(opts: GrpcServerOptions, host: string, port: number, portVariable: string): Promise<RunningGrpcServer> {
+  const server = new grpc.Server({ interceptors: [serverMetricsInterceptor(opts.metrics)] });
+  for (const s of opts.services) server.addService(s.definition, withRequestIds(s.implementation));
+  const statuses: Record<string, 'SERVING' | 'NOT_SERVING'> = { '': 'NOT_SERVING' };
+  for (const s of opts.services) statuses[s.name] = 'NOT_SERVING';
+  const health = new HealthImplementation(statuses);
+  health.addToServer(server);
+  new ReflectionService(opts.reflection).addToServer(server);
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
+      if (err) {
+        const inUse = /EADDRINUSE|address already in use|No address added/i.test(err.message);
+        reject(new Error(inUse ? `gRPC port ${port} on ${host} is already in use; set ${portVariable} to a free port` : `gRPC server could not bind ${host}:${port}: ${err.message}`));
+      } else resolve(p);
+    }),
+  );
+  const setServing = (serving: boolean) => {
+    for (const name of Object.keys(statuses)) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+  };
+  return {
+    port: bound,
+    health,
+    setServing,
+    async stop(timeoutMs: number) {
+      setServing(false);
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, timeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+export interface ClientOptions {
+  deadlineMs: number;
+  metrics: Metrics;
+}
+
+/** Client interceptor: a deadline on every call that has none, request-id propagation, client RED metrics. */
+export function clientInterceptor(opts: ClientOptions): grpc.Interceptor {
+  return (options, nextCall) => {
+    const started = performance.now();
+    const labels = splitPath(options.method_definition.path);
+    const deadline = options.deadline ?? Date.now() + opts.deadlineMs;
+    return new grpc.InterceptingCall(nextCall({ ...options, deadline }), {
+      start(metadata, listener, next) {
+        const requestId = requestContext.getStore()?.requestId;
+        if (requestId && metadata.get('x-request-id').length === 0) metadata.set('x-request-id', requestId);
+        next(metadata, {
+          onReceiveStatus(status, nextStatus) {
+            const l = { ...labels, grpc_code: codeName(status.code) };
+            opts.metrics.grpcClient.handled.inc(l);
+            opts.metrics.grpcClient.duration.observe(l, (performance.now() - started) / 1000);
+            nextStatus(status);
+          },
+        });
+      },
+    });
+  };
+}
+
+type ClientCtor<C> = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C;
+
+export function createGrpcClient<C>(Ctor: ClientCtor<C>, address: string, opts: ClientOptions): C {
+  return new Ctor(address, grpc.credentials.createInsecure(), { interceptors: [clientInterceptor(opts)] });
+}
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (err: grpc.ServiceError | null, response: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/** Promise form of a unary call; the deadline comes from the client interceptor unless given here. */
+export function unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: Partial<grpc.CallOptions> = {}): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    method(request, new grpc.Metadata(), options, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** Asks a server's `grpc.health.v1.Health/Check` for the overall status. */
+export async function checkHealth(address: string, deadlineMs: number): Promise<boolean> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  try {
+    const res = await new Promise<Buffer>((resolve, reject) =>
+      client.makeUnaryRequest(
+        '/grpc.health.v1.Health/Check',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.alloc(0),
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (err, value) => (err || !value ? reject(err ?? new Error('empty health response')) : resolve(value)),
+      ),
+    );
+    // HealthCheckResponse { ServingStatus status = 1; } SERVING = 1, encoded as field 1 varint: 0x08 0x01.
+    return res.length === 2 && res[0] === 0x08 && res[1] === 0x01;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Logger } from './logger';
+import { requestContext } from './logger';
+import type { Metrics } from './metrics';
+import { errorMessage } from './retry';
+
+export type ReadinessCheck = () => Promise<void>;
+
+export interface HttpServerOptions {
+  logger: Logger;
+  metrics: Metrics;
+  /** Named checks; `/readyz` is 200 only when every check resolves. */
+  readiness: Record<string, ReadinessCheck>;
+  bodyLimit?: number;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * Fastify with `/livez`, `/readyz` and `/metrics`, request ids (`X-Request-ID` accepted or created, echoed back)
+ * and HTTP RED metrics labelled by route template, never by raw URL.
+ */
+export interface HttpServer {
+  app: FastifyInstance;
+  /** Flips `/readyz` from "starting" to the result of the checks once start-up has completed (or back). */
+  setReady(value: boolean): void;
+  listen(host: string, port: number, portVariable: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function createHttpServer(opts: HttpServerOptions): HttpServer {
+  const loggerInstance: FastifyBaseLogger = opts.logger.child({ component: 'http' });
+  const app: FastifyInstance = Fastify({
+    loggerInstance,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  let ready = false;
+  const started = new WeakMap<object, number>();
+
+  app.addHook('onRequest', (req, reply, done) => {
+    started.set(req, performance.now());
+    void reply.header('x-request-id', req.id);
+    // Everything downstream of this request (logs, gRPC metadata) sees its id.
+    requestContext.run({ requestId: req.id }, done);
+  });
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    if (route !== '/metrics') {
+      const labels = { method: req.method, route, status_code: String(reply.statusCode) };
+      opts.metrics.http.requests.inc(labels);
+      opts.metrics.http.duration.observe(labels, (performance.now() - (started.get(req) ?? performance.now())) / 1000);
+    }
+    if (reply.statusCode >= 500) req.log.error({ method: req.method, route, status: reply.statusCode }, 'request failed');
+    done();
+  });
+
+  app.get('/livez', (_req, reply) => reply.send({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const checks: Record<string, string> = {};
+    let ok = ready;
+    if (!ready) checks.startup = 'starting';
+    await Promise.all(
+      Object.entries(opts.readiness).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), 2000, name);
+          checks[name] = 'ok';
+        } catch (err) {
+          ok = false;
+          checks[name] = errorMessage(err);
+        }
+      }),
+    );
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const body = await opts.metrics.registry.metrics();
+    return reply.type(opts.metrics.registry.contentType).send(body);
+  });
+
+  return {
+    app,
+    setReady: (value) => {
+      ready = value;
+    },
+    async listen(host, port, portVariable) {
+      try {
+        await app.listen({ host, port });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EADDRINUSE') {
+          throw new Error(`HTTP port ${port} on ${host} is already in use; set ${portVariable} to a free port`);
+        }
+        throw err;
+      }
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : port;
+    },
+    close: () => app.close(),
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} check timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

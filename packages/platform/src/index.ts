@@ -1,0 +1,15 @@
+export * from './config';
+export * from './logger';
+export * from './retry';
+export * from './db';
+export * from './kafka';
+export * from './messaging';
+export * from './metrics';
+export * from './grpc';
+export * from './http';
+export * from './lifecycle';
+
+import { join } from 'node:path';
+/** The platform's own migrations (outbox, processed messages), applied before each service's migrations. */
+export const platformMigrationsDir = join(__dirname, '..', '..', 'migrations');
+export * from './runtime';

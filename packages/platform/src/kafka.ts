@@ -1,0 +1,248 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel } from 'kafkajs';
+import type { Admin, Consumer, IHeaders, Producer } from 'kafkajs';
+import type { Logger } from './logger';
+import { errorMessage, retryWithBackoff } from './retry';
+
+export interface OutgoingRecord {
+  topic: string;
+  key: string;
+  value: Buffer | string;
+  headers?: Record<string, string>;
+}
+
+export interface IncomingMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+/** Thrown by a handler for a message that can never be processed: it goes straight to the dead-letter topic. */
+export class PoisonMessageError extends Error {
+  readonly poison = true;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PoisonMessageError';
+  }
+}
+
+export type ConsumeOutcome = 'processed' | 'duplicate' | 'dead_lettered';
+
+export interface SubscribeOptions {
+  groupId: string;
+  topics: string[];
+  /** Returns 'duplicate' when the message had already been processed (idempotent consumer), else 'processed'. */
+  handle: (message: IncomingMessage) => Promise<'processed' | 'duplicate'>;
+  /** Attempts for an unexpected (non-transient, non-poison) error before the message is dead-lettered. */
+  maxAttempts?: number;
+  onOutcome?: (topic: string, outcome: ConsumeOutcome) => void;
+}
+
+/** The small interface the services see; kafkajs stays behind it. */
+export interface MessageBus {
+  send(records: OutgoingRecord[]): Promise<void>;
+  subscribe(options: SubscribeOptions): Promise<void>;
+  /** Resolves when the broker answers; used by readiness. */
+  ping(): Promise<void>;
+  /** Consumer lag per topic and partition for the given group. */
+  lag(groupId: string, topics: string[]): Promise<{ topic: string; partition: number; lag: number }[]>;
+  close(): Promise<void>;
+}
+
+export const dltTopicOf = (topic: string) => `${topic}.dlt`;
+
+// Errors that mean "infrastructure is unavailable right now": retrying later will help, dead-lettering would lose
+// a good message. Codes: Node socket errors and PostgreSQL classes 08 (connection), 57P (shutdown), 40 (tx rollback).
+const TRANSIENT = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|08\d{3}|57P0[1-3]|40001|40P01)$/;
+export function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && TRANSIENT.test(code)) return true;
+  const msg = errorMessage(err);
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg);
+}
+
+function headersOf(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = first.toString();
+  }
+  return out;
+}
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+}
+
+export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
+  const log = opts.logger.child({ component: 'kafka' });
+  const kafka = new Kafka({
+    clientId: opts.clientId,
+    brokers: opts.brokers,
+    connectionTimeout: 3000,
+    requestTimeout: 10_000,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+    logLevel: KafkaLogLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...rest } = entry;
+        if (level <= KafkaLogLevel.ERROR) log.error(rest, message);
+        else log.warn(rest, message);
+      },
+  });
+  let producer: Producer | undefined;
+  let admin: Admin | undefined;
+  const consumers: Consumer[] = [];
+  let closing = false;
+
+  async function getProducer(): Promise<Producer> {
+    if (!producer) {
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+      await p.connect();
+      producer = p;
+    }
+    return producer;
+  }
+  async function getAdmin(): Promise<Admin> {
+    if (!admin) {
+      const a = kafka.admin();
+      await a.connect();
+      admin = a;
+    }
+    return admin;
+  }
+
+  async function send(records: OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const p = await getProducer();
+    const byTopic = new Map<string, OutgoingRecord[]>();
+    for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+    await p.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, rs]) => ({
+        topic,
+        messages: rs.map((r) => ({ key: r.key, value: r.value, headers: r.headers ?? {} })),
+      })),
+    });
+  }
+
+  async function deadLetter(message: IncomingMessage, reason: string): Promise<void> {
+    await send([
+      {
+        topic: dltTopicOf(message.topic),
+        key: message.key ?? '',
+        value: message.value ?? Buffer.alloc(0),
+        headers: {
+          ...message.headers,
+          'x-dlt-reason': reason.slice(0, 1000),
+          'x-dlt-original-topic': message.topic,
+          'x-dlt-original-partition': String(message.partition),
+          'x-dlt-original-offset': message.offset,
+        },
+      },
+    ]);
+  }
+
+  async function subscribe(options: SubscribeOptions): Promise<void> {
+    const maxAttempts = options.maxAttempts ?? 3;
+    const consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      allowAutoTopicCreation: false,
+    });
+    await consumer.connect();
+    for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: true });
+    consumers.push(consumer);
+    // kafkajs resolves a message's offset only after eachMessage returns, and commits only resolved offsets:
+    // a message is committed after it was processed (or dead-lettered), never before.
+    await consumer.run({
+      autoCommit: true,
+      autoCommitInterval: 500,
+      partitionsConsumedConcurrently: 3,
+      eachMessage: async (payload) => {
+        const { topic, partition, message } = payload;
+        const incoming: IncomingMessage = {
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? null,
+          value: message.value,
+          headers: headersOf(message.headers),
+        };
+        let attempt = 0;
+        for (;;) {
+          attempt += 1;
+          try {
+            const outcome = await options.handle(incoming);
+            options.onOutcome?.(topic, outcome);
+            return;
+          } catch (err) {
+            const poison = (err as { poison?: boolean }).poison === true || (err as Error).name === 'InvalidMessageError';
+            if (!poison && isTransient(err) && !closing) {
+              // Infrastructure is down: keep the partition where it is and retry; never dead-letter a good message.
+              log.warn({ topic, partition, offset: message.offset, err: errorMessage(err) }, 'transient failure, retrying message');
+              await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5000));
+              await payload.heartbeat();
+              continue;
+            }
+            if (!poison && attempt < maxAttempts && !closing) {
+              await sleep(50 * attempt);
+              continue;
+            }
+            if (closing && !poison) throw err; // not committed: redelivered after restart
+            const reason = `${poison ? 'poison message' : `failed ${attempt} times`}: ${errorMessage(err)}`;
+            log.error({ topic, partition, offset: message.offset, reason, code: 'MESSAGE_DEAD_LETTERED' }, 'message dead-lettered');
+            await deadLetter(incoming, reason);
+            options.onOutcome?.(topic, 'dead_lettered');
+            return;
+          }
+        }
+      },
+    });
+  }
+
+  async function lag(groupId: string, topics: string[]) {
+    const a = await getAdmin();
+    const out: { topic: string; partition: number; lag: number }[] = [];
+    const committed = await a.fetchOffsets({ groupId, topics });
+    for (const t of committed) {
+      const ends = await a.fetchTopicOffsets(t.topic);
+      for (const p of t.partitions) {
+        const end = ends.find((e) => e.partition === p.partition);
+        if (!end) continue;
+        const high = Number(end.high);
+        const done = Number(p.offset) < 0 ? Number(end.low) : Number(p.offset);
+        out.push({ topic: t.topic, partition: p.partition, lag: Math.max(0, high - done) });
+      }
+    }
+    return out;
+  }
+
+  return {
+    send,
+    subscribe,
+    lag,
+    async ping() {
+      const a = await getAdmin();
+      await a.describeCluster();
+    },
+    async close() {
+      closing = true;
+      for (const c of consumers.splice(0)) await c.disconnect().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer disconnect failed'));
+      await producer?.disconnect().catch(() => undefined);
+      await admin?.disconnect().catch(() => undefined);
+    },
+  };
+}
+
+export async function waitForKafka(bus: MessageBus, timeoutMs: number, logger: Logger): Promise<void> {
+  await retryWithBackoff(() => bus.ping(), { what: 'Kafka', timeoutMs, logger });
+}

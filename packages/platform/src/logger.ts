@@ -1,0 +1,38 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { trace } from '@opentelemetry/api';
+import pino from 'pino';
+
+export type Logger = pino.Logger;
+
+/** Per-request context (request id) carried across awaits, so every log line of a request names it. */
+export interface RequestContext {
+  requestId: string;
+}
+export const requestContext = new AsyncLocalStorage<RequestContext>();
+
+export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: 'msg',
+      formatters: { level: (label) => ({ level: label }) },
+      // Correlate logs with traces and requests without every call site passing ids around.
+      mixin() {
+        const out: Record<string, string> = {};
+        const span = trace.getActiveSpan();
+        if (span) {
+          const ctx = span.spanContext();
+          out.trace_id = ctx.traceId;
+          out.span_id = ctx.spanId;
+        }
+        const req = requestContext.getStore();
+        if (req) out.request_id = req.requestId;
+        return out;
+      },
+      redact: { paths: ['password', '*.password', 'databaseUrl', '*.databaseUrl'], censor: '[redacted]' },
+    },
+    destination,
+  );
+}

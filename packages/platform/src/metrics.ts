@@ -1,0 +1,94 @@
+import client from 'prom-client';
+
+export type Registry = client.Registry;
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10];
+const SAGA_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30, 60];
+
+/**
+ * Every metric the platform exports, created once per service registry (docs/metrics.md is the catalog).
+ * Label values are bounded: method and route templates, status codes, topics, outcomes; never ids.
+ */
+export function createMetrics(service: string) {
+  const registry = new client.Registry();
+  registry.setDefaultLabels({ service });
+  client.collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  const grpcLabels = ['grpc_service', 'grpc_method', 'grpc_code'] as const;
+  return {
+    registry,
+    http: {
+      requests: new client.Counter({ name: 'http_requests_total', help: 'HTTP requests served', labelNames: ['method', 'route', 'status_code'], registers: r }),
+      duration: new client.Histogram({
+        name: 'http_request_duration_seconds',
+        help: 'HTTP request duration',
+        labelNames: ['method', 'route', 'status_code'],
+        buckets: LATENCY_BUCKETS,
+        enableExemplars: true,
+        registers: r,
+      }),
+    },
+    grpcServer: {
+      handled: new client.Counter({ name: 'grpc_server_handled_total', help: 'gRPC calls completed by this server', labelNames: grpcLabels, registers: r }),
+      duration: new client.Histogram({
+        name: 'grpc_server_handling_seconds',
+        help: 'gRPC server handling time',
+        labelNames: grpcLabels,
+        buckets: LATENCY_BUCKETS,
+        enableExemplars: true,
+        registers: r,
+      }),
+    },
+    grpcClient: {
+      handled: new client.Counter({ name: 'grpc_client_handled_total', help: 'gRPC calls made by this service', labelNames: grpcLabels, registers: r }),
+      duration: new client.Histogram({
+        name: 'grpc_client_handling_seconds',
+        help: 'gRPC client call time, from send to status',
+        labelNames: grpcLabels,
+        buckets: LATENCY_BUCKETS,
+        enableExemplars: true,
+        registers: r,
+      }),
+    },
+    messaging: {
+      outboxPending: new client.Gauge({ name: 'outbox_pending_messages', help: 'Outbox rows not yet published', registers: r }),
+      outboxOldestAge: new client.Gauge({ name: 'outbox_oldest_pending_age_seconds', help: 'Age of the oldest unpublished outbox row', registers: r }),
+      published: new client.Counter({ name: 'outbox_published_total', help: 'Outbox messages acknowledged by the broker', labelNames: ['topic'], registers: r }),
+      publishFailures: new client.Counter({ name: 'outbox_publish_failures_total', help: 'Failed outbox publish attempts', labelNames: ['topic'], registers: r }),
+      consumed: new client.Counter({ name: 'messages_consumed_total', help: 'Messages consumed, by outcome', labelNames: ['topic', 'outcome'], registers: r }),
+      lag: new client.Gauge({ name: 'kafka_consumer_lag', help: 'Messages behind the end of the partition for this service consumer group', labelNames: ['topic', 'partition'], registers: r }),
+    },
+    db: {
+      total: new client.Gauge({ name: 'db_pool_clients_total', help: 'PostgreSQL pool clients (idle and in use)', registers: r }),
+      idle: new client.Gauge({ name: 'db_pool_clients_idle', help: 'Idle PostgreSQL pool clients', registers: r }),
+      waiting: new client.Gauge({ name: 'db_pool_clients_waiting', help: 'Queries waiting for a PostgreSQL pool client', registers: r }),
+      max: new client.Gauge({ name: 'db_pool_clients_max', help: 'Configured PostgreSQL pool size', registers: r }),
+    },
+    saga: {
+      started: new client.Counter({ name: 'saga_started_total', help: 'Order sagas started', registers: r }),
+      completed: new client.Counter({ name: 'saga_completed_total', help: 'Order sagas that reached a terminal state', labelNames: ['outcome', 'reason'], registers: r }),
+      duration: new client.Histogram({
+        name: 'saga_duration_seconds',
+        help: 'Time from order placed to terminal state',
+        labelNames: ['outcome'],
+        buckets: SAGA_BUCKETS,
+        enableExemplars: true,
+        registers: r,
+      }),
+      stepDuration: new client.Histogram({
+        name: 'saga_step_duration_seconds',
+        help: 'Time from a saga command to its reply',
+        labelNames: ['step', 'outcome'],
+        buckets: SAGA_BUCKETS,
+        enableExemplars: true,
+        registers: r,
+      }),
+      inFlight: new client.Gauge({ name: 'saga_in_flight', help: 'Sagas not yet in a terminal state', registers: r }),
+      overdue: new client.Gauge({ name: 'saga_overdue', help: 'Sagas in flight past their step deadline', registers: r }),
+      compensations: new client.Counter({ name: 'saga_compensations_total', help: 'Compensating actions started', labelNames: ['step'], registers: r }),
+      parked: new client.Gauge({ name: 'saga_compensation_failures_parked', help: 'Compensations that kept failing and wait for an operator', registers: r }),
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
