@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Creates a kind cluster with Istio and the observability stack, builds and loads the images, installs the chart
+# and runs `helm test`. Stops at the first failed step and prints the command that failed.
+# Environment: CLUSTER_NAME, NAMESPACE, RELEASE, IMAGE_TAG, SKIP_OBSERVABILITY=1, HELM_TIMEOUT (default 10m),
+# KPS_CHART_VERSION, JAEGER_CHART_VERSION, OTEL_CHART_VERSION (pinned chart versions of the observability stack).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+require_tools docker kind kubectl helm istioctl
+if ! docker info >/dev/null 2>&1; then
+  echo 'docker is installed but its daemon does not answer (docker info failed): start Docker first.' >&2
+  exit 2
+fi
+HELM_TIMEOUT="${HELM_TIMEOUT:-10m}"
+cd "$REPO_ROOT"
+
+log "kind cluster ${CLUSTER_NAME}"
+if kind get clusters | grep -qx "$CLUSTER_NAME"; then
+  echo "cluster ${CLUSTER_NAME} exists: reusing it"
+else
+  kind create cluster --name "$CLUSTER_NAME" --config "${K8S_DIR}/kind-config.yaml" --wait 120s
+fi
+CREATED+=("kind cluster ${CLUSTER_NAME}")
+kubectl config use-context "kind-${CLUSTER_NAME}"
+
+log 'Istio (istioctl, k8s/istio/istio-operator.yaml)'
+istioctl install -y -f "${K8S_DIR}/istio/istio-operator.yaml"
+kubectl apply -f "${K8S_DIR}/istio/telemetry.yaml"
+CREATED+=("Istio in istio-system")
+
+log "namespace ${NAMESPACE} with sidecar injection"
+kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
+kubectl label namespace "$NAMESPACE" istio-injection=enabled --overwrite
+CREATED+=("namespace ${NAMESPACE}")
+
+if [[ "${SKIP_OBSERVABILITY:-0}" != 1 ]]; then
+  log 'observability: Prometheus and Grafana (monitoring), OpenTelemetry Collector and Jaeger (observability)'
+  helm repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update
+  helm repo add open-telemetry https://open-telemetry.github.io/opentelemetry-helm-charts --force-update
+  helm repo add jaegertracing https://jaegertracing.github.io/helm-charts --force-update
+  helm repo update
+  kubectl create namespace monitoring --dry-run=client -o yaml | kubectl apply -f -
+  kubectl create namespace observability --dry-run=client -o yaml | kubectl apply -f -
+  helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack --version "${KPS_CHART_VERSION:-77.0.0}" \
+    -n monitoring -f "${K8S_DIR}/observability/kube-prometheus-stack-values.yaml" --wait --timeout "$HELM_TIMEOUT"
+  CREATED+=("kube-prometheus-stack in monitoring")
+  helm upgrade --install jaeger jaegertracing/jaeger --version "${JAEGER_CHART_VERSION:-3.4.1}" \
+    -n observability -f "${K8S_DIR}/observability/jaeger-values.yaml" --wait --timeout "$HELM_TIMEOUT"
+  helm upgrade --install otel-collector open-telemetry/opentelemetry-collector --version "${OTEL_CHART_VERSION:-0.111.2}" \
+    -n observability -f "${K8S_DIR}/observability/otel-collector-values.yaml" --wait --timeout "$HELM_TIMEOUT"
+  CREATED+=("jaeger and otel-collector in observability")
+  "${K8S_DIR}/observability-assets.sh"
+fi
+
+log "images ${IMAGE_REGISTRY}/<service>:${IMAGE_TAG} (Dockerfile, pruned workspace)"
+for service in "${SERVICES[@]}"; do
+  docker build --build-arg "SERVICE=${service}" -t "${IMAGE_REGISTRY}/${service}:${IMAGE_TAG}" "$REPO_ROOT"
+  kind load docker-image --name "$CLUSTER_NAME" "${IMAGE_REGISTRY}/${service}:${IMAGE_TAG}"
+done
+
+log "chart helm/ as release ${RELEASE}"
+helm upgrade --install "$RELEASE" "${REPO_ROOT}/helm" -n "$NAMESPACE" \
+  --set "image.registry=${IMAGE_REGISTRY}" --set "image.tag=${IMAGE_TAG}" --set image.pullPolicy=Never \
+  --wait --timeout "$HELM_TIMEOUT"
+CREATED+=("release ${RELEASE} in ${NAMESPACE}")
+
+log 'helm test: place an order through the gateway and wait for APPROVED'
+helm test "$RELEASE" -n "$NAMESPACE" --logs --timeout 5m
+
+cat <<MSG
+
+The platform is up. REST edge through the Istio ingress gateway:
+  curl -sS -H 'Host: shop.localtest.me' -H 'content-type: application/json' \\
+    -d '{"customerId":"c-1","items":[{"sku":"SKU-0001","quantity":1}]}' http://127.0.0.1:8080/v1/orders
+Grafana:  kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana 3000:80   (admin / shop-admin)
+Jaeger:   kubectl -n observability port-forward svc/jaeger-query 16686:16686
+Canary:   k8s/canary.sh orders start 0.2.0 && k8s/canary.sh orders promote
+Remove:   k8s/kind-down.sh
+MSG
