@@ -101,7 +101,10 @@ export function validateEnvelope(envelope: Envelope): void {
     );
   }
   if (envelope.occurredAt !== undefined && Number.isNaN(envelope.occurredAt.getTime())) {
-    throw new InvalidMessageError('INVALID_TIMESTAMP', `message ${envelope.messageId}: occurred_at is not a valid time`);
+    throw new InvalidMessageError(
+      'INVALID_TIMESTAMP',
+      `message ${envelope.messageId}: occurred_at is not a valid time`,
+    );
   }
 }
 

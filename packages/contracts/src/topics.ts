@@ -59,7 +59,11 @@ export const TOPICS = [
   {
     name: 'payments.replies.v1',
     partitions: TOPIC_PARTITIONS,
-    messageTypes: [MessageTypes.PaymentAuthorized, MessageTypes.PaymentDeclined, MessageTypes.PaymentRefunded],
+    messageTypes: [
+      MessageTypes.PaymentAuthorized,
+      MessageTypes.PaymentDeclined,
+      MessageTypes.PaymentRefunded,
+    ],
   },
   {
     name: 'orders.events.v1',
