@@ -3,7 +3,7 @@
 // combined log, clean stop on Ctrl+C / SIGTERM) and `npm test` (checks plus every package's tests against real
 // PostgreSQL and Kafka, ending with "N passed, N failed").
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -299,9 +299,49 @@ async function testPlatform() {
   process.exit(failed === 0 ? 0 : 1);
 }
 
+// --- infra only (for developing one package's tests) ----------------------------------------------------------
+
+async function infraOnly() {
+  const opt = (name, def) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 && args[i + 1] ? args[i + 1] : def;
+  };
+  const name = opt('name', 'infra');
+  if (!/^[\w-]+$/.test(name)) throw new Error('--name: letters, digits, _ and - only');
+  PROFILES[name] = {
+    stateDir: join(root, '.local', name),
+    postgresPort: Number(opt('pg-port', '55434')),
+    kafkaPort: Number(opt('kafka-port', '59096')),
+  };
+  const infra = await infraUp(name, args.includes('--reset'), (source, line) => {
+    if (/error|fatal/i.test(line)) say(source, line);
+  });
+  const envFile = join(PROFILES[name].stateDir, 'env.sh');
+  const q = (v) => `'${v.replace(/'/g, `'\\''`)}'`;
+  writeFileSync(
+    envFile,
+    [
+      `export KAFKA_BROKERS=${q(infra.kafkaBrokers)}`,
+      `export SHOP_TEST_DATABASE_URLS=${q(JSON.stringify(infra.databaseUrls))}`,
+      `export SHOP_TEST_ADMIN_DATABASE_URL=${q(infra.adminDatabaseUrl)}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  for (const line of infra.describe()) say('infra', line);
+  say('platform', `infrastructure up; for tests: source ${envFile}   Stop: Ctrl+C or SIGTERM`);
+  const stop = async () => {
+    await infra.stop().catch((err) => say('platform', `stop failed: ${err.message}`));
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
 if (command === 'start') await startPlatform();
+else if (command === 'infra') await infraOnly();
 else if (command === 'test') await testPlatform();
 else {
-  console.log('usage: node scripts/platform.mjs start|test   (normally via `npm start` and `npm test`)');
+  console.log('usage: node scripts/platform.mjs start|test|infra   (normally via `npm start` and `npm test`)\n  infra --name N --pg-port P --kafka-port K [--reset]: only PostgreSQL and Kafka, env for tests in .local/N/env.sh');
   process.exit(command === 'help' ? 0 : 2);
 }

@@ -13,7 +13,12 @@ export type Queryable = Pick<pg.Pool, 'query'>;
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export function createPool(connectionString: string, max: number, logger: Logger): Pool {
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+  });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => logger.warn({ err: err.message }, 'idle PostgreSQL client failed'));
   return pool;
@@ -46,7 +51,8 @@ export async function withTransaction<T>(pool: Pool, fn: (tx: Tx) => Promise<T>)
 export async function migrate(pool: Pool, dirs: string[], logger: Logger): Promise<string[]> {
   const files: { name: string; path: string }[] = [];
   for (const dir of dirs) {
-    for (const f of await readdir(dir)) if (/^\d+_[\w-]+\.sql$/.test(f)) files.push({ name: f, path: join(dir, f) });
+    for (const f of await readdir(dir))
+      if (/^\d+_[\w-]+\.sql$/.test(f)) files.push({ name: f, path: join(dir, f) });
   }
   files.sort((a, b) => a.name.localeCompare(b.name));
   const applied: string[] = [];
@@ -56,7 +62,11 @@ export async function migrate(pool: Pool, dirs: string[], logger: Logger): Promi
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
-    const done = new Set((await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    const done = new Set(
+      (await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map(
+        (r) => r.version,
+      ),
+    );
     for (const { name: file, path } of files) {
       if (done.has(file)) continue;
       const sql = await readFile(path, 'utf8');

@@ -90,7 +90,11 @@ function withRequestIds<T extends object>(implementation: T): T {
 }
 
 export interface GrpcServerOptions {
-  services: { name: string; definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
+  services: {
+    name: string;
+    definition: grpc.ServiceDefinition;
+    implementation: grpc.UntypedServiceImplementation;
+  }[];
   reflection: PackageDefinition;
   metrics: Metrics;
   logger: Logger;
@@ -104,7 +108,12 @@ export interface RunningGrpcServer {
 }
 
 /** A gRPC server with `grpc.health.v1`, server reflection, RED metrics and request ids on every call. */
-export async function startGrpcServer(opts: GrpcServerOptions, host: string, port: number, portVariable: string): Promise<RunningGrpcServer> {
+export async function startGrpcServer(
+  opts: GrpcServerOptions,
+  host: string,
+  port: number,
+  portVariable: string,
+): Promise<RunningGrpcServer> {
   const server = new grpc.Server({ interceptors: [serverMetricsInterceptor(opts.metrics)] });
   for (const s of opts.services) server.addService(s.definition, withRequestIds(s.implementation));
   const statuses: Record<string, 'SERVING' | 'NOT_SERVING'> = { '': 'NOT_SERVING' };
@@ -116,7 +125,13 @@ export async function startGrpcServer(opts: GrpcServerOptions, host: string, por
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
       if (err) {
         const inUse = /EADDRINUSE|address already in use|No address added/i.test(err.message);
-        reject(new Error(inUse ? `gRPC port ${port} on ${host} is already in use; set ${portVariable} to a free port` : `gRPC server could not bind ${host}:${port}: ${err.message}`));
+        reject(
+          new Error(
+            inUse
+              ? `gRPC port ${port} on ${host} is already in use; set ${portVariable} to a free port`
+              : `gRPC server could not bind ${host}:${port}: ${err.message}`,
+          ),
+        );
       } else resolve(p);
     }),
   );
@@ -171,7 +186,11 @@ export function clientInterceptor(opts: ClientOptions): grpc.Interceptor {
   };
 }
 
-type ClientCtor<C> = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C;
+type ClientCtor<C> = new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => C;
 
 export function createGrpcClient<C>(Ctor: ClientCtor<C>, address: string, opts: ClientOptions): C {
   return new Ctor(address, grpc.credentials.createInsecure(), { interceptors: [clientInterceptor(opts)] });
@@ -185,7 +204,11 @@ type UnaryMethod<Req, Res> = (
 ) => grpc.ClientUnaryCall;
 
 /** Promise form of a unary call; the deadline comes from the client interceptor unless given here. */
-export function unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: Partial<grpc.CallOptions> = {}): Promise<Res> {
+export function unary<Req, Res>(
+  method: UnaryMethod<Req, Res>,
+  request: Req,
+  options: Partial<grpc.CallOptions> = {},
+): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
     method(request, new grpc.Metadata(), options, (err, res) => (err ? reject(err) : resolve(res)));
   });

@@ -56,9 +56,13 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     if (route !== '/metrics') {
       const labels = { method: req.method, route, status_code: String(reply.statusCode) };
       opts.metrics.http.requests.inc(labels);
-      opts.metrics.http.duration.observe(labels, (performance.now() - (started.get(req) ?? performance.now())) / 1000);
+      opts.metrics.http.duration.observe(
+        labels,
+        (performance.now() - (started.get(req) ?? performance.now())) / 1000,
+      );
     }
-    if (reply.statusCode >= 500) req.log.error({ method: req.method, route, status: reply.statusCode }, 'request failed');
+    if (reply.statusCode >= 500)
+      req.log.error({ method: req.method, route, status: reply.statusCode }, 'request failed');
     done();
   });
 
@@ -95,7 +99,9 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
         await app.listen({ host, port });
       } catch (err) {
         if ((err as { code?: string }).code === 'EADDRINUSE') {
-          throw new Error(`HTTP port ${port} on ${host} is already in use; set ${portVariable} to a free port`);
+          throw new Error(
+            `HTTP port ${port} on ${host} is already in use; set ${portVariable} to a free port`,
+          );
         }
         throw err;
       }

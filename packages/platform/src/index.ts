@@ -13,3 +13,4 @@ import { join } from 'node:path';
 /** The platform's own migrations (outbox, processed messages), applied before each service's migrations. */
 export const platformMigrationsDir = join(__dirname, '..', '..', 'migrations');
 export * from './runtime';
+export * from './tracing';

@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, Partitioners, logLevel as KafkaLogLevel } from 'kafkajs';
 import type { Admin, Consumer, IHeaders, Producer } from 'kafkajs';
 import type { Logger } from './logger';
+import { requestContext } from './logger';
 import { errorMessage, retryWithBackoff } from './retry';
+import { withConsumeSpan } from './tracing';
 
 export interface OutgoingRecord {
   topic: string;
@@ -61,7 +63,9 @@ export function isTransient(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && TRANSIENT.test(code)) return true;
   const msg = errorMessage(err);
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg);
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    msg,
+  );
 }
 
 function headersOf(h: IHeaders | undefined): Record<string, string> {
@@ -104,7 +108,11 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
 
   async function getProducer(): Promise<Producer> {
     if (!producer) {
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+      const p = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await p.connect();
       producer = p;
     }
@@ -177,18 +185,36 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           value: message.value,
           headers: headersOf(message.headers),
         };
+        const requestId = incoming.headers['x-request-id'] ?? `${topic}/${partition}/${message.offset}`;
+        const handle = () =>
+          requestContext.run({ requestId }, () =>
+            withConsumeSpan(
+              {
+                topic,
+                partition,
+                offset: message.offset,
+                groupId: options.groupId,
+                headers: incoming.headers,
+              },
+              () => options.handle(incoming),
+            ),
+          );
         let attempt = 0;
         for (;;) {
           attempt += 1;
           try {
-            const outcome = await options.handle(incoming);
+            const outcome = await handle();
             options.onOutcome?.(topic, outcome);
             return;
           } catch (err) {
-            const poison = (err as { poison?: boolean }).poison === true || (err as Error).name === 'InvalidMessageError';
+            const poison =
+              (err as { poison?: boolean }).poison === true || (err as Error).name === 'InvalidMessageError';
             if (!poison && isTransient(err) && !closing) {
               // Infrastructure is down: keep the partition where it is and retry; never dead-letter a good message.
-              log.warn({ topic, partition, offset: message.offset, err: errorMessage(err) }, 'transient failure, retrying message');
+              log.warn(
+                { topic, partition, offset: message.offset, err: errorMessage(err) },
+                'transient failure, retrying message',
+              );
               await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5000));
               await payload.heartbeat();
               continue;
@@ -199,7 +225,10 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
             }
             if (closing && !poison) throw err; // not committed: redelivered after restart
             const reason = `${poison ? 'poison message' : `failed ${attempt} times`}: ${errorMessage(err)}`;
-            log.error({ topic, partition, offset: message.offset, reason, code: 'MESSAGE_DEAD_LETTERED' }, 'message dead-lettered');
+            log.error(
+              { topic, partition, offset: message.offset, reason, code: 'MESSAGE_DEAD_LETTERED' },
+              'message dead-lettered',
+            );
             await deadLetter(incoming, reason);
             options.onOutcome?.(topic, 'dead_lettered');
             return;
@@ -236,7 +265,10 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
     },
     async close() {
       closing = true;
-      for (const c of consumers.splice(0)) await c.disconnect().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer disconnect failed'));
+      for (const c of consumers.splice(0))
+        await c
+          .disconnect()
+          .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer disconnect failed'));
       await producer?.disconnect().catch(() => undefined);
       await admin?.disconnect().catch(() => undefined);
     },

@@ -1,3 +1,4 @@
+import { shutdownTelemetry } from '@shop/telemetry';
 import type { Logger } from './logger';
 import { ConfigError } from './config';
 import { errorMessage } from './retry';
@@ -18,28 +19,37 @@ export function runService(service: Service, logger: Logger, shutdownTimeoutMs: 
     stopping = true;
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
-      logger.error({ code: 'SHUTDOWN_TIMEOUT' }, `shutdown took longer than ${shutdownTimeoutMs} ms, exiting`);
+      logger.error(
+        { code: 'SHUTDOWN_TIMEOUT' },
+        `shutdown took longer than ${shutdownTimeoutMs} ms, exiting`,
+      );
       logger.flush();
       process.exit(1);
     }, shutdownTimeoutMs);
     force.unref();
-    service.stop().then(
-      () => {
-        logger.info('stopped');
-        logger.flush();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err: errorMessage(err), code: 'SHUTDOWN_FAILED' }, 'shutdown failed');
-        logger.flush();
-        process.exit(1);
-      },
-    );
+    service
+      .stop()
+      .then(() => shutdownTelemetry())
+      .then(
+        () => {
+          logger.info('stopped');
+          logger.flush();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err: errorMessage(err), code: 'SHUTDOWN_FAILED' }, 'shutdown failed');
+          logger.flush();
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
   const fatal = (kind: string) => (err: unknown) => {
-    logger.fatal({ err: errorMessage(err), stack: (err as Error)?.stack, code: kind }, 'unexpected error, exiting');
+    logger.fatal(
+      { err: errorMessage(err), stack: (err as Error)?.stack, code: kind },
+      'unexpected error, exiting',
+    );
     logger.flush();
     process.exit(1);
   };
@@ -48,7 +58,10 @@ export function runService(service: Service, logger: Logger, shutdownTimeoutMs: 
   service.start().then(
     () => logger.info('started'),
     (err: unknown) => {
-      logger.fatal({ err: errorMessage(err), code: 'STARTUP_FAILED' }, `start-up failed: ${errorMessage(err)}`);
+      logger.fatal(
+        { err: errorMessage(err), code: 'STARTUP_FAILED' },
+        `start-up failed: ${errorMessage(err)}`,
+      );
       logger.flush();
       void service.stop().finally(() => process.exit(1));
     },

@@ -1,9 +1,11 @@
-import { context, propagation } from '@opentelemetry/api';
+import { context, propagation, SpanStatusCode } from '@opentelemetry/api';
 import type { Pool, Queryable } from './db';
 import type { MessageBus } from './kafka';
 import type { Logger } from './logger';
+import { requestContext } from './logger';
 import type { Metrics } from './metrics';
 import { errorMessage } from './retry';
+import { startPublishSpan } from './tracing';
 
 export interface OutboxMessage {
   topic: string;
@@ -20,9 +22,16 @@ export async function enqueue(tx: Queryable, messages: OutboxMessage[]): Promise
   if (messages.length === 0) return;
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
+  const requestId = requestContext.getStore()?.requestId;
+  if (requestId) carrier['x-request-id'] = requestId;
   const values: unknown[] = [];
   const rows = messages.map((m, i) => {
-    values.push(m.topic, m.key, typeof m.value === 'string' ? Buffer.from(m.value) : m.value, JSON.stringify({ ...carrier, ...m.headers }));
+    values.push(
+      m.topic,
+      m.key,
+      typeof m.value === 'string' ? Buffer.from(m.value) : m.value,
+      JSON.stringify({ ...carrier, ...m.headers }),
+    );
     const o = i * 4;
     return `($${o + 1}, $${o + 2}, $${o + 3}, $${o + 4}::jsonb)`;
   });
@@ -34,7 +43,10 @@ export async function enqueue(tx: Queryable, messages: OutboxMessage[]): Promise
  * recorded, i.e. the message is a redelivery or a duplicate and its effect must not be applied again.
  */
 export async function firstDelivery(tx: Queryable, messageId: string): Promise<boolean> {
-  const res = await tx.query('INSERT INTO processed_messages (message_id) VALUES ($1) ON CONFLICT DO NOTHING', [messageId]);
+  const res = await tx.query(
+    'INSERT INTO processed_messages (message_id) VALUES ($1) ON CONFLICT DO NOTHING',
+    [messageId],
+  );
   return res.rowCount === 1;
 }
 
@@ -93,7 +105,8 @@ export class OutboxRelay {
         this.notify();
         return;
       }
-      const backoff = this.failures > 0 ? Math.min(100 * 2 ** this.failures, 5000) : (this.opts.pollIntervalMs ?? 250);
+      const backoff =
+        this.failures > 0 ? Math.min(100 * 2 ** this.failures, 5000) : (this.opts.pollIntervalMs ?? 250);
       this.timer = setTimeout(() => this.notify(), backoff);
     });
   }
@@ -116,10 +129,24 @@ export class OutboxRelay {
           [batchSize],
         );
         if (rows.length > 0) {
+          // One producer span per message, parented on the transaction that wrote it: the trace goes on across Kafka.
+          const spans = rows.map((r) => startPublishSpan(r.topic, r.headers));
           try {
-            await this.opts.bus.send(rows.map((r) => ({ topic: r.topic, key: r.key, value: r.value, headers: r.headers })));
+            await this.opts.bus.send(
+              rows.map((r, i) => ({
+                topic: r.topic,
+                key: r.key,
+                value: r.value,
+                headers: spans[i]?.headers ?? r.headers,
+              })),
+            );
+            for (const s of spans) s.span.end();
           } catch (err) {
             for (const r of rows) this.opts.metrics.messaging.publishFailures.inc({ topic: r.topic });
+            for (const s of spans) {
+              s.span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
+              s.span.end();
+            }
             throw err;
           }
           await client.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
@@ -131,7 +158,10 @@ export class OutboxRelay {
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         this.failures += 1;
-        this.log.warn({ err: errorMessage(err), failures: this.failures }, 'outbox publish failed, will retry');
+        this.log.warn(
+          { err: errorMessage(err), failures: this.failures },
+          'outbox publish failed, will retry',
+        );
         return;
       } finally {
         client.release();

@@ -18,7 +18,12 @@ export function createMetrics(service: string) {
   return {
     registry,
     http: {
-      requests: new client.Counter({ name: 'http_requests_total', help: 'HTTP requests served', labelNames: ['method', 'route', 'status_code'], registers: r }),
+      requests: new client.Counter({
+        name: 'http_requests_total',
+        help: 'HTTP requests served',
+        labelNames: ['method', 'route', 'status_code'],
+        registers: r,
+      }),
       duration: new client.Histogram({
         name: 'http_request_duration_seconds',
         help: 'HTTP request duration',
@@ -29,7 +34,12 @@ export function createMetrics(service: string) {
       }),
     },
     grpcServer: {
-      handled: new client.Counter({ name: 'grpc_server_handled_total', help: 'gRPC calls completed by this server', labelNames: grpcLabels, registers: r }),
+      handled: new client.Counter({
+        name: 'grpc_server_handled_total',
+        help: 'gRPC calls completed by this server',
+        labelNames: grpcLabels,
+        registers: r,
+      }),
       duration: new client.Histogram({
         name: 'grpc_server_handling_seconds',
         help: 'gRPC server handling time',
@@ -40,7 +50,12 @@ export function createMetrics(service: string) {
       }),
     },
     grpcClient: {
-      handled: new client.Counter({ name: 'grpc_client_handled_total', help: 'gRPC calls made by this service', labelNames: grpcLabels, registers: r }),
+      handled: new client.Counter({
+        name: 'grpc_client_handled_total',
+        help: 'gRPC calls made by this service',
+        labelNames: grpcLabels,
+        registers: r,
+      }),
       duration: new client.Histogram({
         name: 'grpc_client_handling_seconds',
         help: 'gRPC client call time, from send to status',
@@ -51,22 +66,71 @@ export function createMetrics(service: string) {
       }),
     },
     messaging: {
-      outboxPending: new client.Gauge({ name: 'outbox_pending_messages', help: 'Outbox rows not yet published', registers: r }),
-      outboxOldestAge: new client.Gauge({ name: 'outbox_oldest_pending_age_seconds', help: 'Age of the oldest unpublished outbox row', registers: r }),
-      published: new client.Counter({ name: 'outbox_published_total', help: 'Outbox messages acknowledged by the broker', labelNames: ['topic'], registers: r }),
-      publishFailures: new client.Counter({ name: 'outbox_publish_failures_total', help: 'Failed outbox publish attempts', labelNames: ['topic'], registers: r }),
-      consumed: new client.Counter({ name: 'messages_consumed_total', help: 'Messages consumed, by outcome', labelNames: ['topic', 'outcome'], registers: r }),
-      lag: new client.Gauge({ name: 'kafka_consumer_lag', help: 'Messages behind the end of the partition for this service consumer group', labelNames: ['topic', 'partition'], registers: r }),
+      outboxPending: new client.Gauge({
+        name: 'outbox_pending_messages',
+        help: 'Outbox rows not yet published',
+        registers: r,
+      }),
+      outboxOldestAge: new client.Gauge({
+        name: 'outbox_oldest_pending_age_seconds',
+        help: 'Age of the oldest unpublished outbox row',
+        registers: r,
+      }),
+      published: new client.Counter({
+        name: 'outbox_published_total',
+        help: 'Outbox messages acknowledged by the broker',
+        labelNames: ['topic'],
+        registers: r,
+      }),
+      publishFailures: new client.Counter({
+        name: 'outbox_publish_failures_total',
+        help: 'Failed outbox publish attempts',
+        labelNames: ['topic'],
+        registers: r,
+      }),
+      consumed: new client.Counter({
+        name: 'messages_consumed_total',
+        help: 'Messages consumed, by outcome',
+        labelNames: ['topic', 'outcome'],
+        registers: r,
+      }),
+      lag: new client.Gauge({
+        name: 'kafka_consumer_lag',
+        help: 'Messages behind the end of the partition for this service consumer group',
+        labelNames: ['topic', 'partition'],
+        registers: r,
+      }),
     },
     db: {
-      total: new client.Gauge({ name: 'db_pool_clients_total', help: 'PostgreSQL pool clients (idle and in use)', registers: r }),
-      idle: new client.Gauge({ name: 'db_pool_clients_idle', help: 'Idle PostgreSQL pool clients', registers: r }),
-      waiting: new client.Gauge({ name: 'db_pool_clients_waiting', help: 'Queries waiting for a PostgreSQL pool client', registers: r }),
-      max: new client.Gauge({ name: 'db_pool_clients_max', help: 'Configured PostgreSQL pool size', registers: r }),
+      total: new client.Gauge({
+        name: 'db_pool_clients_total',
+        help: 'PostgreSQL pool clients (idle and in use)',
+        registers: r,
+      }),
+      idle: new client.Gauge({
+        name: 'db_pool_clients_idle',
+        help: 'Idle PostgreSQL pool clients',
+        registers: r,
+      }),
+      waiting: new client.Gauge({
+        name: 'db_pool_clients_waiting',
+        help: 'Queries waiting for a PostgreSQL pool client',
+        registers: r,
+      }),
+      max: new client.Gauge({
+        name: 'db_pool_clients_max',
+        help: 'Configured PostgreSQL pool size',
+        registers: r,
+      }),
     },
     saga: {
       started: new client.Counter({ name: 'saga_started_total', help: 'Order sagas started', registers: r }),
-      completed: new client.Counter({ name: 'saga_completed_total', help: 'Order sagas that reached a terminal state', labelNames: ['outcome', 'reason'], registers: r }),
+      completed: new client.Counter({
+        name: 'saga_completed_total',
+        help: 'Order sagas that reached a terminal state',
+        labelNames: ['outcome', 'reason'],
+        registers: r,
+      }),
       duration: new client.Histogram({
         name: 'saga_duration_seconds',
         help: 'Time from order placed to terminal state',
@@ -83,10 +147,27 @@ export function createMetrics(service: string) {
         enableExemplars: true,
         registers: r,
       }),
-      inFlight: new client.Gauge({ name: 'saga_in_flight', help: 'Sagas not yet in a terminal state', registers: r }),
-      overdue: new client.Gauge({ name: 'saga_overdue', help: 'Sagas in flight past their step deadline', registers: r }),
-      compensations: new client.Counter({ name: 'saga_compensations_total', help: 'Compensating actions started', labelNames: ['step'], registers: r }),
-      parked: new client.Gauge({ name: 'saga_compensation_failures_parked', help: 'Compensations that kept failing and wait for an operator', registers: r }),
+      inFlight: new client.Gauge({
+        name: 'saga_in_flight',
+        help: 'Sagas not yet in a terminal state',
+        registers: r,
+      }),
+      overdue: new client.Gauge({
+        name: 'saga_overdue',
+        help: 'Sagas in flight past their step deadline',
+        registers: r,
+      }),
+      compensations: new client.Counter({
+        name: 'saga_compensations_total',
+        help: 'Compensating actions started',
+        labelNames: ['step'],
+        registers: r,
+      }),
+      parked: new client.Gauge({
+        name: 'saga_compensation_failures_parked',
+        help: 'Compensations that kept failing and wait for an operator',
+        registers: r,
+      }),
     },
   };
 }

@@ -23,11 +23,17 @@ export async function retryWithBackoff<T>(fn: () => Promise<T>, opts: RetryOptio
     } catch (err) {
       const left = deadline - Date.now();
       if (left <= 0 || opts.signal?.aborted) {
-        throw new Error(`${opts.what}: still failing after ${attempt} attempts in ${opts.timeoutMs} ms: ${errorMessage(err)}`, {
-          cause: err,
-        });
+        throw new Error(
+          `${opts.what}: still failing after ${attempt} attempts in ${opts.timeoutMs} ms: ${errorMessage(err)}`,
+          {
+            cause: err,
+          },
+        );
       }
-      opts.logger?.warn({ attempt, err: errorMessage(err), retryInMs: Math.min(delay, left) }, `${opts.what}: not yet reachable`);
+      opts.logger?.warn(
+        { attempt, err: errorMessage(err), retryInMs: Math.min(delay, left) },
+        `${opts.what}: not yet reachable`,
+      );
       await sleep(Math.min(delay, left), undefined, { signal: opts.signal }).catch(() => undefined);
       delay = Math.min(delay * 2, opts.maxDelayMs ?? 2000);
     }

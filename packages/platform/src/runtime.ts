@@ -22,7 +22,10 @@ export const commonConfig = (httpPort: number) => ({
   BIND_HOST: env.host('127.0.0.1', 'address the HTTP and gRPC servers bind to (0.0.0.0 in containers)'),
   HTTP_PORT: env.port(httpPort, 'HTTP port for probes (/livez, /readyz) and /metrics'),
   LOG_LEVEL: env.logLevel(),
-  STARTUP_TIMEOUT_MS: env.positiveInt(30_000, 'how long to retry unreachable PostgreSQL or Kafka at start-up before exiting'),
+  STARTUP_TIMEOUT_MS: env.positiveInt(
+    30_000,
+    'how long to retry unreachable PostgreSQL or Kafka at start-up before exiting',
+  ),
   SHUTDOWN_TIMEOUT_MS: env.positiveInt(10_000, 'drain budget after SIGTERM or SIGINT'),
 });
 
@@ -75,10 +78,19 @@ export function startupLogger(name: string, config: Common): Logger {
  * then the gRPC server and readiness. Stop: not ready, stop accepting and drain gRPC, close consumers, flush the
  * relay, close the producer and the pool.
  */
-export function createBackend(name: string, config: Backend, parts: BackendParts, logger = startupLogger(name, config)): RunningService {
+export function createBackend(
+  name: string,
+  config: Backend,
+  parts: BackendParts,
+  logger = startupLogger(name, config),
+): RunningService {
   const metrics = createMetrics(name);
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, logger);
-  const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()), clientId: name, logger });
+  const bus = createKafkaBus({
+    brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()),
+    clientId: name,
+    logger,
+  });
   const relay = new OutboxRelay({ pool, bus, logger, metrics });
   const ctx: BackendContext = { logger, metrics, pool, bus, relay };
   const consumerGroups: { groupId: string; topics: string[] }[] = [];
@@ -95,7 +107,8 @@ export function createBackend(name: string, config: Backend, parts: BackendParts
     metrics.db.waiting.set(pool.waitingCount);
     await relay.observe();
     for (const g of consumerGroups) {
-      for (const l of await bus.lag(g.groupId, g.topics)) metrics.messaging.lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
+      for (const l of await bus.lag(g.groupId, g.topics))
+        metrics.messaging.lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
     }
   };
 
@@ -150,7 +163,9 @@ export function createBackend(name: string, config: Backend, parts: BackendParts
       abort.abort();
       if (gauges) clearInterval(gauges);
       http?.setReady(false);
-      await parts.onStop?.(ctx).catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'onStop failed'));
+      await parts
+        .onStop?.(ctx)
+        .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'onStop failed'));
       await grpcServer?.stop(Math.max(1000, config.SHUTDOWN_TIMEOUT_MS / 2));
       await http?.close();
       await relay.stop();
@@ -185,7 +200,12 @@ export function createEdge(
       throw new Error('the gateway has no database or Kafka context');
     },
     async start() {
-      http = createHttpServer({ logger, metrics, readiness, ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}) });
+      http = createHttpServer({
+        logger,
+        metrics,
+        readiness,
+        ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+      });
       routes(http.app, gctx);
       ports.http = await http.listen(config.BIND_HOST, config.HTTP_PORT, 'HTTP_PORT');
       http.setReady(true);
