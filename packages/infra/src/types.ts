@@ -1,0 +1,43 @@
+export type LogSource = 'postgres' | 'kafka' | 'infra';
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+}
+
+export interface InfraOptions {
+  /** Holds PostgreSQL data, Kafka data, logs, credentials and the lock file (git-ignored, e.g. <repo>/.local/dev). */
+  stateDir: string;
+  /** One database and one role per service, e.g. ['orders', 'inventory', 'payments']. */
+  services: string[];
+  postgresPort: number;
+  /** Kafka client port; the KRaft controller listens on kafkaPort + 1. */
+  kafkaPort: number;
+  /** Created explicitly (idempotent); broker auto-creation is off. */
+  topics: TopicSpec[];
+  /** Wipe the state dir first (refused while another run owns it). */
+  reset?: boolean;
+  /** Defaults to process.env; read for SHOP_POSTGRES_URL, KAFKA_BROKERS, JAVA_HOME, XDG_CACHE_HOME, HOME, DOCKER_HOST. */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Prefix of every database and role name (default ''). Useful when several state dirs provision the same external
+   * server through SHOP_POSTGRES_URL, so that dev and test do not overwrite each other's passwords.
+   */
+  databasePrefix?: string;
+  log?: (source: LogSource, line: string) => void;
+}
+
+export interface Infra {
+  /** Per service, with that service's own role and password. */
+  databaseUrls: Record<string, string>;
+  /** Superuser URL (for tests and consistency checks only). */
+  adminDatabaseUrl: string;
+  /** "127.0.0.1:59092" */
+  kafkaBrokers: string;
+  /** Human-readable lines: what was used and where. */
+  describe(): string[];
+  /** Stops what this call started (by PID) and waits until its ports are free; idempotent. */
+  stop(): Promise<void>;
+}
+
+export type Logger = (source: LogSource, line: string) => void;
