@@ -8,6 +8,7 @@
 # have not restarted and, when PROMETHEUS_URL is set (e.g. after a port-forward), that the canary's 5xx ratio is at
 # most MAX_ERROR_RATIO (default 0.01). A failed check rolls back. Requests with `x-canary: true` always reach the
 # canary, so it can be tried before it gets any weight.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Deletes the kind cluster created by kind-up.sh, and with it everything installed into it.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_tools kind
 

@@ -3,6 +3,7 @@
 # and runs `helm test`. Stops at the first failed step and prints the command that failed.
 # Environment: CLUSTER_NAME, NAMESPACE, RELEASE, IMAGE_TAG, SKIP_OBSERVABILITY=1, HELM_TIMEOUT (default 10m),
 # KPS_CHART_VERSION, JAEGER_CHART_VERSION, OTEL_CHART_VERSION (pinned chart versions of the observability stack).
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_tools docker kind kubectl helm istioctl
@@ -11,7 +12,7 @@ if ! docker info >/dev/null 2>&1; then
   exit 2
 fi
 HELM_TIMEOUT="${HELM_TIMEOUT:-10m}"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit
 
 log "kind cluster ${CLUSTER_NAME}"
 if kind get clusters | grep -qx "$CLUSTER_NAME"; then

@@ -2,6 +2,7 @@
 # Loads the platform's own Prometheus rules and Grafana dashboards (owned by observability/) into the cluster:
 # every observability/prometheus/rules/*.yml becomes a PrometheusRule, every
 # observability/grafana/dashboards/*.json a ConfigMap that Grafana's sidecar picks up.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_tools kubectl
 

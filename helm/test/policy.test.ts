@@ -1,3 +1,5 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-return --
+   rendered manifests are untyped YAML, walked field by field; a missing field fails an assertion. */
 // Policy checks over the rendered objects of every profile: workload hardening, routing consistency, mTLS and
 // the allow-lists against the call graph of docs/architecture.md.
 import { describe, it } from 'node:test';
@@ -12,10 +14,8 @@ import {
   render,
   type Edge,
   type K8sObject,
-  type Values,
 } from './support';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- rendered objects are checked field by field */
 type Any = any;
 
 const SERVICES = ['gateway', 'orders', 'inventory', 'payments'];
@@ -34,19 +34,22 @@ const ARCHITECTURE_CALL_GRAPH: Edge[] = [
   ...GRPC_SERVICES.map((s) => ({ from: s, to: 'postgresql', port: 'postgres' })),
 ];
 const PORTS: Record<string, number> = { grpc: 50051, http: 8080, postgres: 5432, kafka: 9092 };
-const edgeKey = (e: { from: string; to: string; port: number | string }): string => `${e.from} -> ${e.to}:${e.port}`;
+const edgeKey = (e: { from: string; to: string; port: number | string }): string =>
+  `${e.from} -> ${e.to}:${e.port}`;
 
 const rendered = Object.entries(profiles).map(([name, overrides]) => ({
   name,
-  values: merge(chartValues, overrides) as Values & Any,
+  values: merge(chartValues, overrides) as Any,
   objects: render(overrides),
 }));
 
 function workloads(objects: K8sObject[]): { obj: K8sObject; pod: Any; hook: boolean }[] {
   const out: { obj: K8sObject; pod: Any; hook: boolean }[] = [];
   for (const o of objects as Any[]) {
-    if (o.kind === 'Deployment' || o.kind === 'StatefulSet') out.push({ obj: o, pod: o.spec.template, hook: false });
-    if (o.kind === 'Pod') out.push({ obj: o, pod: o, hook: Boolean(o.metadata.annotations?.['helm.sh/hook']) });
+    if (o.kind === 'Deployment' || o.kind === 'StatefulSet')
+      out.push({ obj: o, pod: o.spec.template, hook: false });
+    if (o.kind === 'Pod')
+      out.push({ obj: o, pod: o, hook: Boolean(o.metadata.annotations?.['helm.sh/hook']) });
   }
   return out;
 }
@@ -54,12 +57,9 @@ function workloads(objects: K8sObject[]): { obj: K8sObject; pod: Any; hook: bool
 const byName = (objects: K8sObject[], kind: string, name: string): Any =>
   objects.find((o) => o.kind === kind && o.metadata.name === name);
 
-describe('declared call graph', () => {
-  it('values.yaml callGraph is exactly the architecture call graph', () => {
-    assert.deepEqual(
-      chartValues.callGraph.map(edgeKey).sort(),
-      ARCHITECTURE_CALL_GRAPH.map(edgeKey).sort(),
-    );
+void describe('declared call graph', () => {
+  void it('values.yaml callGraph is exactly the architecture call graph', () => {
+    assert.deepEqual(chartValues.callGraph.map(edgeKey).sort(), ARCHITECTURE_CALL_GRAPH.map(edgeKey).sort());
   });
 });
 
@@ -68,8 +68,8 @@ for (const { name, values, objects } of rendered) {
   const inCluster = (t: string): boolean =>
     t === 'postgresql' ? values.postgresql.enabled : t === 'kafka' ? values.kafka.enabled : true;
 
-  describe(`profile ${name}`, () => {
-    it('every workload has resources, probes and the restricted security context', () => {
+  void describe(`profile ${name}`, () => {
+    void it('every workload has resources, probes and the restricted security context', () => {
       const list = workloads(objects);
       assert.ok(list.length >= 4);
       for (const { obj, pod, hook } of list) {
@@ -98,40 +98,64 @@ for (const { name, values, objects } of rendered) {
             assert.ok(c.readinessProbe, `${cw}: readinessProbe`);
             assert.ok(c.livenessProbe, `${cw}: livenessProbe`);
           }
-          assert.match(c.image, /^[^\s]+:[A-Za-z0-9_][A-Za-z0-9_.-]*$|@sha256:[0-9a-f]{64}$/, `${cw}: image pinned`);
+          assert.match(
+            c.image,
+            /^[^\s]+:[A-Za-z0-9_][A-Za-z0-9_.-]*$|@sha256:[0-9a-f]{64}$/,
+            `${cw}: image pinned`,
+          );
           assert.doesNotMatch(c.image, /:latest$/, `${cw}: no latest`);
           assert.notEqual(c.imagePullPolicy, 'Always', `${cw}: pinned images need no Always pull`);
         }
       }
     });
 
-    it('service Deployments: probes, ports, labels, spread, env per docs/architecture.md', () => {
+    void it('service Deployments: probes, ports, labels, spread, env per docs/architecture.md', () => {
       for (const svc of SERVICES) {
         const tracks = values.services[svc].canary.enabled ? ['stable', 'canary'] : ['stable'];
         const rendered = objectsOf<Any>(objects, 'Deployment').filter((d) => d.metadata.labels.app === svc);
-        assert.deepEqual(rendered.map((d) => d.spec.template.metadata.labels.track).sort(), [...tracks].sort(), svc);
+        assert.deepEqual(
+          rendered.map((d) => d.spec.template.metadata.labels.track).sort(),
+          [...tracks].sort(),
+          svc,
+        );
         for (const d of rendered) {
           const where = `Deployment/${d.metadata.name}`;
           const labels = d.spec.template.metadata.labels;
-          for (const l of ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app', 'version']) {
+          for (const l of [
+            'app.kubernetes.io/name',
+            'app.kubernetes.io/instance',
+            'app.kubernetes.io/version',
+            'app',
+            'version',
+          ]) {
             assert.ok(labels[l], `${where}: label ${l}`);
           }
           assert.equal(labels.app, svc);
           const c = d.spec.template.spec.containers[0];
           if (svc === 'gateway') {
             assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'http' }, where);
-            assert.deepEqual(c.ports.map((p: Any) => [p.name, p.containerPort]), [['http', 8080]], where);
+            assert.deepEqual(
+              c.ports.map((p: Any) => [p.name, p.containerPort]),
+              [['http', 8080]],
+              where,
+            );
           } else {
             assert.deepEqual(c.readinessProbe.grpc, { port: 50051 }, `${where}: gRPC health readiness`);
             assert.deepEqual(
               c.ports.map((p: Any) => [p.name, p.containerPort]),
-              [['grpc', 50051], ['http', 8080]],
+              [
+                ['grpc', 50051],
+                ['http', 8080],
+              ],
               where,
             );
           }
           assert.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'http' }, where);
           const spread = d.spec.template.spec.topologySpreadConstraints ?? [];
-          assert.ok(spread.some((t: Any) => t.topologyKey === 'kubernetes.io/hostname'), `${where}: topology spread`);
+          assert.ok(
+            spread.some((t: Any) => t.topologyKey === 'kubernetes.io/hostname'),
+            `${where}: topology spread`,
+          );
           assert.equal(d.spec.template.spec.serviceAccountName, svc, where);
 
           const cm = byName(objects, 'ConfigMap', c.envFrom[0].configMapRef.name);
@@ -170,33 +194,47 @@ for (const { name, values, objects } of rendered) {
               : values.externalKafka.brokers;
             assert.equal(env.KAFKA_BROKERS, brokers, `${where}: KAFKA_BROKERS`);
           }
-          if (values.telemetry.otlpEndpoint) assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, values.telemetry.otlpEndpoint);
+          if (values.telemetry.otlpEndpoint)
+            assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, values.telemetry.otlpEndpoint);
         }
       }
     });
 
-    it('database Secrets: one per service, distinct passwords', () => {
+    void it('database Secrets: one per service, distinct passwords', () => {
       const secrets = objectsOf<Any>(objects, 'Secret').filter((s) => s.metadata.name.endsWith('-database'));
       if (!values.postgresql.enabled) {
         assert.deepEqual(secrets, []);
         assert.equal(byName(objects, 'StatefulSet', 'postgresql'), undefined);
         return;
       }
-      assert.deepEqual(secrets.map((s) => s.metadata.name).sort(), GRPC_SERVICES.map((s) => `${s}-database`).sort());
+      assert.deepEqual(
+        secrets.map((s) => s.metadata.name).sort(),
+        GRPC_SERVICES.map((s) => `${s}-database`).sort(),
+      );
       assert.equal(new Set(secrets.map((s) => s.stringData.password)).size, secrets.length);
     });
 
-    it('Services name their ports grpc 50051 and http 8080 (gateway: http only)', () => {
+    void it('Services name their ports grpc 50051 and http 8080 (gateway: http only)', () => {
       for (const svc of SERVICES) {
         const s = byName(objects, 'Service', svc);
         assert.ok(s, `Service ${svc}`);
-        const expected = svc === 'gateway' ? [['http', 8080]] : [['grpc', 50051], ['http', 8080]];
-        assert.deepEqual(s.spec.ports.map((p: Any) => [p.name, p.port]), expected, svc);
+        const expected =
+          svc === 'gateway'
+            ? [['http', 8080]]
+            : [
+                ['grpc', 50051],
+                ['http', 8080],
+              ];
+        assert.deepEqual(
+          s.spec.ports.map((p: Any) => [p.name, p.port]),
+          expected,
+          svc,
+        );
         assert.equal(s.spec.selector.track, undefined, `${svc}: Service selects both tracks`);
       }
     });
 
-    it('HPA autoscaling/v2 CPU 50% (payments 60%), 2 to 10 replicas; PDB per service', () => {
+    void it('HPA autoscaling/v2 CPU 50% (payments 60%), 2 to 10 replicas; PDB per service', () => {
       for (const svc of SERVICES) {
         const hpa = byName(objects, 'HorizontalPodAutoscaler', svc);
         assert.equal(hpa.apiVersion, 'autoscaling/v2');
@@ -205,7 +243,10 @@ for (const { name, values, objects } of rendered) {
         assert.deepEqual(hpa.spec.metrics, [
           {
             type: 'Resource',
-            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: svc === 'payments' ? 60 : 50 } },
+            resource: {
+              name: 'cpu',
+              target: { type: 'Utilization', averageUtilization: svc === 'payments' ? 60 : 50 },
+            },
           },
         ]);
         const target = byName(objects, 'Deployment', hpa.spec.scaleTargetRef.name);
@@ -213,11 +254,12 @@ for (const { name, values, objects } of rendered) {
         assert.equal(target.spec.replicas, undefined, `${svc}: replicas left to the HPA`);
         const pdb = byName(objects, 'PodDisruptionBudget', svc);
         const labels = target.spec.template.metadata.labels;
-        for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) assert.equal(labels[k], v, `${svc}: PDB selects`);
+        for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels))
+          assert.equal(labels[k], v, `${svc}: PDB selects`);
       }
     });
 
-    it('StatefulSets for PostgreSQL and Kafka have persistent volumes when enabled', () => {
+    void it('StatefulSets for PostgreSQL and Kafka have persistent volumes when enabled', () => {
       for (const infra of ['postgresql', 'kafka']) {
         const sts = byName(objects, 'StatefulSet', infra);
         if (!inCluster(infra)) {
@@ -225,14 +267,19 @@ for (const { name, values, objects } of rendered) {
           continue;
         }
         assert.ok(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage, infra);
-        if (infra === 'kafka') assert.match(sts.spec.template.spec.containers[0].image, /^apache\/kafka:3\.9\.1$/);
+        if (infra === 'kafka')
+          assert.match(sts.spec.template.spec.containers[0].image, /^apache\/kafka:3\.9\.1$/);
       }
     });
 
-    it('every object carries the app.kubernetes.io labels', () => {
+    void it('every object carries the app.kubernetes.io labels', () => {
       for (const o of objects) {
         const l = o.metadata.labels ?? {};
-        for (const k of ['app.kubernetes.io/instance', 'app.kubernetes.io/part-of', 'app.kubernetes.io/managed-by']) {
+        for (const k of [
+          'app.kubernetes.io/instance',
+          'app.kubernetes.io/part-of',
+          'app.kubernetes.io/managed-by',
+        ]) {
           assert.ok(l[k], `${o.kind}/${o.metadata.name}: ${k}`);
         }
       }
@@ -240,20 +287,26 @@ for (const { name, values, objects } of rendered) {
 
     const istio = objects.filter((o) => o.apiVersion.includes('istio.io'));
     if (!mesh) {
-      it('mesh disabled: no Istio object at all', () => {
-        assert.deepEqual(istio.map((o) => `${o.kind}/${o.metadata.name}`), []);
+      void it('mesh disabled: no Istio object at all', () => {
+        assert.deepEqual(
+          istio.map((o) => `${o.kind}/${o.metadata.name}`),
+          [],
+        );
         for (const { pod } of workloads(objects)) {
           assert.equal(pod.metadata.labels?.['sidecar.istio.io/inject'], undefined);
         }
       });
     } else {
-      it('Istio objects use the current API versions', () => {
+      void it('Istio objects use the current API versions', () => {
         for (const o of istio) {
-          assert.ok(['security.istio.io/v1', 'networking.istio.io/v1'].includes(o.apiVersion), `${o.kind} ${o.apiVersion}`);
+          assert.ok(
+            ['security.istio.io/v1', 'networking.istio.io/v1'].includes(o.apiVersion),
+            `${o.kind} ${o.apiVersion}`,
+          );
         }
       });
 
-      it('namespace-wide STRICT mTLS and no weaker PeerAuthentication', () => {
+      void it('namespace-wide STRICT mTLS and no weaker PeerAuthentication', () => {
         const pas = objectsOf<Any>(objects, 'PeerAuthentication');
         assert.equal(pas.length, 1);
         assert.equal(pas[0].spec.selector, undefined, 'namespace-wide');
@@ -261,7 +314,7 @@ for (const { name, values, objects } of rendered) {
         assert.equal(pas[0].spec.portLevelMtls, undefined);
       });
 
-      it('every Service has its DestinationRule (ISTIO_MUTUAL) and VirtualService', () => {
+      void it('every Service has its DestinationRule (ISTIO_MUTUAL) and VirtualService', () => {
         for (const s of objectsOf<Any>(objects, 'Service')) {
           const host = `${s.metadata.name}.${namespace}.svc.cluster.local`;
           const drs = objectsOf<Any>(objects, 'DestinationRule').filter((d) => d.spec.host === host);
@@ -269,18 +322,24 @@ for (const { name, values, objects } of rendered) {
           assert.equal(drs.length, 1, `${host}: one DestinationRule`);
           assert.equal(vss.length, 1, `${host}: one VirtualService`);
           assert.equal(drs[0].spec.trafficPolicy.tls.mode, 'ISTIO_MUTUAL', host);
-          assert.ok(drs[0].spec.trafficPolicy.connectionPool?.tcp?.maxConnections, `${host}: connection pool`);
+          assert.ok(
+            drs[0].spec.trafficPolicy.connectionPool?.tcp?.maxConnections,
+            `${host}: connection pool`,
+          );
           if (SERVICES.includes(s.metadata.name)) {
             assert.ok(drs[0].spec.trafficPolicy.outlierDetection, `${host}: outlier detection`);
             assert.deepEqual(
               drs[0].spec.subsets.map((x: Any) => [x.name, x.labels.track]),
-              [['stable', 'stable'], ['canary', 'canary']],
+              [
+                ['stable', 'stable'],
+                ['canary', 'canary'],
+              ],
             );
           }
         }
       });
 
-      it('every route: subset exists, weights add up to 100, timeout and retries, canary as configured', () => {
+      void it('every route: subset exists, weights add up to 100, timeout and retries, canary as configured', () => {
         const drByHost = new Map(objectsOf<Any>(objects, 'DestinationRule').map((d) => [d.spec.host, d]));
         for (const vs of objectsOf<Any>(objects, 'VirtualService')) {
           for (const r of [...(vs.spec.http ?? []), ...(vs.spec.tcp ?? [])]) {
@@ -300,7 +359,10 @@ for (const { name, values, objects } of rendered) {
           }
           for (const r of vs.spec.http ?? []) {
             assert.ok(r.timeout, `${vs.metadata.name}: timeout`);
-            assert.ok(r.retries.attempts >= 0 && r.retries.perTryTimeout && r.retries.retryOn, `${vs.metadata.name}: retries`);
+            assert.ok(
+              r.retries.attempts >= 0 && r.retries.perTryTimeout && r.retries.retryOn,
+              `${vs.metadata.name}: retries`,
+            );
           }
         }
         for (const svc of SERVICES) {
@@ -312,8 +374,13 @@ for (const { name, values, objects } of rendered) {
           assert.equal(vss.length, svc === 'gateway' ? 2 : 1, `${svc}: mesh and edge VirtualServices`);
           for (const vs of vss) {
             const weighted = vs.spec.http.find((r: Any) => r.name === 'weighted');
-            const canaryWeight = weighted.route.find((d: Any) => d.destination.subset === 'canary')?.weight ?? 0;
-            assert.equal(canaryWeight, canary.enabled ? canary.weight : 0, `${vs.metadata.name}: canary weight`);
+            const canaryWeight =
+              weighted.route.find((d: Any) => d.destination.subset === 'canary')?.weight ?? 0;
+            assert.equal(
+              canaryWeight,
+              canary.enabled ? canary.weight : 0,
+              `${vs.metadata.name}: canary weight`,
+            );
             const header = vs.spec.http.find((r: Any) => r.match?.some((m: Any) => m.headers?.['x-canary']));
             if (canary.enabled) {
               assert.deepEqual(header.match[0].headers['x-canary'], { exact: 'true' });
@@ -326,10 +393,12 @@ for (const { name, values, objects } of rendered) {
         }
       });
 
-      it('edge: ingress Gateway and its VirtualService, JWT validation when enabled', () => {
+      void it('edge: ingress Gateway and its VirtualService, JWT validation when enabled', () => {
         const gw = objectsOf<Any>(objects, 'Gateway');
         assert.equal(gw.length, 1);
-        const edge = objectsOf<Any>(objects, 'VirtualService').find((v) => v.spec.gateways?.includes(gw[0].metadata.name));
+        const edge = objectsOf<Any>(objects, 'VirtualService').find((v) =>
+          v.spec.gateways?.includes(gw[0].metadata.name),
+        );
         assert.ok(edge, 'edge VirtualService bound to the Gateway');
         const ra = objectsOf<Any>(objects, 'RequestAuthentication');
         if (values.mesh.jwt.enabled) {
@@ -342,9 +411,11 @@ for (const { name, values, objects } of rendered) {
         }
       });
 
-      it('AuthorizationPolicies: deny by default, allow exactly the call graph by principal and port', () => {
+      void it('AuthorizationPolicies: deny by default, allow exactly the call graph by principal and port', () => {
         const aps = objectsOf<Any>(objects, 'AuthorizationPolicy');
-        const denyAll = aps.filter((a) => !a.spec.selector && !a.spec.rules && (a.spec.action ?? 'ALLOW') === 'ALLOW');
+        const denyAll = aps.filter(
+          (a) => !a.spec.selector && !a.spec.rules && (a.spec.action ?? 'ALLOW') === 'ALLOW',
+        );
         assert.equal(denyAll.length, 1, 'one namespace-wide policy without rules (denies everything else)');
         const actual: string[] = [];
         for (const a of aps.filter((x) => !denyAll.includes(x))) {
@@ -356,7 +427,10 @@ for (const { name, values, objects } of rendered) {
             assert.equal(r.from.length, 1);
             const principals: string[] = r.from[0].source.principals;
             const ports: string[] = r.to.flatMap((t: Any) => t.operation.ports);
-            assert.ok(principals?.length && ports?.length, `${a.metadata.name}: principals and ports on every rule`);
+            assert.ok(
+              principals?.length && ports?.length,
+              `${a.metadata.name}: principals and ports on every rule`,
+            );
             for (const p of principals) {
               assert.doesNotMatch(p, /\*/, 'no wildcard principal');
               for (const port of ports) actual.push(`${p} -> ${target}:${port}`);
@@ -377,15 +451,19 @@ for (const { name, values, objects } of rendered) {
         }
         if (values.mesh.jwt.required) {
           const gwPolicy = aps.find((a) => a.spec.selector?.matchLabels?.app === 'gateway');
-          const fromIngress = gwPolicy.spec.rules.find((r: Any) => r.from[0].source.principals[0].includes('istio-system'));
+          const fromIngress = gwPolicy.spec.rules.find((r: Any) =>
+            r.from[0].source.principals[0].includes('istio-system'),
+          );
           assert.deepEqual(fromIngress.from[0].source.requestPrincipals, ['*']);
         }
       });
     }
 
-    it('NetworkPolicies: default deny, allow exactly the call graph plus DNS, istiod and observability', () => {
+    void it('NetworkPolicies: default deny, allow exactly the call graph plus DNS, istiod and observability', () => {
       const nps = objectsOf<Any>(objects, 'NetworkPolicy');
-      const deny = nps.filter((n) => Object.keys(n.spec.podSelector).length === 0 && !n.spec.ingress && !n.spec.egress);
+      const deny = nps.filter(
+        (n) => Object.keys(n.spec.podSelector).length === 0 && !n.spec.ingress && !n.spec.egress,
+      );
       assert.equal(deny.length, 1);
       assert.deepEqual([...deny[0].spec.policyTypes].sort(), ['Egress', 'Ingress']);
       const ingressEdges: string[] = [];
@@ -398,12 +476,17 @@ for (const { name, values, objects } of rendered) {
           for (const peer of rule.from) {
             const to = appOf(np.spec.podSelector);
             if (peer.podSelector && !peer.namespaceSelector) {
-              for (const port of ports) ingressEdges.push(edgeKey({ from: appOf(peer.podSelector), to, port }));
-            } else if (peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'istio-system') {
+              for (const port of ports)
+                ingressEdges.push(edgeKey({ from: appOf(peer.podSelector), to, port }));
+            } else if (
+              peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'istio-system'
+            ) {
               assert.deepEqual(peer.podSelector.matchLabels, { istio: 'ingressgateway' });
               for (const port of ports) ingressEdges.push(edgeKey({ from: 'ingress', to, port }));
             } else {
-              infra.push(`in ${peer.namespaceSelector.matchLabels['kubernetes.io/metadata.name']}:${ports.join(',')}`);
+              infra.push(
+                `in ${peer.namespaceSelector.matchLabels['kubernetes.io/metadata.name']}:${ports.join(',')}`,
+              );
             }
           }
         }
@@ -412,12 +495,15 @@ for (const { name, values, objects } of rendered) {
           for (const peer of rule.to) {
             const from = appOf(np.spec.podSelector);
             if (peer.podSelector && !peer.namespaceSelector) {
-              for (const port of ports) egressEdges.push(edgeKey({ from, to: appOf(peer.podSelector), port }));
+              for (const port of ports)
+                egressEdges.push(edgeKey({ from, to: appOf(peer.podSelector), port }));
             } else if (peer.ipBlock) {
               for (const port of ports) egressEdges.push(edgeKey({ from, to: `external`, port }));
             } else {
               const nsName = peer.namespaceSelector.matchLabels['kubernetes.io/metadata.name'];
-              infra.push(`out ${nsName}${peer.podSelector ? '/' + JSON.stringify(peer.podSelector.matchLabels) : ''}:${ports.join(',')}`);
+              infra.push(
+                `out ${nsName}${peer.podSelector ? '/' + JSON.stringify(peer.podSelector.matchLabels) : ''}:${ports.join(',')}`,
+              );
             }
           }
         }
@@ -435,7 +521,9 @@ for (const { name, values, objects } of rendered) {
         egressEdges.sort(),
         graph
           .filter((e) => e.from !== 'ingress')
-          .map((e) => edgeKey({ from: e.from, to: inCluster(e.to) ? e.to : 'external', port: PORTS[e.port]! }))
+          .map((e) =>
+            edgeKey({ from: e.from, to: inCluster(e.to) ? e.to : 'external', port: PORTS[e.port]! }),
+          )
           .sort(),
         'egress rules',
       );
@@ -445,7 +533,11 @@ for (const { name, values, objects } of rendered) {
         `in monitoring:${mesh ? '8080,15020' : '8080'}`,
         'out observability:4317,4318',
       ];
-      assert.deepEqual(infra.sort(), expectedInfra.sort(), 'only DNS, istiod and observability besides the call graph');
+      assert.deepEqual(
+        infra.sort(),
+        expectedInfra.sort(),
+        'only DNS, istiod and observability besides the call graph',
+      );
     });
   });
 }

