@@ -1,0 +1,77 @@
+import { paymentsV1, ServiceNames } from '@shop/contracts';
+import type { BackendContext, GrpcServerOptions } from '@shop/platform';
+import { grpc, grpcError, invalidArgument } from '@shop/platform';
+import { getAccount } from '../../app/get-account';
+import { listPayments } from '../../app/list-payments';
+import type { DomainErrorCode } from '../../domain/errors';
+import { DomainError } from '../../domain/errors';
+import type { Payment, PaymentStatus } from '../../domain/payment';
+import { authorizedCents } from '../../domain/payment';
+
+/** The one table mapping domain error codes to gRPC status codes. */
+const STATUS_BY_CODE: Record<DomainErrorCode, grpc.status> = {
+  VALIDATION_FAILED: grpc.status.INVALID_ARGUMENT,
+  ACCOUNT_NOT_FOUND: grpc.status.NOT_FOUND,
+  PAYMENT_INVALID_TRANSITION: grpc.status.FAILED_PRECONDITION,
+};
+
+const STATUS_ENUM: Record<PaymentStatus, paymentsV1.PaymentStatus> = {
+  AUTHORIZED: paymentsV1.PaymentStatus.PAYMENT_STATUS_AUTHORIZED,
+  DECLINED: paymentsV1.PaymentStatus.PAYMENT_STATUS_DECLINED,
+  REFUNDED: paymentsV1.PaymentStatus.PAYMENT_STATUS_REFUNDED,
+};
+
+const toProto = (p: Payment): paymentsV1.Payment => ({
+  id: p.id,
+  orderId: p.orderId,
+  customerId: p.customerId,
+  amountCents: p.amountCents,
+  currency: p.currency,
+  status: STATUS_ENUM[p.status],
+  createdAt: p.createdAt,
+});
+
+function toGrpcError(err: unknown, ctx: BackendContext): Partial<grpc.ServiceError> {
+  if (err instanceof DomainError) {
+    const code = STATUS_BY_CODE[err.code];
+    return code === grpc.status.INVALID_ARGUMENT && err.violations.length > 0
+      ? invalidArgument(err.violations)
+      : grpcError(code, err.message);
+  }
+  ctx.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'payment service call failed');
+  return grpcError(grpc.status.INTERNAL, 'internal error');
+}
+
+/** Adapts a promise-returning handler to grpc-js' callback style. */
+function unaryHandler<Req, Res>(
+  ctx: BackendContext,
+  fn: (req: Req) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toGrpcError(err, ctx)),
+    );
+  };
+}
+
+export function paymentGrpcService(ctx: BackendContext): GrpcServerOptions['services'][number] {
+  const implementation: paymentsV1.PaymentServiceServer = {
+    listPayments: unaryHandler(ctx, async (req: paymentsV1.ListPaymentsRequest) => {
+      const payments = await listPayments(ctx.pool, { orderId: req.orderId, customerId: req.customerId });
+      return { payments: payments.map(toProto) };
+    }),
+    getAccount: unaryHandler(ctx, async (req: paymentsV1.GetAccountRequest) => {
+      const account = await getAccount(ctx.pool, req.customerId);
+      return {
+        account: {
+          customerId: account.customerId,
+          creditLimitCents: account.creditLimitCents,
+          availableCents: account.availableCents,
+          authorizedCents: authorizedCents(account),
+        },
+      };
+    }),
+  };
+  return { name: ServiceNames.payments, definition: paymentsV1.PaymentServiceService, implementation };
+}

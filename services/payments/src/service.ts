@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+import { loadReflectionPackageDefinition } from '@shop/contracts';
+import type { BackendContext, BackendParts, Logger, RunningService } from '@shop/platform';
+import { createBackend, platformMigrationsDir } from '@shop/platform';
+import { paymentGrpcService } from './adapters/grpc/payment-service';
+import { paymentCommandsConsumer } from './adapters/kafka/commands-consumer';
+import type { Config } from './config';
+
+export type { Config } from './config';
+export { schema } from './config';
+export type { RunningService } from '@shop/platform';
+
+export interface ServiceOptions {
+  /** Defaults to a pino logger named `payments` at LOG_LEVEL. */
+  logger?: Logger;
+}
+
+/** The payments service: gRPC PaymentService, the payments.commands.v1 consumer, the outbox relay. */
+export function createService(config: Config, opts: ServiceOptions = {}): RunningService {
+  const parts: BackendParts = {
+    migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
+    grpcServices: (ctx: BackendContext) => [paymentGrpcService(ctx)],
+    reflection: loadReflectionPackageDefinition(),
+    consumers: (ctx: BackendContext) => [
+      paymentCommandsConsumer(ctx, { creditLimitCents: config.CREDIT_LIMIT_CENTS }),
+    ],
+  };
+  return opts.logger
+    ? createBackend('payments', config, parts, opts.logger)
+    : createBackend('payments', config, parts);
+}
