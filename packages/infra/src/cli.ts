@@ -55,7 +55,10 @@ async function main(): Promise<void> {
     }
     const alive = ownerAlive(lock);
     out(`owner pid ${lock.ownerPid} ${alive ? 'running' : 'gone (stale lock)'} since ${lock.startedAt}`);
-    for (const p of lock.processes) out(`  ${p.name} pid ${p.pid}: ${stillOurs(p, stateDir) ? 'running' : isAlive(p.pid) ? 'pid reused by another process' : 'gone'}`);
+    for (const p of lock.processes)
+      out(
+        `  ${p.name} pid ${p.pid}: ${stillOurs(p, stateDir) ? 'running' : isAlive(p.pid) ? 'pid reused by another process' : 'gone'}`,
+      );
     process.exit(alive ? 0 : 3);
   }
 
@@ -69,7 +72,10 @@ async function main(): Promise<void> {
   const kafkaPort = Number(values['kafka-port']);
   const infra = await startInfra({
     stateDir,
-    services: values.services.split(',').map((s) => s.trim()).filter(Boolean),
+    services: values.services
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     postgresPort,
     kafkaPort,
     topics: parseTopics(values.topics),
@@ -86,9 +92,11 @@ async function main(): Promise<void> {
   });
   const started = Date.now();
   await infra.stop();
-  out(`stopped in ${((Date.now() - started) / 1000).toFixed(1)} s; ports ${postgresPort}, ${kafkaPort}, ${kafkaPort + 1} free: ${String(
-    !(await isListening(postgresPort)) && !(await isListening(kafkaPort)),
-  )}`);
+  out(
+    `stopped in ${((Date.now() - started) / 1000).toFixed(1)} s; ports ${postgresPort}, ${kafkaPort}, ${kafkaPort + 1} free: ${String(
+      !(await isListening(postgresPort)) && !(await isListening(kafkaPort)),
+    )}`,
+  );
 }
 
 main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));

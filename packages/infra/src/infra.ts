@@ -19,16 +19,24 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
   const stateDir = resolve(opts.stateDir);
   const prefix = opts.databasePrefix ?? '';
   for (const s of opts.services) {
-    if (!NAME.test(`${prefix}${s}`)) throw new Error(`invalid service/database name "${prefix}${s}" (lower-case letters, digits, _)`);
+    if (!NAME.test(`${prefix}${s}`))
+      throw new Error(`invalid service/database name "${prefix}${s}" (lower-case letters, digits, _)`);
   }
-  for (const [name, port] of [['postgresPort', opts.postgresPort], ['kafkaPort', opts.kafkaPort]] as const) {
-    if (!Number.isInteger(port) || port < 1 || port > 65534) throw new Error(`${name} must be an integer between 1 and 65534, got ${port}`);
+  for (const [name, port] of [
+    ['postgresPort', opts.postgresPort],
+    ['kafkaPort', opts.kafkaPort],
+  ] as const) {
+    if (!Number.isInteger(port) || port < 1 || port > 65534)
+      throw new Error(`${name} must be an integer between 1 and 65534, got ${port}`);
   }
 
   if (opts.reset && existsSync(stateDir)) {
     const lock = readLock(stateDir);
     if (lock && ownerAlive(lock)) {
-      throw new AlreadyRunningError(`cannot reset ${stateDir}: it is in use by a running instance (pid ${lock.ownerPid}); stop it first`, lock);
+      throw new AlreadyRunningError(
+        `cannot reset ${stateDir}: it is in use by a running instance (pid ${lock.ownerPid}); stop it first`,
+        lock,
+      );
     }
     for (const entry of readdirSync(stateDir)) {
       if (entry !== 'infra.lock') rmSync(resolve(stateDir, entry), { recursive: true, force: true });
@@ -43,11 +51,20 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
   let pg: RunningPostgres | undefined;
   let kafka: RunningKafka | undefined;
   const stopAll = async (): Promise<void> => {
-    const ports = [pg?.pid ? pg.port : undefined, kafka?.pid ? opts.kafkaPort : undefined, kafka?.pid ? opts.kafkaPort + 1 : undefined];
+    const ports = [
+      pg?.pid ? pg.port : undefined,
+      kafka?.pid ? opts.kafkaPort : undefined,
+      kafka?.pid ? opts.kafkaPort + 1 : undefined,
+    ];
     const results = await Promise.allSettled([kafka?.stop(), pg?.stop()]);
-    const busy = await waitPortsFree(ports.filter((p): p is number => p !== undefined), 3000);
+    const busy = await waitPortsFree(
+      ports.filter((p): p is number => p !== undefined),
+      3000,
+    );
     lock.release();
-    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String(r.reason));
+    const failures = results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => String(r.reason));
     if (busy.length > 0) failures.push(`ports still in use after stop: ${busy.join(', ')}`);
     if (failures.length > 0) throw new Error(`stopping the local infrastructure: ${failures.join('; ')}`);
   };
@@ -75,7 +92,9 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
     await ensureTopics(kafka.brokers, opts.topics);
 
     const host = pg.host.includes(':') ? `[${pg.host}]` : pg.host;
-    const databaseUrls = Object.fromEntries(dbs.map((d) => [d.service, `postgres://${d.name}:${d.password}@${host}:${pg?.port}/${d.name}`]));
+    const databaseUrls = Object.fromEntries(
+      dbs.map((d) => [d.service, `postgres://${d.name}:${d.password}@${host}:${pg?.port}/${d.name}`]),
+    );
     const lines = [
       pg.description,
       `  databases (one role each, PUBLIC revoked): ${dbs.map((d) => d.name).join(', ')}; credentials in ${resolve(stateDir, 'credentials.json')} (0600)`,

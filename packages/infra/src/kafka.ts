@@ -1,6 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -38,7 +48,11 @@ export async function startKafka(opts: KafkaStartOptions): Promise<RunningKafka>
   const external = opts.env.KAFKA_BROKERS?.trim();
   if (external) {
     await waitForBroker(external, 15_000, () => false);
-    return { brokers: external, description: `Kafka: existing broker(s) ${external} (KAFKA_BROKERS)`, stop: () => Promise.resolve() };
+    return {
+      brokers: external,
+      description: `Kafka: existing broker(s) ${external} (KAFKA_BROKERS)`,
+      stop: () => Promise.resolve(),
+    };
   }
   const reasons: string[] = [];
   const java = findJava(opts.env);
@@ -69,7 +83,8 @@ export function findJava(env: NodeJS.ProcessEnv): Found<{ bin: string; version: 
   if (!match) return { ok: false, reason: `cannot read the Java version from \`${bin} -version\`` };
   const first = Number(match[1]);
   const major = first === 1 ? Number(match[2]) : first;
-  if (major < MIN_JAVA) return { ok: false, reason: `Java ${major} found, Kafka ${KAFKA_VERSION} here needs Java ${MIN_JAVA}+` };
+  if (major < MIN_JAVA)
+    return { ok: false, reason: `Java ${major} found, Kafka ${KAFKA_VERSION} here needs Java ${MIN_JAVA}+` };
   return { ok: true, bin, version: String(major) };
 }
 
@@ -91,7 +106,10 @@ export async function kafkaJars(env: NodeJS.ProcessEnv, log: Logger): Promise<Fo
   if (existsSync(join(dir, COMPLETE_MARKER))) return { ok: true, dir: libs };
   const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8', env, timeout: 30_000 });
   if (mvn.error || mvn.status !== 0) {
-    return { ok: false, reason: `Java is there but Maven (mvn) is not, and the Kafka jars are not cached in ${dir}` };
+    return {
+      ok: false,
+      reason: `Java is there but Maven (mvn) is not, and the Kafka jars are not cached in ${dir}`,
+    };
   }
   const parent = join(dir, '..');
   mkdirSync(parent, { recursive: true });
@@ -103,7 +121,15 @@ export async function kafkaJars(env: NodeJS.ProcessEnv, log: Logger): Promise<Fo
     const code = await new Promise<number | null>((resolve) => {
       const child = spawn(
         'mvn',
-        ['-q', '-B', '-f', join(tmp, 'pom.xml'), 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${join(tmp, 'libs')}`],
+        [
+          '-q',
+          '-B',
+          '-f',
+          join(tmp, 'pom.xml'),
+          'dependency:copy-dependencies',
+          '-DincludeScope=runtime',
+          `-DoutputDirectory=${join(tmp, 'libs')}`,
+        ],
         { env, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       const timer = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000);
@@ -119,7 +145,10 @@ export async function kafkaJars(env: NodeJS.ProcessEnv, log: Logger): Promise<Fo
     });
     const jar = join(tmp, 'libs', `kafka_2.13-${KAFKA_VERSION}.jar`);
     if (code !== 0 || !existsSync(jar)) {
-      return { ok: false, reason: `Maven could not resolve ${KAFKA_ARTIFACT} (exit ${code}): ${output.slice(-10).join(' | ')}` };
+      return {
+        ok: false,
+        reason: `Maven could not resolve ${KAFKA_ARTIFACT} (exit ${code}): ${output.slice(-10).join(' | ')}`,
+      };
     }
     writeFileSync(join(tmp, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
     try {
@@ -201,7 +230,12 @@ function log4jProperties(): string {
   ].join('\n');
 }
 
-async function startLocalKafka(opts: KafkaStartOptions, java: string, javaVersion: string, libs: string): Promise<RunningKafka> {
+async function startLocalKafka(
+  opts: KafkaStartOptions,
+  java: string,
+  javaVersion: string,
+  libs: string,
+): Promise<RunningKafka> {
   const { stateDir, port, log, lock, env } = opts;
   const how = 'pass another kafkaPort to startInfra (the controller uses kafkaPort + 1)';
   await assertPortFree(port, 'Kafka', how);
@@ -229,12 +263,17 @@ async function startLocalKafka(opts: KafkaStartOptions, java: string, javaVersio
   if (!existsSync(join(dataDir, 'meta.properties'))) {
     const clusterId = randomBytes(16).toString('base64url');
     log('infra', `formatting KRaft storage in ${dataDir} (cluster ${clusterId})`);
-    const fmt = spawnSync(java, [...jvm, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', clusterId, '-c', props], {
-      encoding: 'utf8',
-      env,
-      timeout: 60_000,
-    });
-    if (fmt.status !== 0) throw new Error(`kafka-storage format failed (exit ${fmt.status}): ${fmt.stderr || fmt.stdout}`);
+    const fmt = spawnSync(
+      java,
+      [...jvm, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', clusterId, '-c', props],
+      {
+        encoding: 'utf8',
+        env,
+        timeout: 60_000,
+      },
+    );
+    if (fmt.status !== 0)
+      throw new Error(`kafka-storage format failed (exit ${fmt.status}): ${fmt.stderr || fmt.stdout}`);
   }
 
   const consoleLog = createWriteStream(join(kafkaDir, 'console.log'), { flags: 'a' });
@@ -270,7 +309,9 @@ async function startLocalKafka(opts: KafkaStartOptions, java: string, javaVersio
     await waitForBroker(brokers, READY_TIMEOUT_MS, () => exited);
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\n${tailFile(join(kafkaDir, 'server.log'), 15)}\n(see ${join(kafkaDir, 'server.log')})`);
+    throw new Error(
+      `${(err as Error).message}\n${tailFile(join(kafkaDir, 'server.log'), 15)}\n(see ${join(kafkaDir, 'server.log')})`,
+    );
   }
   return {
     brokers,
@@ -299,7 +340,11 @@ function quietKafka(brokers: string, clientId: string): Kafka {
 }
 
 /** Waits (bounded) until the broker answers a metadata request (describeCluster) with at least one broker. */
-export async function waitForBroker(brokers: string, timeoutMs: number, gaveUp: () => boolean): Promise<void> {
+export async function waitForBroker(
+  brokers: string,
+  timeoutMs: number,
+  gaveUp: () => boolean,
+): Promise<void> {
   let lastError = '';
   const ok = await waitFor(
     async () => {
@@ -320,7 +365,10 @@ export async function waitForBroker(brokers: string, timeoutMs: number, gaveUp: 
     250,
   );
   if (gaveUp()) throw new Error(`the Kafka broker at ${brokers} exited during start-up`);
-  if (!ok) throw new Error(`the Kafka broker at ${brokers} did not answer within ${timeoutMs / 1000} s${lastError ? ` (${lastError})` : ''}`);
+  if (!ok)
+    throw new Error(
+      `the Kafka broker at ${brokers} did not answer within ${timeoutMs / 1000} s${lastError ? ` (${lastError})` : ''}`,
+    );
 }
 
 /**
@@ -330,7 +378,8 @@ export async function waitForBroker(brokers: string, timeoutMs: number, gaveUp: 
 export async function ensureTopics(brokers: string, topics: TopicSpec[]): Promise<void> {
   for (const t of topics) {
     if (!/^[a-zA-Z0-9._-]{1,249}$/.test(t.name)) throw new Error(`invalid topic name "${t.name}"`);
-    if (!Number.isInteger(t.partitions) || t.partitions < 1) throw new Error(`topic ${t.name}: partitions must be a positive integer`);
+    if (!Number.isInteger(t.partitions) || t.partitions < 1)
+      throw new Error(`topic ${t.name}: partitions must be a positive integer`);
   }
   const admin = new Kafka({
     clientId: 'shop-infra',
@@ -350,8 +399,13 @@ export async function ensureTopics(brokers: string, topics: TopicSpec[]): Promis
     const present = topics.filter((t) => existing.has(t.name));
     if (present.length > 0) {
       const meta = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
-      const grow = present.filter((t) => (meta.topics.find((m) => m.name === t.name)?.partitions.length ?? 0) < t.partitions);
-      if (grow.length > 0) await admin.createPartitions({ topicPartitions: grow.map((t) => ({ topic: t.name, count: t.partitions })) });
+      const grow = present.filter(
+        (t) => (meta.topics.find((m) => m.name === t.name)?.partitions.length ?? 0) < t.partitions,
+      );
+      if (grow.length > 0)
+        await admin.createPartitions({
+          topicPartitions: grow.map((t) => ({ topic: t.name, count: t.partitions })),
+        });
     }
   } finally {
     await admin.disconnect();
@@ -370,10 +424,16 @@ interface KafkaContainerBuilder {
 /** Docker fallback: Confluent's image of Kafka 3.9 in KRaft mode, auto-creation off, on a port Docker picks. */
 async function startDockerKafka(opts: KafkaStartOptions): Promise<RunningKafka> {
   const mod = await importOptional<KafkaContainerModule>('@testcontainers/kafka');
-  if (!mod) throw new Error('Docker answers but the optional dependency @testcontainers/kafka is not installed (npm install)');
+  if (!mod)
+    throw new Error(
+      'Docker answers but the optional dependency @testcontainers/kafka is not installed (npm install)',
+    );
   opts.log('infra', 'starting Kafka in Docker (testcontainers)');
   const image = 'confluentinc/cp-kafka:7.9.0';
-  const container = await new mod.KafkaContainer(image).withKraft().withEnvironment({ KAFKA_AUTO_CREATE_TOPICS_ENABLE: 'false' }).start();
+  const container = await new mod.KafkaContainer(image)
+    .withKraft()
+    .withEnvironment({ KAFKA_AUTO_CREATE_TOPICS_ENABLE: 'false' })
+    .start();
   const brokers = `${container.getHost()}:${container.getMappedPort(9093)}`;
   await waitForBroker(brokers, READY_TIMEOUT_MS, () => false);
   return {

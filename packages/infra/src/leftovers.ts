@@ -21,7 +21,11 @@ export async function stopLeftovers(stateDirArg: string, ownerGraceMs = 15_000):
   if (ownerAlive(lock) && lock.ownerPid !== process.pid) {
     process.kill(lock.ownerPid, 'SIGTERM');
     const gone = await waitFor(() => !isAlive(lock.ownerPid), ownerGraceMs, 200);
-    parts.push(gone ? `owner pid ${lock.ownerPid} stopped` : `owner pid ${lock.ownerPid} did not exit within ${ownerGraceMs / 1000} s`);
+    parts.push(
+      gone
+        ? `owner pid ${lock.ownerPid} stopped`
+        : `owner pid ${lock.ownerPid} did not exit within ${ownerGraceMs / 1000} s`,
+    );
   }
   const killed = await killLeftovers(lock, stateDir);
   if (killed.length > 0) parts.push(`killed leftover processes ${killed.join(', ')}`);

@@ -42,7 +42,10 @@ export function readLock(stateDir: string): LockContent | undefined {
 
 /** The owner still runs: same PID and same start time (so a recycled PID does not count). */
 export function ownerAlive(lock: LockContent): boolean {
-  return isAlive(lock.ownerPid) && (lock.ownerStartTime === '' || processStartTime(lock.ownerPid) === lock.ownerStartTime);
+  return (
+    isAlive(lock.ownerPid) &&
+    (lock.ownerStartTime === '' || processStartTime(lock.ownerPid) === lock.ownerStartTime)
+  );
 }
 
 /** A recorded child is still ours: alive, same start time, and its command line names our state dir. */
@@ -55,7 +58,9 @@ export function stillOurs(p: LockedProcess, stateDir: string): boolean {
 /** Kills what a crashed run left behind (only processes that are provably ours). Returns the PIDs killed. */
 export async function killLeftovers(lock: LockContent, stateDir: string): Promise<number[]> {
   const ours = lock.processes.filter((p) => stillOurs(p, stateDir));
-  await Promise.all(ours.map((p) => terminate(p.pid, p.name === 'postgres' ? 'SIGINT' : 'SIGTERM', 5000, true)));
+  await Promise.all(
+    ours.map((p) => terminate(p.pid, p.name === 'postgres' ? 'SIGINT' : 'SIGTERM', 5000, true)),
+  );
   return ours.map((p) => p.pid);
 }
 
@@ -109,7 +114,10 @@ export class InfraLock {
       }
       if (existing) {
         const killed = await killLeftovers(existing, stateDir);
-        log('infra', `removed a stale lock of crashed run pid ${existing.ownerPid}${killed.length ? `; stopped its leftover processes ${killed.join(', ')}` : ''}`);
+        log(
+          'infra',
+          `removed a stale lock of crashed run pid ${existing.ownerPid}${killed.length ? `; stopped its leftover processes ${killed.join(', ')}` : ''}`,
+        );
       } else {
         log('infra', `removed an unreadable lock file ${lockPath(stateDir)}`);
       }
@@ -128,7 +136,10 @@ export class InfraLock {
 
   /** Records a started process (before waiting for it to be ready, so that a crash in between is still cleaned up). */
   record(name: string, pid: number): void {
-    this.content = { ...this.content, processes: [...this.content.processes, { name, pid, startTime: processStartTime(pid) }] };
+    this.content = {
+      ...this.content,
+      processes: [...this.content.processes, { name, pid, startTime: processStartTime(pid) }],
+    };
     this.write();
   }
 

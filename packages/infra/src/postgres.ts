@@ -1,5 +1,15 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -53,7 +63,9 @@ function useExternal(url: string): RunningPostgres {
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error('SHOP_POSTGRES_URL is not a valid URL; expected postgres://user:password@host:port/database');
+    throw new Error(
+      'SHOP_POSTGRES_URL is not a valid URL; expected postgres://user:password@host:port/database',
+    );
   }
   return {
     adminUrl: url,
@@ -102,7 +114,8 @@ interface RunAs {
  */
 function runAs(): RunAs {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return {};
-  const id = (flag: string): number => Number(execFileSync('id', [flag, ADMIN_ROLE], { encoding: 'utf8' }).trim());
+  const id = (flag: string): number =>
+    Number(execFileSync('id', [flag, ADMIN_ROLE], { encoding: 'utf8' }).trim());
   try {
     return { uid: id('-u'), gid: id('-g') };
   } catch {
@@ -111,7 +124,9 @@ function runAs(): RunAs {
     } catch {
       // the group may exist already
     }
-    execFileSync('useradd', ['--system', '-g', ADMIN_ROLE, '--no-create-home', ADMIN_ROLE], { stdio: 'ignore' });
+    execFileSync('useradd', ['--system', '-g', ADMIN_ROLE, '--no-create-home', ADMIN_ROLE], {
+      stdio: 'ignore',
+    });
     return { uid: id('-u'), gid: id('-g') };
   }
 }
@@ -138,7 +153,11 @@ function chownTo(path: string, user: RunAs): void {
 
 async function startEmbedded(opts: PostgresStartOptions, bin: Binaries): Promise<RunningPostgres> {
   const { stateDir, port, log, lock } = opts;
-  await assertPortFree(port, 'PostgreSQL', 'pass another postgresPort to startInfra (the launcher documents its port option)');
+  await assertPortFree(
+    port,
+    'PostgreSQL',
+    'pass another postgresPort to startInfra (the launcher documents its port option)',
+  );
   const user = runAs();
   const dataDir = join(stateDir, 'postgres');
   const logDir = join(stateDir, 'logs');
@@ -163,7 +182,18 @@ async function startEmbedded(opts: PostgresStartOptions, bin: Binaries): Promise
   // PID in infra.lock and stops it.
   const child = spawn(
     bin.postgres,
-    ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    [
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+    ],
     { ...user, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...opts.env, LC_MESSAGES: 'C' } },
   );
   const pid = child.pid;
@@ -174,10 +204,12 @@ async function startEmbedded(opts: PostgresStartOptions, bin: Binaries): Promise
     log('postgres', line);
   });
   let exited = false;
-  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => {
-    exited = true;
-    resolve();
-  }));
+  const exitedPromise = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
 
   const adminUrl = `postgres://${ADMIN_ROLE}:${admin.password}@127.0.0.1:${port}/postgres`;
   const ready = await waitFor(async () => exited || (await canConnect(adminUrl)), READY_TIMEOUT_MS, 200);
@@ -190,7 +222,9 @@ async function startEmbedded(opts: PostgresStartOptions, bin: Binaries): Promise
   };
   if (exited || !ready) {
     await stop();
-    throw new Error(`embedded PostgreSQL did not become ready on 127.0.0.1:${port}:\n${tail().join('\n')}\n(see ${join(logDir, 'postgres.log')})`);
+    throw new Error(
+      `embedded PostgreSQL did not become ready on 127.0.0.1:${port}:\n${tail().join('\n')}\n(see ${join(logDir, 'postgres.log')})`,
+    );
   }
   return {
     adminUrl,
@@ -203,7 +237,14 @@ async function startEmbedded(opts: PostgresStartOptions, bin: Binaries): Promise
 }
 
 /** initdb into a temporary directory, renamed into place when complete: an interrupted init is never mistaken for a cluster. */
-function initCluster(stateDir: string, dataDir: string, bin: Binaries, user: RunAs, creds: Credentials, log: Logger): Credentials {
+function initCluster(
+  stateDir: string,
+  dataDir: string,
+  bin: Binaries,
+  user: RunAs,
+  creds: Credentials,
+  log: Logger,
+): Credentials {
   const tmpDir = `${dataDir}.init-tmp`;
   const pwFile = join(stateDir, '.postgres-init.pw');
   rmSync(tmpDir, { recursive: true, force: true });
@@ -217,7 +258,15 @@ function initCluster(stateDir: string, dataDir: string, bin: Binaries, user: Run
     log('infra', `initialising a PostgreSQL cluster in ${dataDir}`);
     execFileSync(
       bin.initdb,
-      [`--pgdata=${tmpDir}`, '--auth=scram-sha-256', `--username=${ADMIN_ROLE}`, `--pwfile=${pwFile}`, '--encoding=UTF8', '--no-locale', '--no-sync'],
+      [
+        `--pgdata=${tmpDir}`,
+        '--auth=scram-sha-256',
+        `--username=${ADMIN_ROLE}`,
+        `--pwfile=${pwFile}`,
+        '--encoding=UTF8',
+        '--no-locale',
+        '--no-sync',
+      ],
       { ...user, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } },
     );
   } catch (err) {
@@ -286,7 +335,10 @@ interface PgContainerBuilder {
 /** Docker fallback: a throw-away container (data is not kept between runs) on the requested host port. */
 async function startDockerPostgres(opts: PostgresStartOptions): Promise<RunningPostgres> {
   const mod = await importOptional<PgContainerModule>('@testcontainers/postgresql');
-  if (!mod) throw new Error('Docker answers but the optional dependency @testcontainers/postgresql is not installed (npm install)');
+  if (!mod)
+    throw new Error(
+      'Docker answers but the optional dependency @testcontainers/postgresql is not installed (npm install)',
+    );
   await assertPortFree(opts.port, 'PostgreSQL', 'pass another postgresPort to startInfra');
   const password = newPassword();
   opts.log('infra', 'starting PostgreSQL in Docker (testcontainers)');
@@ -331,7 +383,10 @@ export async function provisionDatabases(adminUrl: string, dbs: ServiceDatabase[
       if (role.rowCount === 0) await ignoreDuplicate(client.query(`CREATE ROLE ${ident} ${attrs}`));
       await client.query(`ALTER ROLE ${ident} WITH ${attrs}`);
       const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.name]);
-      if (exists.rowCount === 0) await ignoreDuplicate(client.query(`CREATE DATABASE ${ident} OWNER ${ident} ENCODING 'UTF8' TEMPLATE template0`));
+      if (exists.rowCount === 0)
+        await ignoreDuplicate(
+          client.query(`CREATE DATABASE ${ident} OWNER ${ident} ENCODING 'UTF8' TEMPLATE template0`),
+        );
       await client.query(`ALTER DATABASE ${ident} OWNER TO ${ident}`);
       await client.query(`REVOKE ALL ON DATABASE ${ident} FROM PUBLIC`);
     }

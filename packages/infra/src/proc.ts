@@ -39,7 +39,11 @@ export function processStartTime(pid: number): string {
 }
 
 /** Waits until the predicate holds or the deadline passes; returns whether it held. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 100): Promise<boolean> {
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  stepMs = 100,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await predicate()) return true;
@@ -52,7 +56,12 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
  * Sends `signal`, waits up to graceMs for the process to disappear, then SIGKILLs it and waits again (bounded).
  * When `group` is set the whole process group (our children are group leaders, spawned detached) is signalled.
  */
-export async function terminate(pid: number, signal: NodeJS.Signals, graceMs: number, group = false): Promise<void> {
+export async function terminate(
+  pid: number,
+  signal: NodeJS.Signals,
+  graceMs: number,
+  group = false,
+): Promise<void> {
   const send = (sig: NodeJS.Signals): void => {
     try {
       process.kill(group ? -pid : pid, sig);
