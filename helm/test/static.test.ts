@@ -49,11 +49,13 @@ void describe('scripts', () => {
   });
 
   void it('kind-up.sh reports every missing prerequisite before doing anything', () => {
-    // Run with a PATH that holds only what lib.sh needs besides bash builtins (dirname), none of the five tools.
+    // Run with a PATH that holds only bash and what lib.sh needs besides builtins (dirname), none of the five tools.
     const bin = mkdtempSync(join(tmpdir(), 'shop-path-'));
-    const dirname = spawnSync('bash', ['-c', 'command -v dirname'], { encoding: 'utf8' }).stdout.trim();
-    symlinkSync(dirname, join(bin, 'dirname'));
-    const r = spawnSync(process.env.SHELL_BASH ?? '/bin/bash', [join(repoRoot, 'k8s', 'kind-up.sh')], {
+    for (const tool of ['bash', 'dirname']) {
+      const found = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+      symlinkSync(found, join(bin, tool));
+    }
+    const r = spawnSync(join(bin, 'bash'), [join(repoRoot, 'k8s', 'kind-up.sh')], {
       encoding: 'utf8',
       env: { PATH: bin, HOME: process.env.HOME ?? '/tmp' },
     });
