@@ -48,6 +48,18 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
   chmodSync(stateDir, 0o755);
 
   const lock = await InfraLock.acquire(stateDir, log);
+  // Safety net for a parent that exits without calling stop() (process.exit, uncaught exception): ask our children
+  // to shut down on the way out. A parent killed with SIGKILL runs no code at all; the next start cleans up then.
+  const onExit = (): void => {
+    for (const p of lock.processes) {
+      try {
+        process.kill(-p.pid, p.name === 'postgres' ? 'SIGINT' : 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.on('exit', onExit);
   let pg: RunningPostgres | undefined;
   let kafka: RunningKafka | undefined;
   const stopAll = async (): Promise<void> => {
@@ -59,9 +71,10 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
     const results = await Promise.allSettled([kafka?.stop(), pg?.stop()]);
     const busy = await waitPortsFree(
       ports.filter((p): p is number => p !== undefined),
-      3000,
+      2000,
     );
     lock.release();
+    process.removeListener('exit', onExit);
     const failures = results
       .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
       .map((r) => String(r.reason));

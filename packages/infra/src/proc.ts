@@ -77,5 +77,5 @@ export async function terminate(
   send(signal);
   if (await waitFor(() => !isAlive(pid), graceMs)) return;
   send('SIGKILL');
-  await waitFor(() => !isAlive(pid), 3000);
+  await waitFor(() => !isAlive(pid), 2000);
 }

@@ -16,7 +16,7 @@ import {
   type InfraOptions,
 } from '../src/index.js';
 import { canBind } from '../src/ports.js';
-import { isAlive } from '../src/proc.js';
+import { isAlive, waitFor } from '../src/proc.js';
 import { CLI, query, tempStateDir, withDatabase } from './helpers.js';
 
 const PG_PORT = 55440;
@@ -208,6 +208,48 @@ describe('local infrastructure (real PostgreSQL and Kafka)', () => {
     );
   });
 
+  it('uses SHOP_POSTGRES_URL and KAFKA_BROKERS when set, starting nothing itself', async () => {
+    const outer = running();
+    const external = await startInfra({
+      stateDir: tempStateDir('external'),
+      services: ['orders'],
+      databasePrefix: 'ext_',
+      postgresPort: 1, // ignored: nothing is started
+      kafkaPort: 2,
+      topics: [{ name: 'infra.test.external.v1', partitions: 1 }],
+      env: { ...process.env, SHOP_POSTGRES_URL: outer.adminDatabaseUrl, KAFKA_BROKERS: outer.kafkaBrokers },
+    });
+    try {
+      assert.match(
+        external.describe().join('\n'),
+        /existing server at 127\.0\.0\.1:55440 \(SHOP_POSTGRES_URL\)[\s\S]*existing broker\(s\) 127\.0\.0\.1:59096 \(KAFKA_BROKERS\)/,
+      );
+      assert.equal(external.adminDatabaseUrl, outer.adminDatabaseUrl);
+      const url = external.databaseUrls.orders ?? '';
+      assert.deepEqual(await query(url, 'SELECT current_user AS who, current_database() AS db'), [
+        { who: 'ext_orders', db: 'ext_orders' },
+      ]);
+      await assert.rejects(query(withDatabase(url, 'orders'), 'SELECT 1'), /permission denied for database/);
+      await assert.rejects(
+        query(withDatabase(outer.databaseUrls.orders ?? '', 'ext_orders'), 'SELECT 1'),
+        /permission denied for database/,
+      );
+    } finally {
+      await external.stop();
+    }
+    // Stopping the external user stopped nothing of the server it used.
+    assert.deepEqual(await query(outer.databaseUrls.orders ?? '', 'SELECT 1 AS one'), [{ one: 1 }]);
+    const admin = new Kafka({
+      clientId: 'infra-test',
+      brokers: [outer.kafkaBrokers],
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    const topics = await admin.listTopics();
+    await admin.disconnect();
+    assert.ok(topics.includes('infra.test.external.v1'));
+  });
+
   it('refuses a second start on the same state dir, in this process and from another one', async () => {
     await assert.rejects(startInfra(options), (err: Error) => {
       assert.ok(err instanceof AlreadyRunningError);
@@ -309,6 +351,30 @@ describe('local infrastructure (real PostgreSQL and Kafka)', () => {
     assert.deepEqual(await query(running().databaseUrls.payments ?? '', 'SELECT current_user AS who'), [
       { who: 'payments' },
     ]);
+  });
+
+  it('stops its children when the owning Node process exits without calling stop()', async () => {
+    await running().stop();
+    infra = undefined;
+    const script = `
+      const { startInfra } = require(${JSON.stringify(join(__dirname, '..', 'src', 'index.js'))});
+      startInfra(${JSON.stringify({ ...options, env: undefined, log: undefined })}).then(() => process.exit(0), (e) => { console.error(e); process.exit(2); });
+    `;
+    const res = spawnSync(process.execPath, ['-e', script], {
+      encoding: 'utf8',
+      timeout: 90_000,
+      env: { ...process.env, SHOP_POSTGRES_URL: '', KAFKA_BROKERS: '' },
+    });
+    assert.equal(res.status, 0, res.stderr);
+    const leftovers = (readLock(stateDir)?.processes ?? []).map((p) => p.pid);
+    assert.equal(leftovers.length, 2, 'the exited owner recorded its children');
+    assert.ok(
+      await waitFor(() => leftovers.every((pid) => !isAlive(pid)), 10_000),
+      `children ${leftovers.join(', ')} outlived their parent`,
+    );
+    for (const port of [PG_PORT, KAFKA_PORT, KAFKA_PORT + 1])
+      assert.ok(await canBind(port), `port ${port} still bound`);
+    infra = await startInfra(options); // the stale lock is taken over without complaint
   });
 
   it('names a port that is already in use and starts nothing', async () => {
