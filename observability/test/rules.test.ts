@@ -160,6 +160,32 @@ describe('promtool unit tests cover every alert', () => {
   });
 });
 
+describe('prometheus.local.yml', () => {
+  it('scrapes every service on loopback under a job named after it and loads the rule files', () => {
+    const doc: unknown = parse(readFileSync(prometheusLocalConfig, 'utf8'));
+    assert.ok(isRecord(doc) && Array.isArray(doc.scrape_configs) && Array.isArray(doc.rule_files));
+    const jobs = Object.fromEntries(
+      (
+        doc.scrape_configs as {
+          job_name: string;
+          metrics_path?: string;
+          static_configs: { targets: string[] }[];
+        }[]
+      ).map((c) => [
+        c.job_name,
+        `${c.static_configs.flatMap((s) => s.targets).join(',')}${c.metrics_path ?? '/metrics'}`,
+      ]),
+    );
+    assert.deepEqual(jobs, {
+      gateway: '127.0.0.1:8080/metrics',
+      orders: '127.0.0.1:9101/metrics',
+      inventory: '127.0.0.1:9102/metrics',
+      payments: '127.0.0.1:9103/metrics',
+    });
+    assert.deepEqual(doc.rule_files, ['rules/*.yml']);
+  });
+});
+
 describe('promtool', { concurrency: true }, () => {
   before(() => requirePromtool());
 
