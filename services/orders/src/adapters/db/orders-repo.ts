@@ -1,0 +1,193 @@
+import type { Queryable } from '@shop/platform';
+import type { Order, OrderLine, OrderStatus, RejectionReason } from '../../domain/order';
+import type { PageCursor } from '../../domain/validation';
+import type { CompensationStep, SagaStep } from '../../domain/saga';
+
+/** Channel fired (at commit) by every transaction that changes an order's status; payload = order id. */
+export const ORDER_CHANGED_CHANNEL = 'order_changed';
+
+interface OrderRow {
+  id: string;
+  customer_id: string;
+  total_cents: number;
+  currency: string;
+  status: OrderStatus;
+  rejection_reason: RejectionReason | null;
+  created_at: Date;
+  updated_at: Date;
+  version: number;
+  lines: { sku: string; quantity: number; unit_price_cents: number }[] | null;
+}
+
+const ORDER_SELECT = `
+  SELECT o.id, o.customer_id, o.total_cents, o.currency, o.status, o.rejection_reason, o.created_at, o.updated_at, o.version,
+         (SELECT json_agg(json_build_object('sku', l.sku, 'quantity', l.quantity, 'unit_price_cents', l.unit_price_cents) ORDER BY l.line_no)
+            FROM order_lines l WHERE l.order_id = o.id) AS lines
+    FROM orders o`;
+
+function toOrder(r: OrderRow): Order {
+  return {
+    id: r.id,
+    customerId: r.customer_id,
+    totalCents: Number(r.total_cents),
+    currency: r.currency,
+    status: r.status,
+    rejectionReason: r.rejection_reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    version: Number(r.version),
+    lines: (r.lines ?? []).map((l): OrderLine => ({ sku: l.sku, quantity: l.quantity, unitPriceCents: Number(l.unit_price_cents) })),
+  };
+}
+
+export async function insertOrder(tx: Queryable, o: Order): Promise<void> {
+  await tx.query(
+    `INSERT INTO orders (id, customer_id, total_cents, currency, status, rejection_reason, created_at, updated_at, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [o.id, o.customerId, o.totalCents, o.currency, o.status, o.rejectionReason, o.createdAt, o.updatedAt, o.version],
+  );
+  await tx.query(
+    `INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
+     SELECT $1, n, sku, quantity, price FROM unnest($2::text[], $3::int[], $4::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, n)`,
+    [o.id, o.lines.map((l) => l.sku), o.lines.map((l) => l.quantity), o.lines.map((l) => l.unitPriceCents)],
+  );
+}
+
+export async function getOrder(q: Queryable, id: string, lock = false): Promise<Order | undefined> {
+  const { rows } = await q.query<OrderRow>(`${ORDER_SELECT} WHERE o.id = $1${lock ? ' FOR UPDATE OF o' : ''}`, [id]);
+  return rows[0] ? toOrder(rows[0]) : undefined;
+}
+
+/** Writes a status change and fires the change notification (delivered to listeners when the transaction commits). */
+export async function updateOrderStatus(tx: Queryable, o: Order): Promise<void> {
+  await tx.query(
+    'UPDATE orders SET status = $2, rejection_reason = $3, updated_at = $4, version = $5 WHERE id = $1',
+    [o.id, o.status, o.rejectionReason, o.updatedAt, o.version],
+  );
+  await tx.query('SELECT pg_notify($1, $2)', [ORDER_CHANGED_CHANNEL, o.id]);
+}
+
+export async function listOrders(
+  q: Queryable,
+  f: { customerId: string; status: OrderStatus | null; cursor: PageCursor | undefined; limit: number },
+): Promise<Order[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.customerId !== '') {
+    params.push(f.customerId);
+    where.push(`o.customer_id = $${params.length}`);
+  }
+  if (f.status) {
+    params.push(f.status);
+    where.push(`o.status = $${params.length}`);
+  }
+  if (f.cursor) {
+    params.push(f.cursor.createdAt, f.cursor.id);
+    where.push(`(o.created_at, o.id) < ($${params.length - 1}, $${params.length}::uuid)`);
+  }
+  params.push(f.limit);
+  const { rows } = await q.query<OrderRow>(
+    `${ORDER_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY o.created_at DESC, o.id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map(toOrder);
+}
+
+export async function findIdempotencyKey(
+  q: Queryable,
+  customerId: string,
+  key: string,
+): Promise<{ requestHash: string; orderId: string } | undefined> {
+  const { rows } = await q.query<{ request_hash: string; order_id: string }>(
+    'SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2',
+    [customerId, key],
+  );
+  return rows[0] ? { requestHash: rows[0].request_hash, orderId: rows[0].order_id } : undefined;
+}
+
+/** False when another request took the key first (the caller rolls back and answers from that request). */
+export async function claimIdempotencyKey(tx: Queryable, customerId: string, key: string, hash: string, orderId: string): Promise<boolean> {
+  const res = await tx.query(
+    'INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+    [customerId, key, hash, orderId],
+  );
+  return res.rowCount === 1;
+}
+
+export interface SagaRow {
+  orderId: string;
+  step: SagaStep;
+  pending: CompensationStep[];
+  stepStartedAt: Date;
+  deadline: Date | null;
+  attempts: number;
+  parked: boolean;
+  countedOutcome: string | null;
+}
+
+interface RawSaga {
+  order_id: string;
+  step: SagaStep;
+  pending: CompensationStep[];
+  step_started_at: Date;
+  deadline: Date | null;
+  attempts: number;
+  parked: boolean;
+  counted_outcome: string | null;
+}
+
+const toSaga = (r: RawSaga): SagaRow => ({
+  orderId: r.order_id,
+  step: r.step,
+  pending: r.pending,
+  stepStartedAt: r.step_started_at,
+  deadline: r.deadline,
+  attempts: r.attempts,
+  parked: r.parked,
+  countedOutcome: r.counted_outcome,
+});
+
+export async function insertSaga(tx: Queryable, orderId: string, step: SagaStep, now: Date, deadline: Date): Promise<void> {
+  await tx.query('INSERT INTO sagas (order_id, step, step_started_at, deadline, updated_at) VALUES ($1, $2, $3, $4, $3)', [
+    orderId,
+    step,
+    now,
+    deadline,
+  ]);
+}
+
+/** Locks the saga row. Lock order everywhere: saga row first, then the order row (no deadlocks). */
+export async function lockSaga(tx: Queryable, orderId: string): Promise<SagaRow | undefined> {
+  const { rows } = await tx.query<RawSaga>('SELECT * FROM sagas WHERE order_id = $1 FOR UPDATE', [orderId]);
+  return rows[0] ? toSaga(rows[0]) : undefined;
+}
+
+/** The next saga past its deadline that no other replica is working on, locked. */
+export async function lockNextOverdueSaga(tx: Queryable): Promise<SagaRow | undefined> {
+  const { rows } = await tx.query<RawSaga>(
+    `SELECT * FROM sagas WHERE deadline IS NOT NULL AND NOT parked AND deadline < now()
+      ORDER BY deadline LIMIT 1 FOR UPDATE SKIP LOCKED`,
+  );
+  return rows[0] ? toSaga(rows[0]) : undefined;
+}
+
+export async function updateSaga(tx: Queryable, s: SagaRow): Promise<void> {
+  await tx.query(
+    `UPDATE sagas SET step = $2, pending = $3, step_started_at = $4, deadline = $5, attempts = $6, parked = $7,
+            parked_at = CASE WHEN $7 THEN coalesce(parked_at, now()) END, counted_outcome = $8, updated_at = now()
+      WHERE order_id = $1`,
+    [s.orderId, s.step, s.pending, s.stepStartedAt, s.deadline, s.attempts, s.parked, s.countedOutcome],
+  );
+}
+
+/** The DB-backed saga gauges (every replica reports the same values; use max() across replicas). */
+export async function sagaGauges(q: Queryable): Promise<{ inFlight: number; overdue: number; parked: number }> {
+  const { rows } = await q.query<{ in_flight: number; overdue: number; parked: number }>(
+    `SELECT count(*) FILTER (WHERE step <> 'DONE')::int AS in_flight,
+            count(*) FILTER (WHERE step <> 'DONE' AND deadline < now())::int AS overdue,
+            count(*) FILTER (WHERE parked)::int AS parked
+       FROM sagas WHERE step <> 'DONE' OR parked`,
+  );
+  const r = rows[0];
+  return { inFlight: r?.in_flight ?? 0, overdue: r?.overdue ?? 0, parked: r?.parked ?? 0 };
+}

@@ -1,0 +1,30 @@
+import { withTransaction } from '@shop/platform';
+import { DomainError, validationFailed } from '../domain/errors';
+import type { Order } from '../domain/order';
+import { canTransition } from '../domain/order';
+import { decideCancel } from '../domain/saga';
+import { validateOrderId } from '../domain/validation';
+import { getOrder, lockSaga } from '../adapters/db/orders-repo';
+import { applyPlan } from './apply-plan';
+import type { AppDeps } from './deps';
+
+/**
+ * PENDING or APPROVED -> CANCELLED with every compensation sent (RefundPayment and ReleaseStock are idempotent and
+ * answer even when there is nothing to undo; a reply arriving later for a forward step is undone, see saga.ts).
+ */
+export async function cancelOrder(deps: AppDeps, orderId: string): Promise<Order> {
+  const violations = validateOrderId(orderId);
+  if (violations.length > 0) throw validationFailed(violations);
+  const { order, afterCommit } = await withTransaction(deps.pool, async (tx) => {
+    const saga = await lockSaga(tx, orderId);
+    const current = await getOrder(tx, orderId, true);
+    if (!saga || !current) throw new DomainError('ORDER_NOT_FOUND', `order ${orderId} not found`);
+    if (!canTransition(current.status, 'CANCELLED')) {
+      throw new DomainError('ORDER_INVALID_TRANSITION', `order ${orderId} is ${current.status} and can no longer be cancelled`);
+    }
+    return applyPlan(tx, deps, current, saga, decideCancel(saga), new Date());
+  });
+  afterCommit();
+  deps.relay.notify();
+  return order;
+}

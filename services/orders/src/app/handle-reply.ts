@@ -1,0 +1,51 @@
+import type { Envelope } from '@shop/contracts';
+import { firstDelivery, PoisonMessageError, withTransaction } from '@shop/platform';
+import type { SagaReply } from '../domain/saga';
+import { decideReply } from '../domain/saga';
+import { isUuid } from '../domain/validation';
+import { getOrder, lockSaga } from '../adapters/db/orders-repo';
+import { applyPlan } from './apply-plan';
+import type { AppDeps } from './deps';
+
+const REPLY_BY_CASE: Partial<Record<NonNullable<Envelope['payload']>['$case'], SagaReply>> = {
+  stockReserved: 'StockReserved',
+  stockRejected: 'StockRejected',
+  stockCommitted: 'StockCommitted',
+  stockReleased: 'StockReleased',
+  paymentAuthorized: 'PaymentAuthorized',
+  paymentDeclined: 'PaymentDeclined',
+  paymentRefunded: 'PaymentRefunded',
+};
+
+/**
+ * One reply from inventory or payments, in ONE transaction: idempotent-consumer record, saga decision, order and
+ * saga update, next commands and events. A message that can never be processed is poison (dead-lettered at once).
+ */
+export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'processed' | 'duplicate'> {
+  const payloadCase = envelope.payload?.$case;
+  const reply = payloadCase ? REPLY_BY_CASE[payloadCase] : undefined;
+  if (!reply) throw new PoisonMessageError(`${envelope.type} is not a reply the order saga consumes`);
+  if (!isUuid(envelope.orderId)) throw new PoisonMessageError(`order_id "${envelope.orderId.slice(0, 80)}" is not a UUID`);
+  if (!isUuid(envelope.messageId)) throw new PoisonMessageError(`message_id "${envelope.messageId.slice(0, 80)}" is not a UUID`);
+  const result = await withTransaction(deps.pool, async (tx) => {
+    if (!(await firstDelivery(tx, envelope.messageId))) return undefined;
+    const saga = await lockSaga(tx, envelope.orderId);
+    const order = saga ? await getOrder(tx, envelope.orderId, true) : undefined;
+    // Commands are sent only after the order committed, so a reply for an unknown order can never be applied.
+    if (!saga || !order) throw new PoisonMessageError(`${reply} for unknown order ${envelope.orderId}`);
+    const plan = decideReply({ step: saga.step, pending: saga.pending }, order.status, reply);
+    if (plan.kind === 'ignore') {
+      deps.logger.info({ orderId: order.id, reply, messageId: envelope.messageId, why: plan.why }, 'saga reply ignored');
+      return { afterCommit: () => undefined, sent: false };
+    }
+    if (plan.kind === 'compensate') {
+      deps.logger.warn({ orderId: order.id, reply, commands: plan.commands, why: plan.why }, 'late reply compensated');
+    }
+    const applied = await applyPlan(tx, deps, order, saga, plan, new Date(), envelope.messageId);
+    return { afterCommit: applied.afterCommit, sent: plan.commands.length + plan.events.length > 0 };
+  });
+  if (!result) return 'duplicate';
+  result.afterCommit();
+  if (result.sent) deps.relay.notify();
+  return 'processed';
+}

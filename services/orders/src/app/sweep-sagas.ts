@@ -1,0 +1,75 @@
+import { withTransaction } from '@shop/platform';
+import { decideDeadline } from '../domain/saga';
+import { getOrder, lockNextOverdueSaga, sagaGauges, updateSaga } from '../adapters/db/orders-repo';
+import { applyPlan } from './apply-plan';
+import type { AppDeps } from './deps';
+
+const BATCH = 100;
+
+/**
+ * One sweep: each saga past its step deadline, one transaction each, claimed with FOR UPDATE SKIP LOCKED so that
+ * replicas share the work. A forward step that expired rejects the order (TIMEOUT) and compensates; a compensation
+ * (or the commit) that expired is re-sent, and parked after COMPENSATION_MAX_ATTEMPTS sends. Returns sagas handled.
+ */
+export async function sweepSagas(deps: AppDeps): Promise<number> {
+  let handled = 0;
+  let sent = false;
+  for (let i = 0; i < BATCH; i++) {
+    const r = await withTransaction(deps.pool, async (tx) => {
+      const saga = await lockNextOverdueSaga(tx);
+      if (!saga) return undefined;
+      const order = await getOrder(tx, saga.orderId, true);
+      if (!order) throw new Error(`saga ${saga.orderId} has no order`);
+      const plan = decideDeadline({ step: saga.step, pending: saga.pending }, order.status);
+      if (plan.kind === 'resend' && saga.attempts + 1 >= deps.compensationMaxAttempts) {
+        await updateSaga(tx, { ...saga, parked: true });
+        deps.logger.error(
+          { code: 'COMPENSATION_PARKED', orderId: saga.orderId, step: saga.step, pending: saga.pending, attempts: saga.attempts + 1 },
+          'saga step still unconfirmed after the last attempt: parked for an operator',
+        );
+        return { afterCommit: () => undefined, sent: false };
+      }
+      if (plan.kind === 'resend') {
+        deps.logger.warn({ orderId: saga.orderId, step: saga.step, commands: plan.commands, attempt: saga.attempts + 2 }, plan.why);
+      } else {
+        deps.logger.info({ orderId: saga.orderId, step: saga.step }, plan.why);
+      }
+      const applied = await applyPlan(tx, deps, order, saga, plan, new Date());
+      return { afterCommit: applied.afterCommit, sent: plan.commands.length + plan.events.length > 0 };
+    });
+    if (!r) break;
+    handled += 1;
+    r.afterCommit();
+    sent ||= r.sent;
+  }
+  if (sent) deps.relay.notify();
+  const g = await sagaGauges(deps.pool);
+  deps.metrics.inFlight.set(g.inFlight);
+  deps.metrics.overdue.set(g.overdue);
+  deps.metrics.parked.set(g.parked);
+  return handled;
+}
+
+/** Runs sweepSagas every intervalMs until stopped; a failed sweep is logged and retried on the next tick. */
+export function startSweeper(deps: AppDeps, intervalMs: number): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const tick = () => {
+    running = sweepSagas(deps)
+      .then(() => undefined)
+      .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'saga sweep failed'))
+      .finally(() => {
+        running = undefined;
+        if (!stopped) timer = setTimeout(tick, intervalMs);
+      });
+  };
+  timer = setTimeout(tick, intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
