@@ -551,10 +551,10 @@ function saga(): Dashboard {
       { row: 'Durations' },
       {
         title: 'Saga duration p50 / p95 / p99',
-        description: 'Placed to terminal state. The saga-latency SLO is p95 under 2.5 s.',
+        description: 'Placed to terminal state. The saga-latency SLO is p95 under 2 s.',
         queries: quantiles('saga_duration_seconds', '', '', ''),
         unit: 's',
-        threshold: 2.5,
+        threshold: 2,
       },
       {
         title: 'Saga duration p95 by outcome',
@@ -788,13 +788,13 @@ function slo(): Dashboard {
         w: 8,
       },
       {
-        title: 'Saga p95 duration vs 2.5 s',
+        title: 'Saga p95 duration vs 2 s',
         description: 'The saga-latency SLI read directly from the histogram.',
         queries: [
           [`histogram_quantile(0.95, sum by (le) (rate(saga_duration_seconds_bucket[${RI}])))`, 'p95'],
         ],
         unit: 's',
-        threshold: 2.5,
+        threshold: 2,
         w: 8,
       },
     ],
