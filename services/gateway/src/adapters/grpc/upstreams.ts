@@ -1,0 +1,195 @@
+import { inventoryV1, ordersV1, paymentsV1 } from '@shop/contracts';
+import type { Metrics } from '@shop/platform';
+import { Status, createGrpcClient, isGrpcError, unary, violationsOf } from '@shop/platform';
+import type { Upstreams } from '../../app/ports';
+import type {
+  OrderStatus,
+  OrderView,
+  PaymentStatus,
+  PaymentView,
+  ProductView,
+  RejectionReason,
+  Violation,
+} from '../../domain/model';
+import { ORDER_STATUSES, PAYMENT_STATUSES, REJECTION_REASONS } from '../../domain/model';
+
+/** An upstream call failed with a gRPC status; the HTTP adapter maps `code` in its one table. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+    readonly violations: Violation[],
+    readonly upstream: string,
+  ) {
+    super(`${upstream}: ${Status[code] ?? code}: ${details}`);
+    this.name = 'UpstreamError';
+  }
+}
+
+// Violations come back with the upstream's proto field names; the client knows the REST names.
+const camel = (field: string) => field.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+function restField(field: string, renames: Record<string, string>): string {
+  const f = camel(field);
+  const head = /^[^.[]+/.exec(f)?.[0] ?? f;
+  const renamed = renames[head];
+  return renamed === undefined ? f : renamed + f.slice(head.length);
+}
+
+async function call<T>(upstream: string, renames: Record<string, string>, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!isGrpcError(err)) throw err;
+    const violations = violationsOf(err).map((v) => ({
+      field: restField(v.field, renames),
+      message: v.description,
+    }));
+    throw new UpstreamError(err.code, err.details ?? '', violations, upstream);
+  }
+}
+
+const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
+const suffix = <T extends string>(name: string, prefix: string, allowed: readonly T[], what: string): T => {
+  const s = name.startsWith(prefix) ? name.slice(prefix.length) : name;
+  if ((allowed as readonly string[]).includes(s)) return s as T;
+  throw new UpstreamError(Status.INTERNAL, `upstream returned an unknown ${what} ${name}`, [], 'gateway');
+};
+
+export function orderView(o: ordersV1.Order | undefined): OrderView {
+  if (!o) throw new UpstreamError(Status.INTERNAL, 'orders returned no order', [], 'orders');
+  const reason = o.rejectionReason;
+  return {
+    id: o.id,
+    customerId: o.customerId,
+    items: o.lines.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPriceCents: l.unitPriceCents })),
+    totalCents: o.totalCents,
+    currency: o.currency,
+    status: suffix<OrderStatus>(
+      ordersV1.orderStatusToJSON(o.status),
+      'ORDER_STATUS_',
+      ORDER_STATUSES,
+      'order status',
+    ),
+    rejectionReason:
+      reason === ordersV1.RejectionReason.REJECTION_REASON_UNSPECIFIED
+        ? null
+        : suffix<RejectionReason>(
+            ordersV1.rejectionReasonToJSON(reason),
+            'REJECTION_REASON_',
+            REJECTION_REASONS,
+            'rejection reason',
+          ),
+    createdAt: iso(o.createdAt),
+    updatedAt: iso(o.updatedAt),
+  };
+}
+
+export function productView(p: inventoryV1.Product | undefined): ProductView {
+  if (!p) throw new UpstreamError(Status.INTERNAL, 'inventory returned no product', [], 'inventory');
+  return { sku: p.sku, name: p.name, priceCents: p.priceCents, currency: p.currency, available: p.available };
+}
+
+export function paymentView(p: paymentsV1.Payment): PaymentView {
+  return {
+    id: p.id,
+    orderId: p.orderId,
+    customerId: p.customerId,
+    amountCents: p.amountCents,
+    currency: p.currency,
+    status: suffix<PaymentStatus>(
+      paymentsV1.paymentStatusToJSON(p.status),
+      'PAYMENT_STATUS_',
+      PAYMENT_STATUSES,
+      'payment status',
+    ),
+    createdAt: iso(p.createdAt),
+  };
+}
+
+export interface UpstreamAddresses {
+  orders: string;
+  inventory: string;
+  payments: string;
+}
+
+export interface GrpcUpstreams extends Upstreams {
+  close(): void;
+}
+
+export function createGrpcUpstreams(
+  addr: UpstreamAddresses,
+  opts: { deadlineMs: number; metrics: Metrics },
+): GrpcUpstreams {
+  const orders = createGrpcClient(ordersV1.OrderServiceClient, addr.orders, opts);
+  const inventory = createGrpcClient(inventoryV1.InventoryServiceClient, addr.inventory, opts);
+  const payments = createGrpcClient(paymentsV1.PaymentServiceClient, addr.payments, opts);
+  return {
+    async placeOrder(input) {
+      const res = await call('orders', { idempotencyKey: 'Idempotency-Key' }, () =>
+        unary(orders.placeOrder.bind(orders), {
+          customerId: input.customerId,
+          items: input.items,
+          idempotencyKey: input.idempotencyKey ?? '',
+        }),
+      ).catch((err: unknown) => {
+        // orders.proto: "the same key with another request is FAILED_PRECONDITION" on PlaceOrder, which is the
+        // REST contract's 422 (issue 3), not the 409 of a state conflict: re-coded here, mapped in the one table.
+        if (err instanceof UpstreamError && err.code === Number(Status.FAILED_PRECONDITION)) {
+          throw new UpstreamError(Status.ALREADY_EXISTS, err.details, err.violations, err.upstream);
+        }
+        throw err;
+      });
+      return { order: orderView(res.order), replayed: res.replayed };
+    },
+    async getOrder(id) {
+      const res = await call('orders', { orderId: 'id' }, () =>
+        unary(orders.getOrder.bind(orders), { orderId: id }),
+      );
+      return orderView(res.order);
+    },
+    async listOrders(input) {
+      const res = await call('orders', { pageSize: 'limit', pageToken: 'cursor' }, () =>
+        unary(orders.listOrders.bind(orders), {
+          customerId: input.customerId,
+          status: input.status
+            ? ordersV1.orderStatusFromJSON(`ORDER_STATUS_${input.status}`)
+            : ordersV1.OrderStatus.ORDER_STATUS_UNSPECIFIED,
+          pageSize: input.limit,
+          pageToken: input.cursor ?? '',
+        }),
+      );
+      return {
+        items: res.orders.map(orderView),
+        nextCursor: res.nextPageToken === '' ? null : res.nextPageToken,
+      };
+    },
+    async cancelOrder(id) {
+      const res = await call('orders', { orderId: 'id' }, () =>
+        unary(orders.cancelOrder.bind(orders), { orderId: id }),
+      );
+      return orderView(res.order);
+    },
+    async listProducts() {
+      const res = await call('inventory', {}, () => unary(inventory.listProducts.bind(inventory), {}));
+      return res.products.map(productView);
+    },
+    async getProduct(sku) {
+      const res = await call('inventory', {}, () => unary(inventory.getProduct.bind(inventory), { sku }));
+      return productView(res.product);
+    },
+    async listPayments(input) {
+      const res = await call('payments', {}, () =>
+        unary(payments.listPayments.bind(payments), {
+          orderId: input.orderId ?? '',
+          customerId: input.customerId ?? '',
+        }),
+      );
+      return res.payments.map(paymentView);
+    },
+    close() {
+      orders.close();
+      inventory.close();
+      payments.close();
+    },
+  };
+}

@@ -1,0 +1,5 @@
+import type { Upstreams } from './ports';
+
+export async function listProducts(up: Upstreams) {
+  return { items: await up.listProducts() };
+}

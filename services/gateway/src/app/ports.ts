@@ -1,0 +1,22 @@
+import type {
+  ListOrdersInput,
+  ListPaymentsInput,
+  OrderView,
+  PaymentView,
+  PlaceOrderInput,
+  ProductView,
+} from '../domain/model';
+
+/**
+ * What the edge needs from its upstreams (orders, inventory, payments). The gRPC adapter implements it and turns an
+ * upstream failure into an UpstreamError carrying the gRPC status code, mapped to HTTP in one table.
+ */
+export interface Upstreams {
+  placeOrder(input: PlaceOrderInput): Promise<{ order: OrderView; replayed: boolean }>;
+  getOrder(id: string): Promise<OrderView>;
+  listOrders(input: ListOrdersInput): Promise<{ items: OrderView[]; nextCursor: string | null }>;
+  cancelOrder(id: string): Promise<OrderView>;
+  listProducts(): Promise<ProductView[]>;
+  getProduct(sku: string): Promise<ProductView>;
+  listPayments(input: ListPaymentsInput): Promise<PaymentView[]>;
+}

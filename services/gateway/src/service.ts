@@ -1,0 +1,59 @@
+import type { Logger, RunningService, GatewayContext } from '@shop/platform';
+import { checkHealth, createEdge } from '@shop/platform';
+import { createGrpcUpstreams } from './adapters/grpc/upstreams';
+import type { GrpcUpstreams } from './adapters/grpc/upstreams';
+import { registerRoutes } from './adapters/http/routes';
+import type { Config } from './config';
+
+export type { Config } from './config';
+export { schema } from './config';
+
+/** Request bodies above this are refused with 413 (issue 3, Bad input). */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export type GatewayService = RunningService & { readonly gateway: GatewayContext };
+
+/**
+ * The REST edge: stateless, no database and no Kafka. Ready only when orders, inventory and payments each answer
+ * `grpc.health.v1.Health/Check` with SERVING.
+ */
+export function createService(config: Config, opts: { logger?: Logger } = {}): GatewayService {
+  const upstreamAddrs = {
+    orders: config.ORDERS_ADDR,
+    inventory: config.INVENTORY_ADDR,
+    payments: config.PAYMENTS_ADDR,
+  };
+  // The platform's /readyz gives each check 2 s; answer within that.
+  const healthDeadline = Math.min(config.GRPC_DEADLINE_MS, 1500);
+  const readiness = Object.fromEntries(
+    Object.entries(upstreamAddrs).map(([name, address]) => [
+      name,
+      async () => {
+        if (!(await checkHealth(address, healthDeadline)))
+          throw new Error(`${name} (${address}) is not SERVING`);
+      },
+    ]),
+  );
+  let upstreams: GrpcUpstreams | undefined;
+  return createEdge(
+    'gateway',
+    config,
+    (app, ctx) => {
+      upstreams = createGrpcUpstreams(upstreamAddrs, {
+        deadlineMs: config.GRPC_DEADLINE_MS,
+        metrics: ctx.metrics,
+      });
+      registerRoutes(app, upstreams, ctx);
+    },
+    readiness,
+    {
+      ...(opts.logger ? { logger: opts.logger } : {}),
+      bodyLimit: BODY_LIMIT_BYTES,
+      onStop: async () => {
+        upstreams?.close();
+        upstreams = undefined;
+        await Promise.resolve();
+      },
+    },
+  );
+}

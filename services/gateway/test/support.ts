@@ -1,0 +1,85 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { Logger } from '@shop/platform';
+import { createLogger, loadConfig } from '@shop/platform';
+import { createService, schema } from '../src/service';
+import type { GatewayService } from '../src/service';
+
+export const quiet = (): Logger => createLogger('gateway-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+
+/** A loopback port that nothing listens on (bound then released): an upstream that is down. */
+export async function deadAddress(): Promise<string> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `127.0.0.1:${port}`;
+}
+
+export interface RunningGateway {
+  service: GatewayService;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startGateway(upstreams: {
+  orders: string;
+  inventory: string;
+  payments: string;
+  deadlineMs?: number;
+}): Promise<RunningGateway> {
+  const config = loadConfig(schema, {
+    BIND_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    LOG_LEVEL: 'silent',
+    ORDERS_ADDR: upstreams.orders,
+    INVENTORY_ADDR: upstreams.inventory,
+    PAYMENTS_ADDR: upstreams.payments,
+    GRPC_DEADLINE_MS: String(upstreams.deadlineMs ?? 2000),
+  });
+  const service = createService(config, { logger: quiet() });
+  await service.start();
+  return { service, url: `http://127.0.0.1:${service.ports.http}`, stop: () => service.stop() };
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  contentType: string;
+  // Parsed JSON (problems and resources); undefined for other bodies.
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+/** One HTTP request; `json` is serialised and sent as application/json, `raw` is sent as is. */
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { json?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  let body: string | undefined;
+  if (opts.json !== undefined) {
+    body = JSON.stringify(opts.json);
+    headers['content-type'] ??= 'application/json';
+  } else if (opts.raw !== undefined) body = opts.raw;
+  const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  const contentType = res.headers.get('content-type') ?? '';
+  let parsed: unknown;
+  if (contentType.includes('json')) parsed = JSON.parse(text);
+  return { status: res.status, headers: res.headers, contentType, body: parsed, text };
+}
+
+/** Total gRPC calls the gateway has made (its `grpc_client_handled_total`), read from its own /metrics. */
+export async function upstreamCalls(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('grpc_client_handled_total{')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
