@@ -1,13 +1,21 @@
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 
 /** A fresh state dir the `postgres` user may enter (PostgreSQL refuses to run as root). */
+const created: string[] = [];
+
 export function tempStateDir(label: string): string {
   const base = mkdtempSync(join(tmpdir(), `shop-infra-${label}-`));
   chmodSync(base, 0o755);
+  created.push(base);
   return join(base, 'state');
+}
+
+/** Removes the temporary state dirs of this test file (call after everything using them has stopped). */
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 export async function query(

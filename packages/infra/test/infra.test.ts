@@ -17,7 +17,7 @@ import {
 } from '../src/index.js';
 import { canBind } from '../src/ports.js';
 import { isAlive, waitFor } from '../src/proc.js';
-import { CLI, query, tempStateDir, withDatabase } from './helpers.js';
+import { CLI, query, removeTempDirs, tempStateDir, withDatabase } from './helpers.js';
 
 const PG_PORT = 55440;
 const KAFKA_PORT = 59096;
@@ -50,6 +50,7 @@ describe('local infrastructure (real PostgreSQL and Kafka)', () => {
 
   after(async () => {
     await infra?.stop();
+    removeTempDirs();
   });
 
   it('describes what it used', () => {

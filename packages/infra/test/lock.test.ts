@@ -1,12 +1,12 @@
 // The lock file alone (no database or broker): live owners are refused, stale locks are cleaned up, and only
 // processes that are provably ours are killed.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { AlreadyRunningError, InfraLock, lockPath, readLock, type LockContent } from '../src/lock.js';
 import { isAlive, processStartTime, waitFor } from '../src/proc.js';
-import { tempStateDir } from './helpers.js';
+import { removeTempDirs, tempStateDir } from './helpers.js';
 
 function sleeper(...extraArgs: string[]): ChildProcess {
   return spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)', ...extraArgs], { stdio: 'ignore' });
@@ -36,6 +36,8 @@ function writeLock(stateDir: string, content: Partial<LockContent>): void {
 const noLog = (): void => undefined;
 
 describe('infra.lock', () => {
+  after(removeTempDirs);
+
   it('refuses to start while the recorded owner is alive', async () => {
     const stateDir = tempStateDir('lock-live');
     const owner = sleeper();
