@@ -44,22 +44,30 @@ export async function startGateway(upstreams: {
   return { service, url: `http://127.0.0.1:${service.ports.http}`, stop: () => service.stop() };
 }
 
-export interface Answer {
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors: { field: string; message: string }[];
+}
+
+export interface Answer<T = ProblemBody> {
   status: number;
   headers: Headers;
   contentType: string;
-  // Parsed JSON (problems and resources); undefined for other bodies.
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Parsed JSON (a problem or a resource, as the caller expects); undefined for other bodies. */
+  body: T;
   text: string;
 }
 
 /** One HTTP request; `json` is serialised and sent as application/json, `raw` is sent as is. */
-export async function call(
+export async function call<T = ProblemBody>(
   base: string,
   method: string,
   path: string,
   opts: { json?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
+): Promise<Answer<T>> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   let body: string | undefined;
   if (opts.json !== undefined) {
@@ -69,8 +77,7 @@ export async function call(
   const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body } : {}) });
   const text = await res.text();
   const contentType = res.headers.get('content-type') ?? '';
-  let parsed: unknown;
-  if (contentType.includes('json')) parsed = JSON.parse(text);
+  const parsed = (contentType.includes('json') ? JSON.parse(text) : undefined) as T;
   return { status: res.status, headers: res.headers, contentType, body: parsed, text };
 }
 

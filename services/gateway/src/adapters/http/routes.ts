@@ -87,10 +87,10 @@ export function registerRoutes(app: FastifyInstance, up: Upstreams, ctx: Gateway
     ...PLATFORM_ROUTES.map((url) => ({ url, method: 'GET' as const })),
   ];
   const matchers = [...new Set(templates.map((t) => t.url))].map((url) => {
-    const methods = templates.filter((t) => t.url === url).map((t) => t.method);
-    if (methods.includes('GET')) methods.push('HEAD' as never);
+    const methods: string[] = templates.filter((t) => t.url === url).map((t) => t.method);
+    if (methods.includes('GET')) methods.push('HEAD');
     const source = url.replace(/:[A-Za-z]+/g, '[^/]+');
-    return { pattern: new RegExp(`^${source}$`), methods: methods as string[] };
+    return { pattern: new RegExp(`^${source}$`), methods };
   });
 
   // Only JSON request bodies (issue 3: a wrong content type is 415); an empty body is "no body".
