@@ -1,0 +1,26 @@
+import { DomainError } from '../domain/errors';
+import type { StockStore } from '../domain/ports';
+import type { StockReply } from '../domain/stock';
+import { assertOrderTransition } from '../domain/stock';
+
+export interface CommitStockCommand {
+  orderId: string;
+}
+
+/**
+ * The order is approved: its reservation becomes committed. Idempotent for a committed order. Committing an order
+ * that holds nothing (unknown, rejected or released) is a STOCK_INVALID_TRANSITION: the command can never succeed.
+ */
+export async function handleCommitStock(store: StockStore, cmd: CommitStockCommand): Promise<StockReply> {
+  const order = await store.lockOrder(cmd.orderId);
+  if (!order)
+    throw new DomainError(
+      'STOCK_INVALID_TRANSITION',
+      `order ${cmd.orderId}: nothing reserved, cannot commit`,
+    );
+  if (order.status === 'COMMITTED') return { kind: 'committed' };
+  assertOrderTransition(cmd.orderId, order.status, 'COMMITTED');
+  await store.setLinesStatus(cmd.orderId, ['RESERVED'], 'COMMITTED');
+  await store.setOrderStatus(cmd.orderId, 'COMMITTED');
+  return { kind: 'committed' };
+}

@@ -1,0 +1,3 @@
+import { startTelemetry } from '@shop/telemetry';
+
+startTelemetry({ serviceName: 'inventory' });
