@@ -13,45 +13,39 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 // Environment variables are strings; an empty string means "not set" so that defaults apply.
 const unsetIfEmpty = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
+// The default sits inside the preprocess step so that an empty string falls back to it too.
+function optional<T extends z.ZodType>(inner: T, def: z.output<T>, description: string) {
+  return z.preprocess(unsetIfEmpty, inner.default(def as never)).describe(description);
+}
+
 /** Building blocks for service schemas. Every variable carries a description used in errors and `--help`. */
 export const env = {
   port: (def: number, description: string) =>
-    z
-      .preprocess(
-        unsetIfEmpty,
-        z.coerce
-          .number({ error: 'expected a port number' })
-          .int('expected an integer port')
-          .min(0, 'expected a port between 0 and 65535')
-          .max(65535, 'expected a port between 0 and 65535'),
-      )
-      .default(def)
-      .describe(description),
+    optional(
+      z.coerce
+        .number({ error: 'expected a port number' })
+        .int('expected an integer port')
+        .min(0, 'expected a port between 0 and 65535')
+        .max(65535, 'expected a port between 0 and 65535'),
+      def,
+      description,
+    ),
   positiveInt: (def: number, description: string) =>
-    z
-      .preprocess(
-        unsetIfEmpty,
-        z.coerce
-          .number({ error: 'expected a positive integer' })
-          .int('expected a positive integer')
-          .positive('expected a positive integer'),
-      )
-      .default(def)
-      .describe(description),
-  string: (def: string, description: string) =>
-    z.preprocess(unsetIfEmpty, z.string()).default(def).describe(description),
+    optional(
+      z.coerce
+        .number({ error: 'expected a positive integer' })
+        .int('expected a positive integer')
+        .positive('expected a positive integer'),
+      def,
+      description,
+    ),
+  string: (def: string, description: string) => optional(z.string(), def, description),
   optionalString: (description: string) =>
     z.preprocess(unsetIfEmpty, z.string().optional()).describe(description),
   host: (def: string, description: string) =>
-    z
-      .preprocess(unsetIfEmpty, z.string().regex(/^[A-Za-z0-9.:-]+$/, 'expected a host name or IP address'))
-      .default(def)
-      .describe(description),
+    optional(z.string().regex(/^[A-Za-z0-9.:-]+$/, 'expected a host name or IP address'), def, description),
   logLevel: () =>
-    z
-      .preprocess(unsetIfEmpty, z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }))
-      .default('info')
-      .describe('log level'),
+    optional(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }), 'info', 'log level'),
   postgresUrl: (description: string) =>
     z
       .preprocess(
@@ -74,10 +68,7 @@ export const env = {
       )
       .describe(description),
   address: (def: string, description: string) =>
-    z
-      .preprocess(unsetIfEmpty, z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port'))
-      .default(def)
-      .describe(description),
+    optional(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port'), def, description),
 };
 
 function isPostgresUrl(value: string): boolean {
@@ -116,9 +107,10 @@ export function loadConfig<S extends z.ZodObject>(schema: S, source: NodeJS.Proc
 export function describeConfig(schema: z.ZodObject): string[] {
   return Object.entries(schema.shape).map(([key, field]) => {
     const f = field as z.ZodType;
-    let def = '';
-    if (f instanceof z.ZodDefault) def = ` (default: ${JSON.stringify(f.def.defaultValue)})`;
-    else if (!f.safeParse(undefined).success) def = ' (required)';
+    const unset = f.safeParse(undefined);
+    let def = ' (required)';
+    if (unset.success)
+      def = unset.data === undefined ? ' (optional)' : ` (default: ${JSON.stringify(unset.data)})`;
     return `  ${key.padEnd(28)} ${f.description ?? ''}${def}`;
   });
 }

@@ -7,6 +7,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
 import type { Metrics } from './metrics';
+import { observeWithExemplar } from './metrics';
 
 export { grpc };
 export const Status = grpc.status;
@@ -66,7 +67,7 @@ function serverMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor {
       sendStatus(status, next) {
         const l = { ...labels, grpc_code: codeName(status.code) };
         metrics.grpcServer.handled.inc(l);
-        metrics.grpcServer.duration.observe(l, (performance.now() - started) / 1000);
+        observeWithExemplar(metrics.grpcServer.duration, l, (performance.now() - started) / 1000);
         next(status);
       },
     });
@@ -177,7 +178,7 @@ export function clientInterceptor(opts: ClientOptions): grpc.Interceptor {
           onReceiveStatus(status, nextStatus) {
             const l = { ...labels, grpc_code: codeName(status.code) };
             opts.metrics.grpcClient.handled.inc(l);
-            opts.metrics.grpcClient.duration.observe(l, (performance.now() - started) / 1000);
+            observeWithExemplar(opts.metrics.grpcClient.duration, l, (performance.now() - started) / 1000);
             nextStatus(status);
           },
         });

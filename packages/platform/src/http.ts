@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
 import type { Metrics } from './metrics';
+import { observeWithExemplar } from './metrics';
 import { errorMessage } from './retry';
 
 export type ReadinessCheck = () => Promise<void>;
@@ -34,7 +35,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   const loggerInstance: FastifyBaseLogger = opts.logger.child({ component: 'http' });
   const app: FastifyInstance = Fastify({
     loggerInstance,
-    disableRequestLogging: true,
+    // Request lines are logged by the onResponse hook below (5xx only), with route templates, not raw URLs.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -56,7 +58,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     if (route !== '/metrics') {
       const labels = { method: req.method, route, status_code: String(reply.statusCode) };
       opts.metrics.http.requests.inc(labels);
-      opts.metrics.http.duration.observe(
+      observeWithExemplar(
+        opts.metrics.http.duration,
         labels,
         (performance.now() - (started.get(req) ?? performance.now())) / 1000,
       );

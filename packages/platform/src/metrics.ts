@@ -1,6 +1,7 @@
+import { trace, TraceFlags } from '@opentelemetry/api';
 import client from 'prom-client';
 
-export type Registry = client.Registry;
+export type Registry = client.Registry<client.OpenMetricsContentType>;
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10];
 const SAGA_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30, 60];
@@ -10,7 +11,9 @@ const SAGA_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30, 60];
  * Label values are bounded: method and route templates, status codes, topics, outcomes; never ids.
  */
 export function createMetrics(service: string) {
-  const registry = new client.Registry();
+  // OpenMetrics exposition: the format that carries exemplars (trace ids on histogram buckets).
+  const registry = new client.Registry<client.OpenMetricsContentType>();
+  registry.setContentType(client.Registry.OPENMETRICS_CONTENT_TYPE);
   registry.setDefaultLabels({ service });
   client.collectDefaultMetrics({ register: registry });
   const r = [registry];
@@ -173,3 +176,22 @@ export function createMetrics(service: string) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Observes a histogram value with the active trace id as exemplar, so a slow bucket links to a trace that fell in
+ * it. Without an active (sampled) span it is a plain observation.
+ */
+export function observeWithExemplar<L extends string>(
+  histogram: client.Histogram<L>,
+  labels: client.LabelValues<L>,
+  seconds: number,
+): void {
+  const ctx = trace.getActiveSpan()?.spanContext();
+  if (ctx && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
+    // prom-client types exemplar labels with the metric's label names; exemplars have their own.
+    const exemplarLabels: Record<string, string> = { trace_id: ctx.traceId, span_id: ctx.spanId };
+    histogram.observe({ labels, value: seconds, exemplarLabels });
+  } else {
+    histogram.observe(labels, seconds);
+  }
+}

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, describeConfig, env, loadConfig, z } from '../src';
+import { backendConfig } from '../src/runtime';
+
+const schema = z.object(backendConfig(50051, 9101));
+const good = {
+  DATABASE_URL: 'postgres://orders:secret@127.0.0.1:5432/orders',
+  KAFKA_BROKERS: '127.0.0.1:9092',
+};
+
+function violations(source: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(schema, source);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.violations;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('applies defaults and coerces numbers', () => {
+    const c = loadConfig(schema, good);
+    assert.equal(c.GRPC_PORT, 50051);
+    assert.equal(c.HTTP_PORT, 9101);
+    assert.equal(c.LOG_LEVEL, 'info');
+    assert.equal(c.BIND_HOST, '127.0.0.1');
+    assert.equal(loadConfig(schema, { ...good, GRPC_PORT: '0' }).GRPC_PORT, 0);
+  });
+
+  it('treats empty strings as unset', () => {
+    assert.equal(loadConfig(schema, { ...good, LOG_LEVEL: '' }).LOG_LEVEL, 'info');
+  });
+
+  it('lists every violation at once, naming the variable and what it expects', () => {
+    const v = violations({
+      DATABASE_URL: 'not a url',
+      KAFKA_BROKERS: 'nohostport',
+      GRPC_PORT: '-1',
+      HTTP_PORT: '70000',
+      LOG_LEVEL: 'verbose',
+      STARTUP_TIMEOUT_MS: 'soon',
+    });
+    const byVar = (name: string) => v.find((line) => line.startsWith(`${name}=`));
+    assert.equal(v.length, 6, v.join('\n'));
+    assert.match(byVar('GRPC_PORT') ?? '', /"-1": expected a port between 0 and 65535/);
+    assert.match(byVar('HTTP_PORT') ?? '', /"70000": expected a port between 0 and 65535/);
+    assert.match(
+      byVar('LOG_LEVEL') ?? '',
+      /"verbose": expected one of fatal, error, warn, info, debug, trace, silent/,
+    );
+    assert.match(byVar('KAFKA_BROKERS') ?? '', /host:port/);
+    assert.match(byVar('STARTUP_TIMEOUT_MS') ?? '', /positive integer/);
+    // The URL may hold a password: its value is never echoed.
+    assert.match(byVar('DATABASE_URL') ?? '', /^DATABASE_URL=value hidden: expected a postgres:\/\//);
+  });
+
+  it('reports missing required variables', () => {
+    const v = violations({});
+    assert.ok(v.some((l) => l.startsWith('DATABASE_URL=not set')));
+    assert.ok(v.some((l) => l.startsWith('KAFKA_BROKERS=not set')));
+  });
+
+  it('describes every variable for --help', () => {
+    const lines = describeConfig(schema);
+    assert.equal(lines.length, Object.keys(schema.shape).length);
+    assert.ok(lines.some((l) => l.includes('GRPC_PORT') && l.includes('default: 50051')));
+    assert.ok(lines.some((l) => l.includes('DATABASE_URL') && l.includes('(required)')));
+  });
+
+  it('validates addresses', () => {
+    const s = z.object({ ADDR: env.address('127.0.0.1:1', 'upstream') });
+    assert.throws(() => loadConfig(s, { ADDR: 'http://x' }), /ADDR="http:\/\/x": expected host:port/);
+  });
+});

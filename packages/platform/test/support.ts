@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { testInfra } from '@shop/testkit';
+
+/** A scratch database on the test PostgreSQL, dropped by `drop()`. */
+export async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const infra = testInfra();
+  const name = `platform_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = new pg.Client({ connectionString: infra.adminDatabaseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(infra.adminDatabaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: infra.adminDatabaseUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export function kafkaClient(): Kafka {
+  return new Kafka({
+    clientId: 'platform-test',
+    brokers: testInfra().kafkaBrokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+}
+
+/** Creates uniquely named topics (and their dead-letter topics) for one test. */
+export async function scratchTopics(...names: string[]): Promise<string[]> {
+  const suffix = randomUUID().slice(0, 8);
+  const topics = names.map((n) => `platform-test.${n}.${suffix}`);
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: topics.flatMap((t) => [t, `${t}.dlt`]).map((topic) => ({ topic, numPartitions: 1 })),
+  });
+  await admin.disconnect();
+  return topics;
+}
+
+/** Collects every message of `topic` from the beginning until stopped. */
+export async function collect(topic: string) {
+  const consumer = kafkaClient().consumer({ groupId: `collector-${randomUUID()}` });
+  const seen: { key: string | null; value: string; headers: Record<string, string> }[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+      seen.push({ key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers });
+      await Promise.resolve();
+    },
+  });
+  return { seen, stop: () => consumer.disconnect() };
+}
