@@ -190,7 +190,7 @@ export function observeWithExemplar<L extends string>(
   if (ctx && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
     // prom-client types exemplar labels with the metric's label names; exemplars have their own.
     const exemplarLabels: Record<string, string> = { trace_id: ctx.traceId, span_id: ctx.spanId };
-    histogram.observe({ labels, value: seconds, exemplarLabels });
+    histogram.observe({ labels, value: seconds, exemplarLabels: exemplarLabels as client.LabelValues<L> });
   } else {
     histogram.observe(labels, seconds);
   }
