@@ -5,7 +5,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', '**/src/gen/**', '**/.turbo/**', '.local/**', '**/*.mjs', '**/*.js'],
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      '**/src/gen/**',
+      '**/.turbo/**',
+      '.local/**',
+      '**/*.mjs',
+      '**/*.js',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -18,7 +26,15 @@ export default tseslint.config(
       // node:test's describe/it return promises that the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
+          ],
+        },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -35,8 +51,20 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['pg', 'kafkajs', '@grpc/*', 'fastify', '@opentelemetry/*', 'prom-client', 'pino', '@shop/*', '../adapters/*', '../app/*'],
-              message: 'src/domain is pure TypeScript: keep transports, persistence and telemetry in adapters.',
+              group: [
+                'pg',
+                'kafkajs',
+                '@grpc/*',
+                'fastify',
+                '@opentelemetry/*',
+                'prom-client',
+                'pino',
+                '@shop/*',
+                '../adapters/*',
+                '../app/*',
+              ],
+              message:
+                'src/domain is pure TypeScript: keep transports, persistence and telemetry in adapters.',
             },
           ],
         },

@@ -34,7 +34,16 @@ const PROFILES = {
   test: { stateDir: join(root, '.local', 'test'), postgresPort: 55433, kafkaPort: 59094 },
 };
 
-const COLORS = { gateway: 36, orders: 33, inventory: 32, payments: 35, postgres: 34, kafka: 90, infra: 37, platform: 1 };
+const COLORS = {
+  gateway: 36,
+  orders: 33,
+  inventory: 32,
+  payments: 35,
+  postgres: 34,
+  kafka: 90,
+  infra: 37,
+  platform: 1,
+};
 const tty = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (name, text) => (tty ? `\x1b[${COLORS[name] ?? 37}m${text}\x1b[0m` : text);
 const say = (source, line) => process.stdout.write(`${paint(source, source.padEnd(9))} | ${line}\n`);
@@ -76,7 +85,9 @@ function pretty(line) {
   if (!line.startsWith('{')) return line;
   try {
     const { time, level, msg, service: _s, pid: _p, hostname: _h, ...rest } = JSON.parse(line);
-    const lvl = String(typeof level === 'number' ? LEVELS[level] : level ?? '').toUpperCase().padEnd(5);
+    const lvl = String(typeof level === 'number' ? LEVELS[level] : (level ?? ''))
+      .toUpperCase()
+      .padEnd(5);
     const t = typeof time === 'string' ? time.slice(11, 23) : '';
     const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
     return `${t} ${lvl} ${msg ?? ''}${extra}`;
@@ -198,26 +209,38 @@ LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf).`
 
   const onExit = (svc, code, signal) => {
     children.delete(svc.name);
-    if (!stopping) say('platform', `${svc.name} exited (${signal ?? `code ${code}`}); the others keep running. Ctrl+C to stop.`);
+    if (!stopping)
+      say(
+        'platform',
+        `${svc.name} exited (${signal ?? `code ${code}`}); the others keep running. Ctrl+C to stop.`,
+      );
   };
   for (const svc of SERVICES) children.set(svc.name, spawnService(svc, serviceEnv(svc, infra), onExit));
 
   if (args.includes('--prometheus')) prometheus = startPrometheus();
 
-  const results = await Promise.all(SERVICES.map((s) => waitReady(`http://127.0.0.1:${s.httpPort}/readyz`, 90_000)));
+  const results = await Promise.all(
+    SERVICES.map((s) => waitReady(`http://127.0.0.1:${s.httpPort}/readyz`, 90_000)),
+  );
   if (stopping) return;
   const lines = SERVICES.map(
     (s, i) =>
       `${s.name.padEnd(10)} ${results[i] ? 'ready    ' : 'NOT READY'} http://127.0.0.1:${s.httpPort}` +
       (s.grpcPort ? `  grpc 127.0.0.1:${s.grpcPort}` : '  (REST edge)'),
   );
-  say('platform', `\n  ${lines.join('\n  ')}\n  PostgreSQL ${infra.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${infra.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}  Try: curl http://127.0.0.1:8080/v1/products    Stop: Ctrl+C`);
+  say(
+    'platform',
+    `\n  ${lines.join('\n  ')}\n  PostgreSQL ${infra.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${infra.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}  Try: curl http://127.0.0.1:8080/v1/products    Stop: Ctrl+C`,
+  );
 }
 
 function startPrometheus() {
   const bin = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).stdout.trim();
   if (!bin) {
-    say('platform', "--prometheus: the 'prometheus' binary is not installed (Debian: apt-get install prometheus); skipping it");
+    say(
+      'platform',
+      "--prometheus: the 'prometheus' binary is not installed (Debian: apt-get install prometheus); skipping it",
+    );
     return undefined;
   }
   const dataDir = join(PROFILES.dev.stateDir, 'prometheus');
@@ -248,7 +271,8 @@ function countTap(dir) {
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.tap'))) {
     const text = readFileSync(join(dir, f), 'utf8');
     passed += Number(/^# pass (\d+)/m.exec(text)?.[1] ?? 0);
-    failed += Number(/^# fail (\d+)/m.exec(text)?.[1] ?? 0) + Number(/^# cancelled (\d+)/m.exec(text)?.[1] ?? 0);
+    failed +=
+      Number(/^# fail (\d+)/m.exec(text)?.[1] ?? 0) + Number(/^# cancelled (\d+)/m.exec(text)?.[1] ?? 0);
   }
   return { passed, failed };
 }
@@ -261,8 +285,14 @@ async function testPlatform() {
     say('platform', `${status === 0 ? 'ok  ' : 'FAIL'} ${name}`);
   };
   build();
-  check('format (prettier --check)', run(join(root, 'node_modules', '.bin', 'prettier'), ['--check', '--log-level=warn', '.']));
-  check('typecheck and lint (turbo run typecheck lint)', run(turbo, ['run', 'typecheck', 'lint', '--output-logs=errors-only']));
+  check(
+    'format (prettier --check)',
+    run(join(root, 'node_modules', '.bin', 'prettier'), ['--check', '--log-level=warn', '.']),
+  );
+  check(
+    'typecheck and lint (turbo run typecheck lint)',
+    run(turbo, ['run', 'typecheck', 'lint', '--output-logs=errors-only']),
+  );
 
   const reportDir = join(PROFILES.test.stateDir, 'reports');
   rmSync(reportDir, { recursive: true, force: true });
@@ -273,15 +303,19 @@ async function testPlatform() {
       if (/error|fatal/i.test(line)) say(source, line);
     });
     for (const line of infra.describe()) say('infra', line);
-    testsStatus = run(turbo, ['run', 'test', '--concurrency=1', '--continue', '--output-logs=full', '--log-order=grouped', ...args], {
-      env: {
-        ...process.env,
-        TEST_REPORT_DIR: reportDir,
-        KAFKA_BROKERS: infra.kafkaBrokers,
-        SHOP_TEST_DATABASE_URLS: JSON.stringify(infra.databaseUrls),
-        SHOP_TEST_ADMIN_DATABASE_URL: infra.adminDatabaseUrl,
+    testsStatus = run(
+      turbo,
+      ['run', 'test', '--concurrency=1', '--continue', '--output-logs=full', '--log-order=grouped', ...args],
+      {
+        env: {
+          ...process.env,
+          TEST_REPORT_DIR: reportDir,
+          KAFKA_BROKERS: infra.kafkaBrokers,
+          SHOP_TEST_DATABASE_URLS: JSON.stringify(infra.databaseUrls),
+          SHOP_TEST_ADMIN_DATABASE_URL: infra.adminDatabaseUrl,
+        },
       },
-    });
+    );
   } catch (err) {
     say('platform', `could not provision the test infrastructure: ${err.message}`);
   } finally {
@@ -294,7 +328,9 @@ async function testPlatform() {
   const unreported = testsStatus !== 0 && counts.failed === 0 ? 1 : 0;
   const passed = counts.passed + checkPassed;
   const failed = counts.failed + checkFailed + unreported;
-  console.log(`\ntests: ${counts.passed} passed, ${counts.failed} failed; checks: ${checkPassed} passed, ${checkFailed} failed; ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(
+    `\ntests: ${counts.passed} passed, ${counts.failed} failed; checks: ${checkPassed} passed, ${checkFailed} failed; ${Math.round((Date.now() - started) / 1000)} s`,
+  );
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed === 0 ? 0 : 1);
 }
@@ -342,6 +378,8 @@ if (command === 'start') await startPlatform();
 else if (command === 'infra') await infraOnly();
 else if (command === 'test') await testPlatform();
 else {
-  console.log('usage: node scripts/platform.mjs start|test|infra   (normally via `npm start` and `npm test`)\n  infra --name N --pg-port P --kafka-port K [--reset]: only PostgreSQL and Kafka, env for tests in .local/N/env.sh');
+  console.log(
+    'usage: node scripts/platform.mjs start|test|infra   (normally via `npm start` and `npm test`)\n  infra --name N --pg-port P --kafka-port K [--reset]: only PostgreSQL and Kafka, env for tests in .local/N/env.sh',
+  );
   process.exit(command === 'help' ? 0 : 2);
 }

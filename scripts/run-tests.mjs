@@ -12,7 +12,12 @@ if (!existsSync(join(cwd, 'dist', 'test'))) {
   console.error(`${pkg.name}: no compiled tests in dist/test (run the build first)`);
   process.exit(1);
 }
-const args = ['--test', '--test-timeout=180000', '--test-reporter=spec', '--test-reporter-destination=stdout'];
+const args = [
+  '--test',
+  '--test-timeout=180000',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+];
 const reportDir = process.env.TEST_REPORT_DIR;
 if (reportDir) {
   mkdirSync(reportDir, { recursive: true });

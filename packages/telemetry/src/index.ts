@@ -53,5 +53,8 @@ export async function shutdownTelemetry(timeoutMs = 3000): Promise<void> {
   if (!sdk) return;
   const s = sdk;
   sdk = undefined;
-  await Promise.race([s.shutdown().catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  await Promise.race([
+    s.shutdown().catch(() => undefined),
+    new Promise((r) => setTimeout(r, timeoutMs).unref()),
+  ]);
 }

@@ -23,11 +23,19 @@ export function testInfra(env: NodeJS.ProcessEnv = process.env): TestInfra {
         'SHOP_TEST_ADMIN_DATABASE_URL and KAFKA_BROKERS (`node scripts/platform.mjs infra` prints them)',
     );
   }
-  return { databaseUrls: JSON.parse(urls) as Record<string, string>, adminDatabaseUrl: admin, kafkaBrokers: brokers };
+  return {
+    databaseUrls: JSON.parse(urls) as Record<string, string>,
+    adminDatabaseUrl: admin,
+    kafkaBrokers: brokers,
+  };
 }
 
 /** Environment for booting a backend service in-process on free ports. */
-export function serviceEnv(service: string, infra: TestInfra, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function serviceEnv(
+  service: string,
+  infra: TestInfra,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   const url = infra.databaseUrls[service];
   return {
     BIND_HOST: '127.0.0.1',
@@ -56,7 +64,9 @@ export async function eventually<T>(
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${opts.what}${last ? `: last error ${(last as Error).message}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${opts.what}${last ? `: last error ${(last as Error).message}` : ''}`,
+      );
     }
     await sleep(opts.intervalMs ?? 100);
   }
