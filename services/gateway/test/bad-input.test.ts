@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { uniqueCustomer } from '@shop/testkit';
 import type { Answer, RunningGateway } from './support';
 import { call, startGateway, upstreamCalls } from './support';
@@ -343,6 +344,42 @@ describe('POST /v1/orders refuses bad bodies, naming the field', () => {
         'Idempotency-Key',
       ));
   }
+});
+
+/** Bytes on a socket, for requests no HTTP client library would send. */
+async function rawRequest(head: Buffer): Promise<{ statusLine: string; body: string }> {
+  const { port } = new URL(gw.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.end(head));
+    let out = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (out += d));
+    socket.on('error', reject);
+    socket.on('close', () =>
+      resolve({ statusLine: out.split('\r\n')[0] ?? '', body: out.slice(out.indexOf('\r\n\r\n') + 4) }),
+    );
+  });
+}
+
+describe('requests the HTTP parser refuses are problems too', () => {
+  it('Idempotency-Key with a control character', async () => {
+    const before = await upstreamCalls(gw.url);
+    const body = JSON.stringify(order());
+    const head = Buffer.from(
+      `POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIdempotency-Key: a\x01b\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      'latin1',
+    );
+    const a = await rawRequest(head);
+    assert.match(a.statusLine, /^HTTP\/1\.1 400 /);
+    const p = JSON.parse(a.body) as { type: string; errors: { field: string }[] };
+    assert.equal(p.type, `${PROBLEM}validation-failed`);
+    assert.deepEqual(
+      p.errors.map((e) => e.field),
+      ['Idempotency-Key'],
+    );
+    assert.equal(await upstreamCalls(gw.url), before);
+  });
 });
 
 describe('other routes refuse bad parameters', () => {

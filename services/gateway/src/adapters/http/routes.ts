@@ -13,6 +13,7 @@ import { placeOrder } from '../../app/place-order';
 import type { Upstreams } from '../../app/ports';
 import { ValidationError } from '../../domain/model';
 import { UpstreamError } from '../grpc/upstreams';
+import { answerClientErrorsAsProblems } from './client-errors';
 import type { Problem } from './problems';
 import { INTERNAL, PROBLEM_CONTENT_TYPE, problem, problemFromUpstream, validationProblem } from './problems';
 
@@ -92,6 +93,8 @@ export function registerRoutes(app: FastifyInstance, up: Upstreams, ctx: Gateway
     const source = url.replace(/:[A-Za-z]+/g, '[^/]+');
     return { pattern: new RegExp(`^${source}$`), methods };
   });
+
+  answerClientErrorsAsProblems(app);
 
   // Only JSON request bodies (issue 3: a wrong content type is 415); an empty body is "no body".
   app.removeAllContentTypeParsers();
