@@ -374,7 +374,63 @@ async function infraOnly() {
   process.on('SIGTERM', () => void stop());
 }
 
+// --- tools that drive a running platform (demo, consistency check, benchmark) ----------------------------------
+
+async function runTool() {
+  const [tool, ...toolArgs] = args;
+  const known = ['demo', 'consistency', 'bench-saga'];
+  if (!known.includes(tool)) {
+    console.error(`unknown tool ${tool}; one of ${known.join(', ')}`);
+    process.exit(2);
+  }
+  if (
+    run(turbo, [
+      'run',
+      'build',
+      '--filter=@shop/load...',
+      '--output-logs=errors-only',
+      '--log-prefix=none',
+    ]) !== 0
+  )
+    process.exit(1);
+  const gateway = 'http://127.0.0.1:8080';
+  let platform;
+  if (!(await waitReady(`${gateway}/readyz`, 1000))) {
+    // Nothing running: start the platform for the duration of the tool, and stop it afterwards.
+    say('platform', 'no platform answering on 127.0.0.1:8080; starting one for this run');
+    platform = spawn(process.execPath, [join(root, 'scripts', 'platform.mjs'), 'start'], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const ready = await waitReady(`${gateway}/readyz`, 180_000);
+    if (!ready) {
+      platform.kill('SIGTERM');
+      await waitExit(platform, 15_000);
+      console.error('the platform did not become ready within 180 s; run `npm start` to see why');
+      process.exit(1);
+    }
+    // Readiness of the gateway follows its upstreams; the backends report their own.
+    await Promise.all(SERVICES.map((svc) => waitReady(`http://127.0.0.1:${svc.httpPort}/readyz`, 60_000)));
+  }
+  const env = { ...process.env };
+  const credentials = join(PROFILES.dev.stateDir, 'credentials.json');
+  if (!env.SHOP_ADMIN_DATABASE_URL && existsSync(credentials)) {
+    const { admin } = JSON.parse(readFileSync(credentials, 'utf8'));
+    env.SHOP_ADMIN_DATABASE_URL = `postgres://${encodeURIComponent(admin.role)}:${encodeURIComponent(admin.password)}@127.0.0.1:${PROFILES.dev.postgresPort}/postgres`;
+  }
+  env.KAFKA_BROKERS ??= `127.0.0.1:${PROFILES.dev.kafkaPort}`;
+  const status = run(process.execPath, [join(root, 'load', 'dist', 'src', `${tool}.js`), ...toolArgs], {
+    env,
+  });
+  if (platform) {
+    platform.kill('SIGTERM');
+    await waitExit(platform, 20_000);
+  }
+  process.exit(status);
+}
+
 if (command === 'start') await startPlatform();
+else if (command === 'tool') await runTool();
 else if (command === 'infra') await infraOnly();
 else if (command === 'test') await testPlatform();
 else {
