@@ -192,6 +192,7 @@ export function observeWithExemplar<L extends string>(
     const exemplarLabels: Record<string, string> = { trace_id: ctx.traceId, span_id: ctx.spanId };
     histogram.observe({ labels, value: seconds, exemplarLabels: exemplarLabels as client.LabelValues<L> });
   } else {
-    histogram.observe(labels, seconds);
+    // With exemplars enabled prom-client binds observe() to its object form only.
+    histogram.observe({ labels, value: seconds });
   }
 }
