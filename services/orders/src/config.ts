@@ -2,12 +2,27 @@ import { backendConfig, env, z } from '@shop/platform';
 
 export const schema = z.object({
   ...backendConfig(50051, 9101),
-  INVENTORY_ADDR: env.address('127.0.0.1:50052', 'inventory gRPC address (QuoteItems prices every new order)'),
+  INVENTORY_ADDR: env.address(
+    '127.0.0.1:50052',
+    'inventory gRPC address (QuoteItems prices every new order)',
+  ),
   GRPC_DEADLINE_MS: env.positiveInt(2000, 'deadline of every outgoing gRPC call'),
-  SAGA_STEP_TIMEOUT_MS: env.positiveInt(10_000, 'deadline of every saga step; an expired forward step rejects the order with TIMEOUT'),
-  SAGA_SWEEP_INTERVAL_MS: env.positiveInt(500, 'how often the sweeper looks for sagas past their step deadline'),
-  COMPENSATION_MAX_ATTEMPTS: env.positiveInt(5, 'sends of a compensation command before the saga is parked for an operator'),
-  WATCH_MAX_STREAMS: env.positiveInt(1000, 'concurrent WatchOrder streams per replica (more get RESOURCE_EXHAUSTED)'),
+  SAGA_STEP_TIMEOUT_MS: env.positiveInt(
+    10_000,
+    'deadline of every saga step; an expired forward step rejects the order with TIMEOUT',
+  ),
+  SAGA_SWEEP_INTERVAL_MS: env.positiveInt(
+    500,
+    'how often the sweeper looks for sagas past their step deadline',
+  ),
+  COMPENSATION_MAX_ATTEMPTS: env.positiveInt(
+    5,
+    'sends of a compensation command before the saga is parked for an operator',
+  ),
+  WATCH_MAX_STREAMS: env.positiveInt(
+    1000,
+    'concurrent WatchOrder streams per replica (more get RESOURCE_EXHAUSTED)',
+  ),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -3,7 +3,9 @@ import { schema, type Config } from './config';
 import { createService } from './service';
 
 if (process.argv.includes('--help')) {
-  process.stdout.write(`orders: the Order aggregate and the order saga orchestrator\n\nVariables:\n${describeConfig(schema).join('\n')}\n`);
+  process.stdout.write(
+    `orders: the Order aggregate and the order saga orchestrator\n\nVariables:\n${describeConfig(schema).join('\n')}\n`,
+  );
   process.exit(0);
 }
 

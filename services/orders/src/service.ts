@@ -7,6 +7,7 @@ import { startSweeper } from './app/sweep-sagas';
 import { OrderChangeHub } from './adapters/db/order-changes';
 import { inventoryClient } from './adapters/grpc/inventory-client';
 import { orderService } from './adapters/grpc/order-service';
+import { adaptExemplarHistograms } from './adapters/exemplar-shim';
 import { repliesConsumer } from './adapters/kafka/replies-consumer';
 import type { Config } from './config';
 
@@ -21,7 +22,11 @@ export interface OrdersService extends RunningService {
 /** The orders service: gRPC OrderService, the saga consumer, the deadline sweeper and the order-change listener. */
 export function createService(config: Config, opts: { logger?: Logger } = {}): OrdersService {
   const logger = opts.logger ?? startupLogger('orders', config);
-  const hub = new OrderChangeHub(config.DATABASE_URL, logger.child({ component: 'order-changes' }), config.WATCH_MAX_STREAMS);
+  const hub = new OrderChangeHub(
+    config.DATABASE_URL,
+    logger.child({ component: 'order-changes' }),
+    config.WATCH_MAX_STREAMS,
+  );
   let sweeper: { stop(): Promise<void> } | undefined;
   let inventory: ReturnType<typeof inventoryClient> | undefined;
   let deps: AppDeps | undefined;
@@ -66,6 +71,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
     },
     logger,
   );
+  adaptExemplarHistograms(backend.ctx.metrics);
   return {
     get ports() {
       return backend.ports;

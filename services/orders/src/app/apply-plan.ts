@@ -35,7 +35,11 @@ export async function applyPlan(
     step: plan.next.step,
     pending: plan.next.pending,
     stepStartedAt: plan.restartDeadline && !resend ? now : saga.stepStartedAt,
-    deadline: done ? null : plan.restartDeadline ? new Date(now.getTime() + deps.stepTimeoutMs) : saga.deadline,
+    deadline: done
+      ? null
+      : plan.restartDeadline
+        ? new Date(now.getTime() + deps.stepTimeoutMs)
+        : saga.deadline,
     attempts: resend ? saga.attempts + 1 : plan.restartDeadline || done ? 0 : saga.attempts,
     parked: done || (plan.restartDeadline && !resend) ? false : saga.parked,
   };
@@ -50,13 +54,20 @@ export async function applyPlan(
     saga: newSaga,
     afterCommit: () => {
       if (plan.stepOutcome) {
-        m.stepDuration.observe(plan.stepOutcome, Math.max(0, (now.getTime() - saga.stepStartedAt.getTime()) / 1000));
+        // Object form: the platform's histograms have exemplars enabled, which requires it.
+        m.stepDuration.observe({
+          labels: plan.stepOutcome,
+          value: Math.max(0, (now.getTime() - saga.stepStartedAt.getTime()) / 1000),
+        });
       }
       for (const c of plan.compensationsStarted) m.compensations.inc({ step: c });
       if (countCompletion && outcome) {
         const reason = next.status === 'CANCELLED' ? 'CUSTOMER_REQUEST' : (next.rejectionReason ?? 'none');
         m.completed.inc({ outcome, reason });
-        m.duration.observe({ outcome }, Math.max(0, (now.getTime() - order.createdAt.getTime()) / 1000));
+        m.duration.observe({
+          labels: { outcome },
+          value: Math.max(0, (now.getTime() - order.createdAt.getTime()) / 1000),
+        });
       }
     },
   };

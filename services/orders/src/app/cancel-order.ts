@@ -20,7 +20,10 @@ export async function cancelOrder(deps: AppDeps, orderId: string): Promise<Order
     const current = await getOrder(tx, orderId, true);
     if (!saga || !current) throw new DomainError('ORDER_NOT_FOUND', `order ${orderId} not found`);
     if (!canTransition(current.status, 'CANCELLED')) {
-      throw new DomainError('ORDER_INVALID_TRANSITION', `order ${orderId} is ${current.status} and can no longer be cancelled`);
+      throw new DomainError(
+        'ORDER_INVALID_TRANSITION',
+        `order ${orderId} is ${current.status} and can no longer be cancelled`,
+      );
     }
     return applyPlan(tx, deps, current, saga, decideCancel(saga), new Date());
   });

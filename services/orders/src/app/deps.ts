@@ -4,7 +4,9 @@ import type { Violation } from '../domain/errors';
 /** Prices from inventory, the only source of prices (issue 3: a client never sets a price). */
 export interface InventoryPort {
   /** Throws DomainError VALIDATION_FAILED (violations from inventory) or INVENTORY_UNAVAILABLE. */
-  quote(items: { sku: string; quantity: number }[]): Promise<{ lines: { sku: string; quantity: number; unitPriceCents: number }[]; currency: string }>;
+  quote(
+    items: { sku: string; quantity: number }[],
+  ): Promise<{ lines: { sku: string; quantity: number; unitPriceCents: number }[]; currency: string }>;
 }
 
 export interface AppDeps {

@@ -25,8 +25,10 @@ export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'p
   const payloadCase = envelope.payload?.$case;
   const reply = payloadCase ? REPLY_BY_CASE[payloadCase] : undefined;
   if (!reply) throw new PoisonMessageError(`${envelope.type} is not a reply the order saga consumes`);
-  if (!isUuid(envelope.orderId)) throw new PoisonMessageError(`order_id "${envelope.orderId.slice(0, 80)}" is not a UUID`);
-  if (!isUuid(envelope.messageId)) throw new PoisonMessageError(`message_id "${envelope.messageId.slice(0, 80)}" is not a UUID`);
+  if (!isUuid(envelope.orderId))
+    throw new PoisonMessageError(`order_id "${envelope.orderId.slice(0, 80)}" is not a UUID`);
+  if (!isUuid(envelope.messageId))
+    throw new PoisonMessageError(`message_id "${envelope.messageId.slice(0, 80)}" is not a UUID`);
   const result = await withTransaction(deps.pool, async (tx) => {
     if (!(await firstDelivery(tx, envelope.messageId))) return undefined;
     const saga = await lockSaga(tx, envelope.orderId);
@@ -35,11 +37,17 @@ export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'p
     if (!saga || !order) throw new PoisonMessageError(`${reply} for unknown order ${envelope.orderId}`);
     const plan = decideReply({ step: saga.step, pending: saga.pending }, order.status, reply);
     if (plan.kind === 'ignore') {
-      deps.logger.info({ orderId: order.id, reply, messageId: envelope.messageId, why: plan.why }, 'saga reply ignored');
+      deps.logger.info(
+        { orderId: order.id, reply, messageId: envelope.messageId, why: plan.why },
+        'saga reply ignored',
+      );
       return { afterCommit: () => undefined, sent: false };
     }
     if (plan.kind === 'compensate') {
-      deps.logger.warn({ orderId: order.id, reply, commands: plan.commands, why: plan.why }, 'late reply compensated');
+      deps.logger.warn(
+        { orderId: order.id, reply, commands: plan.commands, why: plan.why },
+        'late reply compensated',
+      );
     }
     const applied = await applyPlan(tx, deps, order, saga, plan, new Date(), envelope.messageId);
     return { afterCommit: applied.afterCommit, sent: plan.commands.length + plan.events.length > 0 };

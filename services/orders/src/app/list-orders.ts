@@ -11,8 +11,17 @@ export async function listOrders(
 ): Promise<{ orders: Order[]; nextPageToken: string }> {
   const v = validateListOrders(input);
   if (v.violations.length > 0) throw validationFailed(v.violations);
-  const rows = await selectOrders(deps.pool, { customerId: input.customerId, status: v.status, cursor: v.cursor, limit: v.pageSize + 1 });
+  const rows = await selectOrders(deps.pool, {
+    customerId: input.customerId,
+    status: v.status,
+    cursor: v.cursor,
+    limit: v.pageSize + 1,
+  });
   const page = rows.slice(0, v.pageSize);
   const last = page[page.length - 1];
-  return { orders: page, nextPageToken: rows.length > v.pageSize && last ? encodePageToken({ createdAt: last.createdAt, id: last.id }) : '' };
+  return {
+    orders: page,
+    nextPageToken:
+      rows.length > v.pageSize && last ? encodePageToken({ createdAt: last.createdAt, id: last.id }) : '',
+  };
 }

@@ -6,13 +6,20 @@ import { totalOf } from '../domain/order';
 import { FIRST_STEP, SAGA } from '../domain/saga';
 import type { PlaceOrderInput } from '../domain/validation';
 import { normalizedPlaceOrder, validatePlaceOrder } from '../domain/validation';
-import { claimIdempotencyKey, findIdempotencyKey, getOrder, insertOrder, insertSaga } from '../adapters/db/orders-repo';
+import {
+  claimIdempotencyKey,
+  findIdempotencyKey,
+  getOrder,
+  insertOrder,
+  insertSaga,
+} from '../adapters/db/orders-repo';
 import { outboxMessages } from '../adapters/kafka/messages';
 import type { AppDeps } from './deps';
 
 class KeyTaken extends Error {}
 
-const hashOf = (input: PlaceOrderInput) => createHash('sha256').update(normalizedPlaceOrder(input)).digest('hex');
+const hashOf = (input: PlaceOrderInput) =>
+  createHash('sha256').update(normalizedPlaceOrder(input)).digest('hex');
 
 async function replay(deps: AppDeps, input: PlaceOrderInput & { idempotencyKey: string }, hash: string) {
   const stored = await findIdempotencyKey(deps.pool, input.customerId, input.idempotencyKey);
@@ -29,7 +36,10 @@ async function replay(deps: AppDeps, input: PlaceOrderInput & { idempotencyKey: 
  * PlaceOrder (issue 3): validate, price with inventory, then one transaction for the idempotency key, the order,
  * its saga and the first command and event. Nothing is stored when anything before the commit fails.
  */
-export async function placeOrder(deps: AppDeps, input: PlaceOrderInput): Promise<{ order: Order; replayed: boolean }> {
+export async function placeOrder(
+  deps: AppDeps,
+  input: PlaceOrderInput,
+): Promise<{ order: Order; replayed: boolean }> {
   const violations = validatePlaceOrder(input);
   if (violations.length > 0) throw validationFailed(violations);
   const key = input.idempotencyKey;
@@ -40,7 +50,11 @@ export async function placeOrder(deps: AppDeps, input: PlaceOrderInput): Promise
   }
   const quote = await deps.inventory.quote(input.items);
   const now = new Date();
-  const lines = quote.lines.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPriceCents: l.unitPriceCents }));
+  const lines = quote.lines.map((l) => ({
+    sku: l.sku,
+    quantity: l.quantity,
+    unitPriceCents: l.unitPriceCents,
+  }));
   const order: Order = {
     id: randomUUID(),
     customerId: input.customerId,
@@ -56,7 +70,8 @@ export async function placeOrder(deps: AppDeps, input: PlaceOrderInput): Promise
   try {
     await withTransaction(deps.pool, async (tx) => {
       await insertOrder(tx, order);
-      if (key !== undefined && !(await claimIdempotencyKey(tx, order.customerId, key, hash, order.id))) throw new KeyTaken();
+      if (key !== undefined && !(await claimIdempotencyKey(tx, order.customerId, key, hash, order.id)))
+        throw new KeyTaken();
       await insertSaga(tx, order.id, FIRST_STEP, now, new Date(now.getTime() + deps.stepTimeoutMs));
       await enqueue(tx, outboxMessages([SAGA[0]!.command, 'OrderPlaced'], order));
     });

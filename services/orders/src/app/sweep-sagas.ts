@@ -24,13 +24,22 @@ export async function sweepSagas(deps: AppDeps): Promise<number> {
       if (plan.kind === 'resend' && saga.attempts + 1 >= deps.compensationMaxAttempts) {
         await updateSaga(tx, { ...saga, parked: true });
         deps.logger.error(
-          { code: 'COMPENSATION_PARKED', orderId: saga.orderId, step: saga.step, pending: saga.pending, attempts: saga.attempts + 1 },
+          {
+            code: 'COMPENSATION_PARKED',
+            orderId: saga.orderId,
+            step: saga.step,
+            pending: saga.pending,
+            attempts: saga.attempts + 1,
+          },
           'saga step still unconfirmed after the last attempt: parked for an operator',
         );
         return { afterCommit: () => undefined, sent: false };
       }
       if (plan.kind === 'resend') {
-        deps.logger.warn({ orderId: saga.orderId, step: saga.step, commands: plan.commands, attempt: saga.attempts + 2 }, plan.why);
+        deps.logger.warn(
+          { orderId: saga.orderId, step: saga.step, commands: plan.commands, attempt: saga.attempts + 2 },
+          plan.why,
+        );
       } else {
         deps.logger.info({ orderId: saga.orderId, step: saga.step }, plan.why);
       }

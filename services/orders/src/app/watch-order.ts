@@ -24,7 +24,8 @@ export async function watchOrder(
   let dirty = false;
   let finish: (err?: unknown) => void = () => undefined;
   const finished = new Promise<void>((resolve, reject) => {
-    finish = (err?: unknown) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error(String(err))));
+    finish = (err?: unknown) =>
+      err === undefined ? resolve() : reject(err instanceof Error ? err : new Error('watch failed'));
   });
   finished.catch(() => undefined); // awaited below; this only keeps an early failure from counting as unhandled
   const refresh = async () => {

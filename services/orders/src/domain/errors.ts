@@ -26,4 +26,8 @@ export class DomainError extends Error {
 }
 
 export const validationFailed = (violations: Violation[]) =>
-  new DomainError('VALIDATION_FAILED', violations.map((v) => `${v.field}: ${v.description}`).join('; '), violations);
+  new DomainError(
+    'VALIDATION_FAILED',
+    violations.map((v) => `${v.field}: ${v.description}`).join('; '),
+    violations,
+  );

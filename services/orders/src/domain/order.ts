@@ -28,7 +28,11 @@ export interface Order {
  * The legal status transitions (issue 3, "Domain"); anything not listed is ORDER_INVALID_TRANSITION. A rejection
  * must name one of the listed reasons; no other transition carries a reason.
  */
-export const ORDER_TRANSITIONS: readonly { from: OrderStatus; to: OrderStatus; reasons?: readonly RejectionReason[] }[] = [
+export const ORDER_TRANSITIONS: readonly {
+  from: OrderStatus;
+  to: OrderStatus;
+  reasons?: readonly RejectionReason[];
+}[] = [
   { from: 'PENDING', to: 'APPROVED' },
   { from: 'PENDING', to: 'REJECTED', reasons: REJECTION_REASONS },
   { from: 'PENDING', to: 'CANCELLED' },
@@ -42,13 +46,27 @@ export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
 }
 
 /** Applies a status change to an order, returning the new state; throws ORDER_INVALID_TRANSITION when illegal. */
-export function transition(order: Order, to: OrderStatus, now: Date, reason: RejectionReason | null = null): Order {
+export function transition(
+  order: Order,
+  to: OrderStatus,
+  now: Date,
+  reason: RejectionReason | null = null,
+): Order {
   const rule = ORDER_TRANSITIONS.find((t) => t.from === order.status && t.to === to);
   if (!rule) {
-    throw new DomainError('ORDER_INVALID_TRANSITION', `order ${order.id} is ${order.status} and cannot become ${to}`);
+    throw new DomainError(
+      'ORDER_INVALID_TRANSITION',
+      `order ${order.id} is ${order.status} and cannot become ${to}`,
+    );
   }
-  if ((rule.reasons === undefined) !== (reason === null) || (reason !== null && !rule.reasons?.includes(reason))) {
-    throw new DomainError('ORDER_INVALID_TRANSITION', `order ${order.id}: ${to} with reason ${reason ?? 'none'} is not allowed`);
+  if (
+    (rule.reasons === undefined) !== (reason === null) ||
+    (reason !== null && !rule.reasons?.includes(reason))
+  ) {
+    throw new DomainError(
+      'ORDER_INVALID_TRANSITION',
+      `order ${order.id}: ${to} with reason ${reason ?? 'none'} is not allowed`,
+    );
   }
   return { ...order, status: to, rejectionReason: reason, updatedAt: now, version: order.version + 1 };
 }

@@ -5,7 +5,8 @@ export type CompensationStep = 'RELEASE_STOCK' | 'REFUND_PAYMENT';
 /** Where a saga is: in a forward step, undoing earlier steps (COMPENSATING), or finished. */
 export type SagaStep = ForwardStep | 'COMPENSATING' | 'DONE';
 
-export type SagaCommand = 'ReserveStock' | 'AuthorizePayment' | 'CommitStock' | 'ReleaseStock' | 'RefundPayment';
+export type SagaCommand =
+  'ReserveStock' | 'AuthorizePayment' | 'CommitStock' | 'ReleaseStock' | 'RefundPayment';
 export type SagaReply =
   | 'StockReserved'
   | 'StockRejected'
@@ -59,7 +60,9 @@ export const SAGA: readonly ForwardStepDef[] = [
   },
 ];
 
-export const COMPENSATIONS: Readonly<Record<CompensationStep, { command: SagaCommand; confirmedBy: SagaReply }>> = {
+export const COMPENSATIONS: Readonly<
+  Record<CompensationStep, { command: SagaCommand; confirmedBy: SagaReply }>
+> = {
   RELEASE_STOCK: { command: 'ReleaseStock', confirmedBy: 'StockReleased' },
   REFUND_PAYMENT: { command: 'RefundPayment', confirmedBy: 'PaymentRefunded' },
 };
@@ -117,7 +120,11 @@ const ignore = (state: SagaState, why: string): SagaPlan => ({
   why,
 });
 
-function compensate(state: SagaState, wanted: CompensationStep[], always: CompensationStep[]): {
+function compensate(
+  state: SagaState,
+  wanted: CompensationStep[],
+  always: CompensationStep[],
+): {
   next: SagaState;
   commands: SagaCommand[];
   started: CompensationStep[];
@@ -137,7 +144,7 @@ function compensate(state: SagaState, wanted: CompensationStep[], always: Compen
 }
 
 /**
- * The saga's decision table for a reply. Rows (docs/saga.md has the same table in prose):
+ * The saga's decision table for a reply (services/orders/README.md explains each row):
  *
  * | saga is in                 | reply                               | order     | effect                                               |
  * |----------------------------|-------------------------------------|-----------|------------------------------------------------------|
@@ -181,7 +188,9 @@ export function decideReply(state: SagaState, orderStatus: OrderStatus, reply: S
       };
     }
   }
-  const confirms = (Object.keys(COMPENSATIONS) as CompensationStep[]).find((c) => COMPENSATIONS[c].confirmedBy === reply);
+  const confirms = (Object.keys(COMPENSATIONS) as CompensationStep[]).find(
+    (c) => COMPENSATIONS[c].confirmedBy === reply,
+  );
   if (confirms) {
     if (!state.pending.includes(confirms)) return ignore(state, `${reply}: no ${confirms} pending`);
     const pending = state.pending.filter((p) => p !== confirms);

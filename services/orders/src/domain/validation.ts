@@ -20,7 +20,8 @@ export interface PlaceOrderInput {
 
 export function validateCustomerId(value: string, field = 'customer_id'): Violation[] {
   if (value === '') return [{ field, description: 'is required' }];
-  if (!ID_CHARS.test(value)) return [{ field, description: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -' }];
+  if (!ID_CHARS.test(value))
+    return [{ field, description: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -' }];
   return [];
 }
 
@@ -34,15 +35,21 @@ export function validateOrderId(value: string, field = 'order_id'): Violation[] 
 export function validatePlaceOrder(input: PlaceOrderInput): Violation[] {
   const out = validateCustomerId(input.customerId);
   if (input.items.length === 0) out.push({ field: 'items', description: 'must contain 1 to 100 items' });
-  if (input.items.length > MAX_ITEMS) out.push({ field: 'items', description: `must contain at most ${MAX_ITEMS} items` });
+  if (input.items.length > MAX_ITEMS)
+    out.push({ field: 'items', description: `must contain at most ${MAX_ITEMS} items` });
   const seen = new Map<string, number>();
   input.items.forEach((item, i) => {
     if (item.sku === '') out.push({ field: `items[${i}].sku`, description: 'is required' });
-    else if (!ID_CHARS.test(item.sku)) out.push({ field: `items[${i}].sku`, description: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -' });
-    else if (seen.has(item.sku)) out.push({ field: `items[${i}].sku`, description: `duplicates items[${seen.get(item.sku)}].sku` });
+    else if (!ID_CHARS.test(item.sku))
+      out.push({ field: `items[${i}].sku`, description: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -' });
+    else if (seen.has(item.sku))
+      out.push({ field: `items[${i}].sku`, description: `duplicates items[${seen.get(item.sku)}].sku` });
     else seen.set(item.sku, i);
     if (!Number.isInteger(item.quantity) || item.quantity < 1 || item.quantity > MAX_QUANTITY) {
-      out.push({ field: `items[${i}].quantity`, description: `must be an integer from 1 to ${MAX_QUANTITY}` });
+      out.push({
+        field: `items[${i}].quantity`,
+        description: `must be an integer from 1 to ${MAX_QUANTITY}`,
+      });
     }
   });
   if (input.idempotencyKey !== undefined && !PRINTABLE_ASCII.test(input.idempotencyKey)) {
@@ -53,7 +60,9 @@ export function validatePlaceOrder(input: PlaceOrderInput): Violation[] {
 
 /** A canonical form of a PlaceOrder request: the same order in another item order is the same request. */
 export function normalizedPlaceOrder(input: PlaceOrderInput): string {
-  const items = [...input.items].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0)).map((i) => [i.sku, i.quantity]);
+  const items = [...input.items]
+    .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))
+    .map((i) => [i.sku, i.quantity]);
   return JSON.stringify({ customerId: input.customerId, items });
 }
 
@@ -88,24 +97,40 @@ export function decodePageToken(token: string): PageCursor | undefined {
   }
 }
 
-export function validateListOrders(
-  input: { customerId: string; status: string | null; pageSize: number; pageToken: string },
-): { violations: Violation[]; pageSize: number; cursor: PageCursor | undefined; status: OrderStatus | null } {
+export function validateListOrders(input: {
+  customerId: string;
+  status: string | null;
+  pageSize: number;
+  pageToken: string;
+}): {
+  violations: Violation[];
+  pageSize: number;
+  cursor: PageCursor | undefined;
+  status: OrderStatus | null;
+} {
   const violations: Violation[] = [];
   if (input.customerId !== '') violations.push(...validateCustomerId(input.customerId));
   let status: OrderStatus | null = null;
   if (input.status !== null) {
     if ((ORDER_STATUSES as readonly string[]).includes(input.status)) status = input.status as OrderStatus;
-    else violations.push({ field: 'status', description: `must be one of ${ORDER_STATUSES.join(', ')} or unspecified` });
+    else
+      violations.push({
+        field: 'status',
+        description: `must be one of ${ORDER_STATUSES.join(', ')} or unspecified`,
+      });
   }
   let pageSize = DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(input.pageSize) || input.pageSize < 0) {
-    violations.push({ field: 'page_size', description: `must be 0 (default ${DEFAULT_PAGE_SIZE}) or a positive integer` });
+    violations.push({
+      field: 'page_size',
+      description: `must be 0 (default ${DEFAULT_PAGE_SIZE}) or a positive integer`,
+    });
   } else if (input.pageSize > 0) pageSize = Math.min(input.pageSize, MAX_PAGE_SIZE);
   let cursor: PageCursor | undefined;
   if (input.pageToken !== '') {
     cursor = decodePageToken(input.pageToken);
-    if (!cursor) violations.push({ field: 'page_token', description: 'is not a token returned by ListOrders' });
+    if (!cursor)
+      violations.push({ field: 'page_token', description: 'is not a token returned by ListOrders' });
   }
   return { violations, pageSize, cursor, status };
 }

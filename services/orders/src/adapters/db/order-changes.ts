@@ -53,7 +53,10 @@ export class OrderChangeHub {
           for (const id of this.watchers.keys()) this.fire(id);
           return;
         } catch (err) {
-          this.logger.warn({ err: (err as Error).message, attempt }, 'order-change listener cannot reconnect');
+          this.logger.warn(
+            { err: (err as Error).message, attempt },
+            'order-change listener cannot reconnect',
+          );
           await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5000));
         }
       }
@@ -68,7 +71,8 @@ export class OrderChangeHub {
 
   /** Calls `onChange` after every committed change of the order; returns the unsubscribe function. */
   subscribe(orderId: string, onChange: () => void): () => void {
-    if (this.count >= this.maxWatchers) throw new DomainError('TOO_MANY_WATCHERS', `at most ${this.maxWatchers} orders can be watched at once`);
+    if (this.count >= this.maxWatchers)
+      throw new DomainError('TOO_MANY_WATCHERS', `at most ${this.maxWatchers} orders can be watched at once`);
     let set = this.watchers.get(orderId);
     if (!set) this.watchers.set(orderId, (set = new Set()));
     set.add(onChange);

@@ -36,7 +36,11 @@ function toOrder(r: OrderRow): Order {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: Number(r.version),
-    lines: (r.lines ?? []).map((l): OrderLine => ({ sku: l.sku, quantity: l.quantity, unitPriceCents: Number(l.unit_price_cents) })),
+    lines: (r.lines ?? []).map((l): OrderLine => ({
+      sku: l.sku,
+      quantity: l.quantity,
+      unitPriceCents: Number(l.unit_price_cents),
+    })),
   };
 }
 
@@ -44,7 +48,17 @@ export async function insertOrder(tx: Queryable, o: Order): Promise<void> {
   await tx.query(
     `INSERT INTO orders (id, customer_id, total_cents, currency, status, rejection_reason, created_at, updated_at, version)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [o.id, o.customerId, o.totalCents, o.currency, o.status, o.rejectionReason, o.createdAt, o.updatedAt, o.version],
+    [
+      o.id,
+      o.customerId,
+      o.totalCents,
+      o.currency,
+      o.status,
+      o.rejectionReason,
+      o.createdAt,
+      o.updatedAt,
+      o.version,
+    ],
   );
   await tx.query(
     `INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
@@ -54,7 +68,10 @@ export async function insertOrder(tx: Queryable, o: Order): Promise<void> {
 }
 
 export async function getOrder(q: Queryable, id: string, lock = false): Promise<Order | undefined> {
-  const { rows } = await q.query<OrderRow>(`${ORDER_SELECT} WHERE o.id = $1${lock ? ' FOR UPDATE OF o' : ''}`, [id]);
+  const { rows } = await q.query<OrderRow>(
+    `${ORDER_SELECT} WHERE o.id = $1${lock ? ' FOR UPDATE OF o' : ''}`,
+    [id],
+  );
   return rows[0] ? toOrder(rows[0]) : undefined;
 }
 
@@ -106,7 +123,13 @@ export async function findIdempotencyKey(
 }
 
 /** False when another request took the key first (the caller rolls back and answers from that request). */
-export async function claimIdempotencyKey(tx: Queryable, customerId: string, key: string, hash: string, orderId: string): Promise<boolean> {
+export async function claimIdempotencyKey(
+  tx: Queryable,
+  customerId: string,
+  key: string,
+  hash: string,
+  orderId: string,
+): Promise<boolean> {
   const res = await tx.query(
     'INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
     [customerId, key, hash, orderId],
@@ -147,13 +170,17 @@ const toSaga = (r: RawSaga): SagaRow => ({
   countedOutcome: r.counted_outcome,
 });
 
-export async function insertSaga(tx: Queryable, orderId: string, step: SagaStep, now: Date, deadline: Date): Promise<void> {
-  await tx.query('INSERT INTO sagas (order_id, step, step_started_at, deadline, updated_at) VALUES ($1, $2, $3, $4, $3)', [
-    orderId,
-    step,
-    now,
-    deadline,
-  ]);
+export async function insertSaga(
+  tx: Queryable,
+  orderId: string,
+  step: SagaStep,
+  now: Date,
+  deadline: Date,
+): Promise<void> {
+  await tx.query(
+    'INSERT INTO sagas (order_id, step, step_started_at, deadline, updated_at) VALUES ($1, $2, $3, $4, $3)',
+    [orderId, step, now, deadline],
+  );
 }
 
 /** Locks the saga row. Lock order everywhere: saga row first, then the order row (no deadlocks). */
@@ -181,7 +208,9 @@ export async function updateSaga(tx: Queryable, s: SagaRow): Promise<void> {
 }
 
 /** The DB-backed saga gauges (every replica reports the same values; use max() across replicas). */
-export async function sagaGauges(q: Queryable): Promise<{ inFlight: number; overdue: number; parked: number }> {
+export async function sagaGauges(
+  q: Queryable,
+): Promise<{ inFlight: number; overdue: number; parked: number }> {
   const { rows } = await q.query<{ in_flight: number; overdue: number; parked: number }>(
     `SELECT count(*) FILTER (WHERE step <> 'DONE')::int AS in_flight,
             count(*) FILTER (WHERE step <> 'DONE' AND deadline < now())::int AS overdue,

@@ -1,5 +1,5 @@
-import type { GrpcError } from '@shop/platform';
-import { grpc, grpcError, invalidArgument, Status } from '@shop/platform';
+import type { grpc, GrpcError } from '@shop/platform';
+import { grpcError, invalidArgument, Status } from '@shop/platform';
 import type { DomainErrorCode } from '../../domain/errors';
 import { DomainError } from '../../domain/errors';
 

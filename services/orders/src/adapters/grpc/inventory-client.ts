@@ -5,7 +5,11 @@ import { DomainError, validationFailed } from '../../domain/errors';
 import type { InventoryPort } from '../../app/deps';
 
 /** QuoteItems on inventory; its verdict on skus is passed through, its absence is UNAVAILABLE. */
-export function inventoryClient(address: string, deadlineMs: number, metrics: Metrics): InventoryPort & { close(): void } {
+export function inventoryClient(
+  address: string,
+  deadlineMs: number,
+  metrics: Metrics,
+): InventoryPort & { close(): void } {
   const client = createGrpcClient(inventoryV1.InventoryServiceClient, address, { deadlineMs, metrics });
   return {
     close: () => client.close(),
@@ -16,7 +20,11 @@ export function inventoryClient(address: string, deadlineMs: number, metrics: Me
       } catch (err) {
         if (isGrpcError(err, Status.INVALID_ARGUMENT)) {
           const violations = violationsOf(err);
-          throw validationFailed(violations.length > 0 ? violations : [{ field: 'items', description: err.details || 'rejected by inventory' }]);
+          throw validationFailed(
+            violations.length > 0
+              ? violations
+              : [{ field: 'items', description: err.details || 'rejected by inventory' }],
+          );
         }
         const details = isGrpcError(err) ? `${Status[err.code]}: ${err.details}` : (err as Error).message;
         throw new DomainError('INVENTORY_UNAVAILABLE', `inventory could not price the order (${details})`);
@@ -27,7 +35,11 @@ export function inventoryClient(address: string, deadlineMs: number, metrics: Me
         items.every((it, i) => res.lines[i]?.sku === it.sku && res.lines[i]?.quantity === it.quantity) &&
         res.lines.every((l) => Number.isSafeInteger(l.unitPriceCents) && l.unitPriceCents >= 0) &&
         /^[A-Z]{3}$/.test(res.currency);
-      if (!ok) throw new DomainError('INVENTORY_QUOTE_INVALID', 'inventory returned a quote that does not match the order');
+      if (!ok)
+        throw new DomainError(
+          'INVENTORY_QUOTE_INVALID',
+          'inventory returned a quote that does not match the order',
+        );
       return { lines: res.lines, currency: res.currency };
     },
   };

@@ -1,6 +1,6 @@
 import { ordersV1 } from '@shop/contracts';
 import type { grpc, Logger } from '@shop/platform';
-import { errorMessage } from '@shop/platform';
+import { errorMessage, Status } from '@shop/platform';
 import type { Order, OrderStatus } from '../../domain/order';
 import type { AppDeps } from '../../app/deps';
 import { cancelOrder } from '../../app/cancel-order';
@@ -36,20 +36,27 @@ export function toProto(o: Order): ordersV1.Order {
     totalCents: o.totalCents,
     currency: o.currency,
     status: STATUS_PROTO[o.status],
-    rejectionReason: o.rejectionReason ? REJECTION_REASON_PROTO[o.rejectionReason] : ordersV1.RejectionReason.REJECTION_REASON_UNSPECIFIED,
+    rejectionReason: o.rejectionReason
+      ? REJECTION_REASON_PROTO[o.rejectionReason]
+      : ordersV1.RejectionReason.REJECTION_REASON_UNSPECIFIED,
     createdAt: o.createdAt,
     updatedAt: o.updatedAt,
     version: o.version,
   };
 }
 
-function unaryHandler<Req, Res>(logger: Logger, method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+function unaryHandler<Req, Res>(
+  logger: Logger,
+  method: string,
+  fn: (req: Req) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     fn(call.request).then(
       (res) => callback(null, res),
       (err: unknown) => {
         const e = toGrpcError(err);
-        if (e.code === 13) logger.error({ method, err: errorMessage(err), stack: (err as Error).stack }, 'gRPC call failed');
+        if (e.code === Status.INTERNAL)
+          logger.error({ method, err: errorMessage(err), stack: (err as Error).stack }, 'gRPC call failed');
         callback(e);
       },
     );
@@ -67,7 +74,9 @@ export function orderService(deps: AppDeps, hub: OrderChangeHub): ordersV1.Order
       });
       return { order: toProto(r.order), replayed: r.replayed };
     }),
-    getOrder: unaryHandler(log, 'GetOrder', async (req: ordersV1.GetOrderRequest) => ({ order: toProto(await getOrder(deps, req.orderId)) })),
+    getOrder: unaryHandler(log, 'GetOrder', async (req: ordersV1.GetOrderRequest) => ({
+      order: toProto(await getOrder(deps, req.orderId)),
+    })),
     listOrders: unaryHandler(log, 'ListOrders', async (req: ordersV1.ListOrdersRequest) => {
       const r = await listOrders(deps, {
         customerId: req.customerId,
@@ -84,13 +93,19 @@ export function orderService(deps: AppDeps, hub: OrderChangeHub): ordersV1.Order
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
       call.on('close', () => abort.abort());
-      watchOrder(deps, hub, call.request.orderId, (o) => call.write({ order: toProto(o) }), abort.signal).then(
+      watchOrder(
+        deps,
+        hub,
+        call.request.orderId,
+        (o) => call.write({ order: toProto(o) }),
+        abort.signal,
+      ).then(
         () => {
           if (!call.cancelled) call.end();
         },
         (err: unknown) => {
           const e = toGrpcError(err);
-          if (e.code === 13) log.error({ err: errorMessage(err) }, 'WatchOrder failed');
+          if (e.code === Status.INTERNAL) log.error({ err: errorMessage(err) }, 'WatchOrder failed');
           if (!call.cancelled) call.emit('error', e);
         },
       );

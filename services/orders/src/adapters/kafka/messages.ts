@@ -1,4 +1,12 @@
-import { encodeEnvelope, messageTypeOf, messagingV1, newEnvelope, ordersV1, topicOf, type Payload } from '@shop/contracts';
+import {
+  encodeEnvelope,
+  messageTypeOf,
+  messagingV1,
+  newEnvelope,
+  ordersV1,
+  topicOf,
+  type Payload,
+} from '@shop/contracts';
 import type { OutboxMessage } from '@shop/platform';
 import type { Order } from '../../domain/order';
 import type { OrderEvent, SagaCommand } from '../../domain/saga';
@@ -23,9 +31,15 @@ export function payloadOf(what: SagaCommand | OrderEvent | 'OrderPlaced', o: Ord
   const orderId = o.id;
   switch (what) {
     case 'ReserveStock':
-      return { $case: 'reserveStock', value: { orderId, items: o.lines.map((l) => ({ sku: l.sku, quantity: l.quantity })) } };
+      return {
+        $case: 'reserveStock',
+        value: { orderId, items: o.lines.map((l) => ({ sku: l.sku, quantity: l.quantity })) },
+      };
     case 'AuthorizePayment':
-      return { $case: 'authorizePayment', value: { orderId, customerId: o.customerId, amountCents: o.totalCents, currency: o.currency } };
+      return {
+        $case: 'authorizePayment',
+        value: { orderId, customerId: o.customerId, amountCents: o.totalCents, currency: o.currency },
+      };
     case 'CommitStock':
       return { $case: 'commitStock', value: { orderId } };
     case 'ReleaseStock':
@@ -33,7 +47,10 @@ export function payloadOf(what: SagaCommand | OrderEvent | 'OrderPlaced', o: Ord
     case 'RefundPayment':
       return { $case: 'refundPayment', value: { orderId } };
     case 'OrderPlaced':
-      return { $case: 'orderPlaced', value: { orderId, customerId: o.customerId, totalCents: o.totalCents, currency: o.currency } };
+      return {
+        $case: 'orderPlaced',
+        value: { orderId, customerId: o.customerId, totalCents: o.totalCents, currency: o.currency },
+      };
     case 'OrderApproved':
       return { $case: 'orderApproved', value: { orderId } };
     case 'OrderRejected':
@@ -41,7 +58,9 @@ export function payloadOf(what: SagaCommand | OrderEvent | 'OrderPlaced', o: Ord
         $case: 'orderRejected',
         value: {
           orderId,
-          reason: o.rejectionReason ? REJECTION_REASON_PROTO[o.rejectionReason] : ordersV1.RejectionReason.REJECTION_REASON_UNSPECIFIED,
+          reason: o.rejectionReason
+            ? REJECTION_REASON_PROTO[o.rejectionReason]
+            : ordersV1.RejectionReason.REJECTION_REASON_UNSPECIFIED,
         },
       };
     case 'OrderCancelled':
@@ -50,7 +69,11 @@ export function payloadOf(what: SagaCommand | OrderEvent | 'OrderPlaced', o: Ord
 }
 
 /** Outbox rows for commands/events, keyed by order id, caused by `causationId` (the message being handled). */
-export function outboxMessages(whats: (SagaCommand | OrderEvent | 'OrderPlaced')[], o: Order, causationId?: string): OutboxMessage[] {
+export function outboxMessages(
+  whats: (SagaCommand | OrderEvent | 'OrderPlaced')[],
+  o: Order,
+  causationId?: string,
+): OutboxMessage[] {
   return whats.map((w) => {
     const payload = payloadOf(w, o);
     const envelope = newEnvelope(payload, causationId ? { causationId } : {});

@@ -1,0 +1,588 @@
+// Component tests of the order saga: orders, inventory and payments booted in-process against real PostgreSQL and
+// Kafka. One file so that stopping payments (for timeouts and restarts) never races another file's stack.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import {
+  encodeEnvelope,
+  MessageTypes,
+  newEnvelope,
+  ordersV1,
+  paymentsV1,
+  Topics,
+  type Envelope,
+} from '@shop/contracts';
+import { violationsOf } from '@shop/platform';
+import { eventually, uniqueCustomer } from '@shop/testkit';
+import { call, callError, Stack } from './stack';
+
+const S = ordersV1.OrderStatus;
+const R = ordersV1.RejectionReason;
+const P = paymentsV1.PaymentStatus;
+const stack = new Stack();
+const ids: Record<string, string> = {};
+
+async function settled(orderId: string) {
+  await stack.waitSaga(orderId, 'DONE');
+}
+
+before(async () => {
+  await stack.start({ SAGA_STEP_TIMEOUT_MS: '20000', SAGA_SWEEP_INTERVAL_MS: '200' });
+});
+after(async () => {
+  await stack.stop();
+});
+
+describe('saga paths', () => {
+  test('approve: reserve, authorize, approve, commit', async () => {
+    const sku = await stack.freshProduct(10, 2500);
+    const started = await stack.metric('saga_started_total');
+    const placed = await stack.place(uniqueCustomer(), [{ sku, quantity: 2 }]);
+    const o = placed.order!;
+    assert.equal(o.status, S.ORDER_STATUS_PENDING);
+    assert.equal(o.totalCents, 5000);
+    assert.deepEqual(o.lines, [{ sku, quantity: 2, unitPriceCents: 2500 }]);
+    assert.equal(placed.replayed, false);
+    ids.approved = o.id;
+    const done = await stack.waitStatus(o.id, S.ORDER_STATUS_APPROVED);
+    assert.ok(done.version > o.version);
+    await settled(o.id);
+    assert.deepEqual(await stack.stock(sku), { sku, initialStock: 10, onHand: 8, reserved: 0, committed: 2 });
+    const pays = await stack.paymentsOf(o.id);
+    assert.deepEqual(
+      pays.map((p) => [p.status, p.amountCents]),
+      [[P.PAYMENT_STATUS_AUTHORIZED, 5000]],
+    );
+    await eventually(() => stack.collector.count(o.id, MessageTypes.OrderApproved) === 1, {
+      what: 'OrderApproved event',
+    });
+    assert.deepEqual(stack.collector.types(o.id, Topics.inventoryCommands), [
+      MessageTypes.ReserveStock,
+      MessageTypes.CommitStock,
+    ]);
+    assert.deepEqual(stack.collector.types(o.id, Topics.paymentsCommands), [MessageTypes.AuthorizePayment]);
+    const auth = stack.collector.of(o.id, Topics.paymentsCommands)[0]?.envelope?.payload;
+    assert.equal(auth?.$case === 'authorizePayment' && auth.value.amountCents, 5000);
+    assert.equal(await stack.metric('saga_started_total'), started + 1);
+    assert.ok((await stack.metric('saga_completed_total', { outcome: 'approved', reason: 'none' })) >= 1);
+  });
+
+  test('out of stock: rejected, nothing charged', async () => {
+    const sku = await stack.freshProduct(1);
+    const o = (await stack.place(uniqueCustomer(), [{ sku, quantity: 2 }])).order!;
+    ids.outOfStock = o.id;
+    const r = await stack.waitStatus(o.id, S.ORDER_STATUS_REJECTED);
+    assert.equal(r.rejectionReason, R.REJECTION_REASON_OUT_OF_STOCK);
+    await settled(o.id);
+    assert.deepEqual(await stack.paymentsOf(o.id), []);
+    assert.deepEqual(stack.collector.types(o.id, Topics.paymentsCommands), []);
+    assert.deepEqual(await stack.stock(sku), { sku, initialStock: 1, onHand: 1, reserved: 0, committed: 0 });
+    await eventually(() => stack.collector.count(o.id, MessageTypes.OrderRejected) === 1, {
+      what: 'OrderRejected event',
+    });
+  });
+
+  test('declined: rejected, stock released (compensation RELEASE_STOCK)', async () => {
+    const sku = await stack.freshProduct(3, 150_000); // above the 1,000.00 default credit limit
+    const compensations = await stack.metric('saga_compensations_total', { step: 'RELEASE_STOCK' });
+    const o = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
+    ids.declined = o.id;
+    const r = await stack.waitStatus(o.id, S.ORDER_STATUS_REJECTED);
+    assert.equal(r.rejectionReason, R.REJECTION_REASON_PAYMENT_DECLINED);
+    await settled(o.id);
+    assert.deepEqual(await stack.stock(sku), { sku, initialStock: 3, onHand: 3, reserved: 0, committed: 0 });
+    assert.deepEqual(
+      (await stack.paymentsOf(o.id)).map((p) => p.status),
+      [P.PAYMENT_STATUS_DECLINED],
+    );
+    assert.deepEqual(stack.collector.types(o.id, Topics.inventoryCommands), [
+      MessageTypes.ReserveStock,
+      MessageTypes.ReleaseStock,
+    ]);
+    assert.equal(
+      await stack.metric('saga_compensations_total', { step: 'RELEASE_STOCK' }),
+      compensations + 1,
+    );
+  });
+
+  test('cancel after approval: refund and release (both compensations)', async () => {
+    const sku = await stack.freshProduct(4, 1000);
+    const customer = uniqueCustomer();
+    const o = (await stack.place(customer, [{ sku, quantity: 2 }])).order!;
+    ids.cancelled = o.id;
+    await stack.waitStatus(o.id, S.ORDER_STATUS_APPROVED);
+    await settled(o.id);
+    const c = await call(stack.ordersClient.cancelOrder.bind(stack.ordersClient), { orderId: o.id });
+    assert.equal(c.order?.status, S.ORDER_STATUS_CANCELLED);
+    await settled(o.id);
+    await eventually(async () => (await stack.paymentsOf(o.id))[0]?.status === P.PAYMENT_STATUS_REFUNDED, {
+      what: 'refund',
+    });
+    assert.deepEqual(await stack.stock(sku), { sku, initialStock: 4, onHand: 4, reserved: 0, committed: 0 });
+    const account = await call(stack.paymentsClient.getAccount.bind(stack.paymentsClient), {
+      customerId: customer,
+    });
+    assert.equal(account.account?.availableCents, account.account?.creditLimitCents);
+    assert.ok(stack.collector.types(o.id, Topics.paymentsCommands).includes(MessageTypes.RefundPayment));
+    await eventually(() => stack.collector.count(o.id, MessageTypes.OrderCancelled) === 1, {
+      what: 'OrderCancelled event',
+    });
+    assert.ok(
+      (await stack.metric('saga_completed_total', { outcome: 'cancelled', reason: 'CUSTOMER_REQUEST' })) >= 1,
+    );
+  });
+
+  test('cancel of a rejected or cancelled order is FAILED_PRECONDITION and changes nothing', async () => {
+    for (const id of [ids.outOfStock!, ids.cancelled!]) {
+      const before = await stack.get(id);
+      const err = await callError(stack.ordersClient.cancelOrder.bind(stack.ordersClient), { orderId: id });
+      assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
+      assert.deepEqual(await stack.get(id), before);
+    }
+    const missing = await callError(stack.ordersClient.cancelOrder.bind(stack.ordersClient), {
+      orderId: randomUUID(),
+    });
+    assert.equal(missing.code, grpc.status.NOT_FOUND);
+    const get = await callError(stack.ordersClient.getOrder.bind(stack.ordersClient), {
+      orderId: randomUUID(),
+    });
+    assert.equal(get.code, grpc.status.NOT_FOUND);
+  });
+
+  test('20 concurrent orders for 5 in stock: exactly 5 approved', async () => {
+    const sku = await stack.freshProduct(5, 500);
+    const placed = await Promise.all(
+      Array.from({ length: 20 }, () => stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])),
+    );
+    const finals = await Promise.all(
+      placed.map((p) =>
+        eventually(
+          async () => {
+            const o = await stack.get(p.order!.id);
+            return o.status === S.ORDER_STATUS_PENDING ? undefined : o;
+          },
+          { what: 'a terminal order', timeoutMs: 30_000 },
+        ),
+      ),
+    );
+    assert.equal(finals.filter((o) => o.status === S.ORDER_STATUS_APPROVED).length, 5);
+    assert.equal(finals.filter((o) => o.rejectionReason === R.REJECTION_REASON_OUT_OF_STOCK).length, 15);
+    await eventually(async () => (await stack.stock(sku)).committed === 5, { what: 'five committed' });
+    assert.deepEqual(await stack.stock(sku), { sku, initialStock: 5, onHand: 0, reserved: 0, committed: 5 });
+  });
+});
+
+describe('PlaceOrder, ListOrders and bad input', () => {
+  test('idempotent replay and ALREADY_EXISTS for a reused key', async () => {
+    const sku = await stack.freshProduct(50);
+    const customer = uniqueCustomer();
+    const key = `key-${randomUUID()}`;
+    const items = [
+      { sku, quantity: 1 },
+      { sku: 'SKU-0001', quantity: 2 },
+    ];
+    const first = await stack.place(customer, items, key);
+    const again = await stack.place(customer, [...items].reverse(), key);
+    assert.equal(again.replayed, true);
+    assert.equal(again.order?.id, first.order?.id);
+    const err = await callError(stack.ordersClient.placeOrder.bind(stack.ordersClient), {
+      customerId: customer,
+      items: [{ sku, quantity: 3 }],
+      idempotencyKey: key,
+    });
+    assert.equal(err.code, grpc.status.ALREADY_EXISTS);
+    assert.match(err.details, /idempotency key reused with a different request/);
+    // Keys are per customer: another customer may use the same key.
+    const other = await stack.place(uniqueCustomer(), items, key);
+    assert.notEqual(other.order?.id, first.order?.id);
+    // Concurrent first uses of one key give one order.
+    const k2 = `key-${randomUUID()}`;
+    const burst = await Promise.all(Array.from({ length: 5 }, () => stack.place(customer, items, k2)));
+    assert.equal(new Set(burst.map((b) => b.order?.id)).size, 1);
+    const list = await call(stack.ordersClient.listOrders.bind(stack.ordersClient), {
+      customerId: customer,
+      status: 0,
+      pageSize: 0,
+      pageToken: '',
+    });
+    assert.equal(list.orders.length, 2);
+  });
+
+  test('every bad input is INVALID_ARGUMENT naming the field, and nothing is stored', async () => {
+    const customer = uniqueCustomer();
+    const ok = [{ sku: 'SKU-0001', quantity: 1 }];
+    const cases: [string, ordersV1.PlaceOrderRequest, string][] = [
+      ['empty customer', { customerId: '', items: ok, idempotencyKey: '' }, 'customer_id'],
+      ['bad customer', { customerId: 'a b', items: ok, idempotencyKey: '' }, 'customer_id'],
+      ['long customer', { customerId: 'x'.repeat(65), items: ok, idempotencyKey: '' }, 'customer_id'],
+      ['no items', { customerId: customer, items: [], idempotencyKey: '' }, 'items'],
+      [
+        '101 items',
+        {
+          customerId: customer,
+          items: Array.from({ length: 101 }, (_, i) => ({ sku: `S${i}`, quantity: 1 })),
+          idempotencyKey: '',
+        },
+        'items',
+      ],
+      [
+        'zero quantity',
+        { customerId: customer, items: [{ sku: 'SKU-0001', quantity: 0 }], idempotencyKey: '' },
+        'items[0].quantity',
+      ],
+      [
+        'negative quantity',
+        { customerId: customer, items: [{ sku: 'SKU-0001', quantity: -3 }], idempotencyKey: '' },
+        'items[0].quantity',
+      ],
+      [
+        'quantity above 1000',
+        { customerId: customer, items: [{ sku: 'SKU-0001', quantity: 1001 }], idempotencyKey: '' },
+        'items[0].quantity',
+      ],
+      [
+        'duplicate sku',
+        { customerId: customer, items: [...ok, { sku: 'SKU-0001', quantity: 2 }], idempotencyKey: '' },
+        'items[1].sku',
+      ],
+      [
+        'malformed sku',
+        { customerId: customer, items: [{ sku: 'SKU 1', quantity: 1 }], idempotencyKey: '' },
+        'items[0].sku',
+      ],
+      [
+        'unknown sku (inventory)',
+        { customerId: customer, items: [...ok, { sku: 'NO-SUCH-SKU', quantity: 1 }], idempotencyKey: '' },
+        'items[1].sku',
+      ],
+      ['bad idempotency key', { customerId: customer, items: ok, idempotencyKey: 'ключ' }, 'idempotency_key'],
+    ];
+    const started = await stack.metric('saga_started_total');
+    for (const [name, req, field] of cases) {
+      const err = await callError(stack.ordersClient.placeOrder.bind(stack.ordersClient), req);
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, name);
+      assert.ok(
+        violationsOf(err).some((v) => v.field === field),
+        `${name}: ${JSON.stringify(violationsOf(err))}`,
+      );
+    }
+    assert.equal(await stack.metric('saga_started_total'), started);
+    const { rows } = await stack.ordersDb.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM orders WHERE customer_id = $1',
+      [customer],
+    );
+    assert.equal(rows[0]?.n, 0);
+    const idCases: [string, () => Promise<grpc.ServiceError>, string][] = [
+      [
+        'GetOrder',
+        () => callError(stack.ordersClient.getOrder.bind(stack.ordersClient), { orderId: 'not-a-uuid' }),
+        'order_id',
+      ],
+      [
+        'CancelOrder',
+        () => callError(stack.ordersClient.cancelOrder.bind(stack.ordersClient), { orderId: '' }),
+        'order_id',
+      ],
+      [
+        'ListOrders customer',
+        () =>
+          callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
+            customerId: 'a/b',
+            status: 0,
+            pageSize: 0,
+            pageToken: '',
+          }),
+        'customer_id',
+      ],
+      [
+        'ListOrders size',
+        () =>
+          callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
+            customerId: '',
+            status: 0,
+            pageSize: -1,
+            pageToken: '',
+          }),
+        'page_size',
+      ],
+      [
+        'ListOrders token',
+        () =>
+          callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
+            customerId: '',
+            status: 0,
+            pageSize: 0,
+            pageToken: 'garbage',
+          }),
+        'page_token',
+      ],
+      [
+        'ListOrders status',
+        () =>
+          callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
+            customerId: '',
+            status: 42,
+            pageSize: 0,
+            pageToken: '',
+          }),
+        'status',
+      ],
+    ];
+    for (const [name, fn, field] of idCases) {
+      const err = await fn();
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, name);
+      assert.deepEqual(
+        violationsOf(err).map((v) => v.field),
+        [field],
+        name,
+      );
+    }
+    const watch = stack.ordersClient.watchOrder({ orderId: 'nope' });
+    const werr = await new Promise<grpc.ServiceError>((resolve) => watch.on('error', resolve));
+    assert.equal(werr.code, grpc.status.INVALID_ARGUMENT);
+  });
+
+  test('ListOrders pages newest first with an opaque token and filters by status', async () => {
+    const customer = uniqueCustomer();
+    const sku = await stack.freshProduct(100);
+    const placed: string[] = [];
+    for (let i = 0; i < 3; i++) placed.push((await stack.place(customer, [{ sku, quantity: 1 }])).order!.id);
+    const list = stack.ordersClient.listOrders.bind(stack.ordersClient);
+    const p1 = await call(list, { customerId: customer, status: 0, pageSize: 2, pageToken: '' });
+    assert.deepEqual(
+      p1.orders.map((o) => o.id),
+      [placed[2], placed[1]],
+    );
+    assert.notEqual(p1.nextPageToken, '');
+    const p2 = await call(list, {
+      customerId: customer,
+      status: 0,
+      pageSize: 2,
+      pageToken: p1.nextPageToken,
+    });
+    assert.deepEqual(
+      p2.orders.map((o) => o.id),
+      [placed[0]],
+    );
+    assert.equal(p2.nextPageToken, '');
+    await Promise.all(placed.map((id) => stack.waitStatus(id, S.ORDER_STATUS_APPROVED)));
+    const none = await call(list, {
+      customerId: customer,
+      status: S.ORDER_STATUS_REJECTED,
+      pageSize: 0,
+      pageToken: '',
+    });
+    assert.equal(none.orders.length, 0);
+    const approved = await call(list, {
+      customerId: customer,
+      status: S.ORDER_STATUS_APPROVED,
+      pageSize: 0,
+      pageToken: '',
+    });
+    assert.equal(approved.orders.length, 3);
+  });
+});
+
+describe('messages', () => {
+  async function publish(topic: string, key: string, value: Buffer | string) {
+    await stack.producer.send({ topic, messages: [{ key, value }] });
+  }
+  const replyTopics = [Topics.inventoryReplies, Topics.paymentsReplies] as string[];
+
+  test('a duplicated reply of each type has one effect', async () => {
+    const replies = [ids.approved!, ids.outOfStock!, ids.declined!, ids.cancelled!].flatMap((id) =>
+      stack.collector.of(id).filter((s) => replyTopics.includes(s.topic)),
+    );
+    const types = new Set(replies.map((r) => r.envelope?.type));
+    for (const t of [
+      MessageTypes.StockReserved,
+      MessageTypes.StockRejected,
+      MessageTypes.StockCommitted,
+      MessageTypes.StockReleased,
+      MessageTypes.PaymentAuthorized,
+      MessageTypes.PaymentDeclined,
+      MessageTypes.PaymentRefunded,
+    ]) {
+      assert.ok(types.has(t), `no ${t} captured`);
+    }
+    const beforeState = new Map<string, ordersV1.Order>();
+    const beforeCommands = new Map<string, number>();
+    for (const id of [ids.approved!, ids.outOfStock!, ids.declined!, ids.cancelled!]) {
+      beforeState.set(id, await stack.get(id));
+      beforeCommands.set(
+        id,
+        stack.collector.of(id, Topics.inventoryCommands).length +
+          stack.collector.of(id, Topics.paymentsCommands).length,
+      );
+    }
+    const dupBefore = await stack.metric('messages_consumed_total', { outcome: 'duplicate' });
+    for (const r of replies) {
+      await publish(r.topic, r.key, r.value);
+      await publish(r.topic, r.key, r.value);
+    }
+    // The same outcome again, under new message ids (a peer answering a redelivered command from its stored state).
+    const approvedReplies = stack.collector
+      .of(ids.approved!)
+      .filter((s) => replyTopics.includes(s.topic) && s.envelope);
+    const fresh = approvedReplies.map((r) =>
+      newEnvelope(r.envelope!.payload!, { causationId: r.envelope!.causationId }),
+    );
+    for (let i = 0; i < fresh.length; i++)
+      await publish(approvedReplies[i]!.topic, ids.approved!, encodeEnvelope(fresh[i]!));
+    await eventually(
+      async () =>
+        (await stack.metric('messages_consumed_total', { outcome: 'duplicate' })) >=
+        dupBefore + 2 * replies.length,
+      {
+        what: 'every duplicate consumed',
+      },
+    );
+    await eventually(
+      async () => {
+        const { rows } = await stack.ordersDb.query(
+          'SELECT 1 FROM processed_messages WHERE message_id = ANY($1::text[])',
+          [fresh.map((e) => e.messageId)],
+        );
+        return rows.length === fresh.length;
+      },
+      { what: 'the re-sent outcomes under new ids consumed' },
+    );
+    for (const [id, o] of beforeState) {
+      assert.deepEqual(await stack.get(id), o);
+      assert.equal(
+        stack.collector.of(id, Topics.inventoryCommands).length +
+          stack.collector.of(id, Topics.paymentsCommands).length,
+        beforeCommands.get(id),
+      );
+      assert.equal((await stack.saga(id)).step, 'DONE');
+    }
+  });
+
+  test('a poison reply goes to the DLT with a reason and the next message is processed', async () => {
+    const key = ids.approved!;
+    await publish(Topics.inventoryReplies, key, 'this is not an envelope');
+    const unknown = newEnvelope({ $case: 'stockReserved', value: { orderId: randomUUID() } });
+    await publish(Topics.paymentsReplies, unknown.orderId, encodeEnvelope(unknown));
+    const next: Envelope = newEnvelope({ $case: 'stockCommitted', value: { orderId: key } });
+    await publish(Topics.inventoryReplies, key, encodeEnvelope(next));
+    await eventually(
+      async () => {
+        const { rows } = await stack.ordersDb.query(
+          'SELECT 1 FROM processed_messages WHERE message_id = $1',
+          [next.messageId],
+        );
+        return rows.length === 1;
+      },
+      { what: 'the message after the poison processed' },
+    );
+    const dead = await eventually(() => stack.collector.dlt(key), {
+      what: 'poison in inventory.replies.v1.dlt',
+    });
+    assert.equal(dead.topic, `${Topics.inventoryReplies}.dlt`);
+    assert.match(dead.headers['x-dlt-reason'] ?? '', /poison/);
+    const deadUnknown = await eventually(() => stack.collector.dlt(unknown.orderId), {
+      what: 'unknown order in payments.replies.v1.dlt',
+    });
+    assert.match(deadUnknown.headers['x-dlt-reason'] ?? '', /unknown order/);
+  });
+});
+
+describe('restarts and late replies', () => {
+  test('each service restarted between two saga steps; WatchOrder streams PENDING then APPROVED; cancel while PENDING', async () => {
+    await stack.stopPayments();
+    const sku = await stack.freshProduct(5, 1000);
+    const x = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
+    const seen: ordersV1.Order[] = [];
+    const watch = stack.ordersClient.watchOrder({ orderId: x.id });
+    watch.on('data', (m: ordersV1.WatchOrderResponse) => seen.push(m.order!));
+    watch.on('error', () => undefined);
+    await eventually(() => seen[0]?.status === S.ORDER_STATUS_PENDING, {
+      what: 'first watch message PENDING',
+    });
+    await stack.waitSaga(x.id, 'AUTHORIZE_PAYMENT');
+
+    // Cancelled while PENDING, before payments answered: the late authorization must be refunded.
+    const ySku = await stack.freshProduct(5, 1000);
+    const y = (await stack.place(uniqueCustomer(), [{ sku: ySku, quantity: 2 }])).order!;
+    await stack.waitSaga(y.id, 'AUTHORIZE_PAYMENT');
+    const yc = await call(stack.ordersClient.cancelOrder.bind(stack.ordersClient), { orderId: y.id });
+    assert.equal(yc.order?.status, S.ORDER_STATUS_CANCELLED);
+
+    await stack.stopInventory();
+    await stack.startPayments();
+    await stack.waitStatus(x.id, S.ORDER_STATUS_APPROVED);
+    await eventually(() => seen.some((o) => o.status === S.ORDER_STATUS_APPROVED), {
+      what: 'watch message APPROVED',
+    });
+    watch.cancel();
+    assert.deepEqual(
+      seen.map((o) => o.status),
+      [S.ORDER_STATUS_PENDING, S.ORDER_STATUS_APPROVED],
+    );
+    assert.equal((await stack.saga(x.id)).step, 'COMMIT_STOCK');
+
+    await stack.stopOrders();
+    await stack.startInventory();
+    await eventually(async () => (await stack.stock(sku)).committed === 1, {
+      what: 'stock committed while orders is down',
+    });
+    await stack.startOrders({ SAGA_STEP_TIMEOUT_MS: '20000', SAGA_SWEEP_INTERVAL_MS: '200' });
+    await settled(x.id);
+
+    await settled(y.id);
+    await eventually(async () => (await stack.paymentsOf(y.id))[0]?.status === P.PAYMENT_STATUS_REFUNDED, {
+      what: 'late authorization refunded',
+    });
+    assert.deepEqual(await stack.stock(ySku), {
+      sku: ySku,
+      initialStock: 5,
+      onHand: 5,
+      reserved: 0,
+      committed: 0,
+    });
+    assert.equal((await stack.get(y.id)).status, S.ORDER_STATUS_CANCELLED);
+  });
+
+  test('timeout: REJECTED TIMEOUT, stock released, refund retried then parked, late authorization refunded', async () => {
+    await stack.stopOrders();
+    await stack.stopPayments();
+    await stack.startOrders({
+      SAGA_STEP_TIMEOUT_MS: '2000',
+      SAGA_SWEEP_INTERVAL_MS: '100',
+      COMPENSATION_MAX_ATTEMPTS: '2',
+    });
+    const sku = await stack.freshProduct(5, 1000);
+    const customer = uniqueCustomer();
+    const t = (await stack.place(customer, [{ sku, quantity: 2 }])).order!;
+    const r = await stack.waitStatus(t.id, S.ORDER_STATUS_REJECTED, 10_000);
+    assert.equal(r.rejectionReason, R.REJECTION_REASON_TIMEOUT);
+    await eventually(async () => (await stack.stock(sku)).onHand === 5, {
+      what: 'stock released after the timeout',
+    });
+    await eventually(async () => (await stack.saga(t.id)).parked, {
+      what: 'refund parked',
+      timeoutMs: 15_000,
+    });
+    assert.deepEqual((await stack.saga(t.id)).pending, ['REFUND_PAYMENT']);
+    await eventually(async () => (await stack.metric('saga_compensation_failures_parked')) >= 1, {
+      what: 'parked gauge',
+    });
+    assert.ok(stack.collector.count(t.id, MessageTypes.RefundPayment) >= 2, 'refund re-sent before parking');
+    assert.ok((await stack.metric('saga_completed_total', { outcome: 'rejected', reason: 'TIMEOUT' })) === 0);
+
+    await stack.startPayments();
+    await settled(t.id);
+    assert.equal((await stack.saga(t.id)).parked, false);
+    await eventually(async () => (await stack.paymentsOf(t.id))[0]?.status === P.PAYMENT_STATUS_REFUNDED, {
+      what: 'late authorization refunded',
+    });
+    const account = await call(stack.paymentsClient.getAccount.bind(stack.paymentsClient), {
+      customerId: customer,
+    });
+    assert.equal(account.account?.availableCents, account.account?.creditLimitCents);
+    assert.deepEqual(await stack.stock(sku), { sku, initialStock: 5, onHand: 5, reserved: 0, committed: 0 });
+    assert.equal((await stack.get(t.id)).rejectionReason, R.REJECTION_REASON_TIMEOUT);
+    assert.equal(await stack.metric('saga_completed_total', { outcome: 'rejected', reason: 'TIMEOUT' }), 1);
+  });
+});

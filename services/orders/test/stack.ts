@@ -1,0 +1,310 @@
+// Test support: the three backends booted in-process against the real PostgreSQL and Kafka of `testInfra()`, gRPC
+// clients, and a Kafka collector that reads the saga's topics so tests can assert on what was published.
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import {
+  decodeEnvelope,
+  DLT_REASON_HEADER,
+  dltTopic,
+  inventoryV1,
+  ordersV1,
+  paymentsV1,
+  Topics,
+  type Envelope,
+} from '@shop/contracts';
+import { createService as createInventory, schema as inventorySchema } from '@shop/inventory';
+import { createService as createPayments, schema as paymentsSchema } from '@shop/payments';
+import type { RunningService } from '@shop/platform';
+import { loadConfig } from '@shop/platform';
+import { eventually, serviceEnv, testInfra } from '@shop/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Consumer, Producer } from 'kafkajs';
+import pg from 'pg';
+import { adaptExemplarHistograms } from '../src/adapters/exemplar-shim';
+import { createService as createOrders, schema as ordersSchema, type OrdersService } from '../src/service';
+
+export const infra = testInfra();
+
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  opts: Partial<grpc.CallOptions>,
+  cb: (e: grpc.ServiceError | null, r: Res) => void,
+) => unknown;
+export function call<Req, Res>(method: Unary<Req, Res>, req: Req): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    method(req, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (e, r) =>
+      e ? reject(e) : resolve(r),
+    ),
+  );
+}
+
+/** The gRPC error of a call that must fail. */
+export async function callError<Req, Res>(method: Unary<Req, Res>, req: Req): Promise<grpc.ServiceError> {
+  try {
+    await call(method, req);
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('the call succeeded but was expected to fail');
+}
+
+export interface Seen {
+  topic: string;
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+  envelope?: Envelope;
+}
+
+/** Reads every saga topic (and the replies DLTs) from the beginning, indexed by message key (the order id). */
+export class Collector {
+  private readonly byKey = new Map<string, Seen[]>();
+  private consumer: Consumer | undefined;
+
+  async start(kafka: Kafka): Promise<void> {
+    const consumer = kafka.consumer({
+      groupId: `orders-test-${randomUUID()}`,
+      allowAutoTopicCreation: false,
+    });
+    await consumer.connect();
+    const topics = [
+      Topics.inventoryCommands,
+      Topics.inventoryReplies,
+      Topics.paymentsCommands,
+      Topics.paymentsReplies,
+      Topics.ordersEvents,
+      dltTopic(Topics.inventoryReplies),
+      dltTopic(Topics.paymentsReplies),
+    ];
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ topic, message }) => {
+        const key = message.key?.toString() ?? '';
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {}))
+          if (v !== undefined) headers[k] = String(Array.isArray(v) ? v[0] : v);
+        const seen: Seen = { topic, key, value: message.value ?? Buffer.alloc(0), headers };
+        try {
+          seen.envelope = decodeEnvelope(message.value);
+        } catch {
+          // poison messages are collected undecoded
+        }
+        this.byKey.set(key, [...(this.byKey.get(key) ?? []), seen]);
+        await Promise.resolve();
+      },
+    });
+    this.consumer = consumer;
+  }
+
+  of(orderId: string, topic?: string): Seen[] {
+    return (this.byKey.get(orderId) ?? []).filter((s) => topic === undefined || s.topic === topic);
+  }
+
+  types(orderId: string, topic?: string): string[] {
+    return this.of(orderId, topic).map((s) => s.envelope?.type ?? '?');
+  }
+
+  count(orderId: string, type: string): number {
+    return this.types(orderId).filter((t) => t === type).length;
+  }
+
+  dlt(key: string): Seen | undefined {
+    return this.of(key).find((s) => s.topic.endsWith('.dlt') && s.headers[DLT_REASON_HEADER]);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+/** inventory, payments and orders in this process; each can be stopped and restarted on the same ports. */
+export class Stack {
+  inventory: RunningService | undefined;
+  payments: RunningService | undefined;
+  orders: OrdersService | undefined;
+  readonly ports = { inventory: 0, payments: 0, orders: 0 };
+  ordersClient!: ordersV1.OrderServiceClient;
+  inventoryClient!: inventoryV1.InventoryServiceClient;
+  paymentsClient!: paymentsV1.PaymentServiceClient;
+  readonly kafka = new Kafka({
+    clientId: 'orders-test',
+    brokers: infra.kafkaBrokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  producer!: Producer;
+  readonly collector = new Collector();
+  inventoryDb!: pg.Pool;
+  ordersDb!: pg.Pool;
+
+  async start(orderEnv: Record<string, string>): Promise<void> {
+    this.producer = this.kafka.producer();
+    await this.producer.connect();
+    await this.collector.start(this.kafka);
+    this.inventoryDb = new pg.Pool({ connectionString: infra.databaseUrls.inventory, max: 2 });
+    this.ordersDb = new pg.Pool({ connectionString: infra.databaseUrls.orders, max: 2 });
+    await this.startInventory();
+    await this.startPayments();
+    await this.startOrders(orderEnv);
+  }
+
+  async startInventory(): Promise<void> {
+    const env = serviceEnv('inventory', infra, {
+      GRPC_PORT: String(this.ports.inventory),
+      LOG_LEVEL: 'error',
+    });
+    this.inventory = createInventory(loadConfig(inventorySchema, env));
+    adaptExemplarHistograms(this.inventory.ctx.metrics);
+    await this.inventory.start();
+    if (!this.ports.inventory) {
+      this.ports.inventory = this.inventory.ports.grpc;
+      this.inventoryClient = new inventoryV1.InventoryServiceClient(
+        `127.0.0.1:${this.ports.inventory}`,
+        grpc.credentials.createInsecure(),
+      );
+    }
+  }
+
+  async startPayments(): Promise<void> {
+    const env = serviceEnv('payments', infra, { GRPC_PORT: String(this.ports.payments), LOG_LEVEL: 'error' });
+    this.payments = createPayments(loadConfig(paymentsSchema, env));
+    adaptExemplarHistograms(this.payments.ctx.metrics);
+    await this.payments.start();
+    if (!this.ports.payments) {
+      this.ports.payments = this.payments.ports.grpc;
+      this.paymentsClient = new paymentsV1.PaymentServiceClient(
+        `127.0.0.1:${this.ports.payments}`,
+        grpc.credentials.createInsecure(),
+      );
+    }
+  }
+
+  async startOrders(extra: Record<string, string>): Promise<void> {
+    const env = serviceEnv('orders', infra, {
+      GRPC_PORT: String(this.ports.orders),
+      INVENTORY_ADDR: `127.0.0.1:${this.ports.inventory}`,
+      LOG_LEVEL: 'error',
+      ...extra,
+    });
+    this.orders = createOrders(loadConfig(ordersSchema, env));
+    await this.orders.start();
+    if (!this.ports.orders) {
+      this.ports.orders = this.orders.ports.grpc;
+      this.ordersClient = new ordersV1.OrderServiceClient(
+        `127.0.0.1:${this.ports.orders}`,
+        grpc.credentials.createInsecure(),
+      );
+    }
+  }
+
+  async stopInventory() {
+    await this.inventory?.stop();
+    this.inventory = undefined;
+  }
+  async stopPayments() {
+    await this.payments?.stop();
+    this.payments = undefined;
+  }
+  async stopOrders() {
+    await this.orders?.stop();
+    this.orders = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.stopOrders().catch(() => undefined);
+    await this.stopPayments().catch(() => undefined);
+    await this.stopInventory().catch(() => undefined);
+    this.ordersClient?.close();
+    this.inventoryClient?.close();
+    this.paymentsClient?.close();
+    await this.collector.stop().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.inventoryDb?.end().catch(() => undefined);
+    await this.ordersDb?.end().catch(() => undefined);
+  }
+
+  // --- helpers on the public interfaces ---
+
+  place(customerId: string, items: { sku: string; quantity: number }[], idempotencyKey = '') {
+    return call(this.ordersClient.placeOrder.bind(this.ordersClient), { customerId, items, idempotencyKey });
+  }
+
+  async get(orderId: string): Promise<ordersV1.Order> {
+    const r = await call(this.ordersClient.getOrder.bind(this.ordersClient), { orderId });
+    if (!r.order) throw new Error('GetOrder returned no order');
+    return r.order;
+  }
+
+  /** Waits until the order has `status` (and, for REJECTED, `reason`). */
+  async waitStatus(
+    orderId: string,
+    status: ordersV1.OrderStatus,
+    timeoutMs = 20_000,
+  ): Promise<ordersV1.Order> {
+    return eventually(
+      async () => {
+        const o = await this.get(orderId);
+        return o.status === status ? o : undefined;
+      },
+      { what: `order ${orderId} ${ordersV1.orderStatusToJSON(status)}`, timeoutMs },
+    );
+  }
+
+  async saga(
+    orderId: string,
+  ): Promise<{ step: string; pending: string[]; attempts: number; parked: boolean }> {
+    const { rows } = await this.ordersDb.query<{
+      step: string;
+      pending: string[];
+      attempts: number;
+      parked: boolean;
+    }>('SELECT step, pending, attempts, parked FROM sagas WHERE order_id = $1', [orderId]);
+    if (!rows[0]) throw new Error(`no saga for ${orderId}`);
+    return rows[0];
+  }
+
+  async waitSaga(orderId: string, step: string, timeoutMs = 20_000) {
+    return eventually(async () => ((await this.saga(orderId)).step === step ? true : undefined), {
+      what: `saga ${orderId} at ${step}`,
+      timeoutMs,
+    });
+  }
+
+  /** A product only this test uses, inserted through inventory's own database. */
+  async freshProduct(stock: number, priceCents = 1000): Promise<string> {
+    const sku = `T-${randomUUID().slice(0, 18)}`;
+    await this.inventoryDb.query(
+      "INSERT INTO products (sku, name, price_cents, currency, initial_stock, on_hand) VALUES ($1, 'orders test product', $2, 'EUR', $3, $3)",
+      [sku, priceCents, stock],
+    );
+    return sku;
+  }
+
+  async stock(sku: string): Promise<inventoryV1.StockLevel> {
+    const r = await call(this.inventoryClient.listStockLevels.bind(this.inventoryClient), {});
+    const level = r.levels.find((l) => l.sku === sku);
+    if (!level) throw new Error(`no stock level for ${sku}`);
+    return level;
+  }
+
+  async paymentsOf(orderId: string): Promise<paymentsV1.Payment[]> {
+    const r = await call(this.paymentsClient.listPayments.bind(this.paymentsClient), {
+      orderId,
+      customerId: '',
+    });
+    return r.payments;
+  }
+
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const m = this.orders?.ctx.metrics.registry.getSingleMetric(name);
+    if (!m) return 0;
+    const v = await m.get();
+    return v.values
+      .filter((x) =>
+        Object.entries(labels).every(
+          ([k, want]) => String((x.labels as Record<string, unknown>)[k]) === want,
+        ),
+      )
+      .reduce((sum, x) => sum + x.value, 0);
+  }
+}
