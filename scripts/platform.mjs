@@ -199,7 +199,10 @@ LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf).`
   process.on('SIGTERM', () => void stopAll(0));
 
   try {
-    infra = await infraUp('dev', args.includes('--reset'), (source, line) => say(source, line));
+    // PostgreSQL's routine LOG lines (checkpoints, connections) would drown the services' logs; keep its problems.
+    infra = await infraUp('dev', args.includes('--reset'), (source, line) => {
+      if (source !== 'postgres' || /\b(WARNING|ERROR|FATAL|PANIC):/.test(line)) say(source, line);
+    });
   } catch (err) {
     say('platform', `could not provision the infrastructure:\n${err.message}`);
     process.exit(1);
