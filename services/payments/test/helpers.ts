@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import type { Envelope } from '@shop/contracts';
+import { decodeEnvelope, dltTopic, encodeEnvelope, newEnvelope, paymentsV1, Topics } from '@shop/contracts';
+import { grpc, loadConfig, unary } from '@shop/platform';
+import { eventually, serviceEnv, testInfra } from '@shop/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Consumer, Producer } from 'kafkajs';
+import type { RunningService } from '../src/service';
+import { createService, schema } from '../src/service';
+
+export const infra = testInfra();
+
+export function bootPayments(extra: Record<string, string> = {}): RunningService {
+  return createService(loadConfig(schema, serviceEnv('payments', infra, { LOG_LEVEL: 'silent', ...extra })));
+}
+
+export interface Seen {
+  topic: string;
+  key: string;
+  headers: Record<string, string>;
+  value: string;
+  envelope: Envelope | undefined;
+}
+
+/**
+ * A throwaway consumer (own group, from the beginning) on the reply and dead-letter topics, plus a producer for
+ * commands. Tests find their own messages by order id, so leftovers of other tests and services do not matter.
+ */
+export class KafkaProbe {
+  readonly seen: Seen[] = [];
+  private readonly kafka = new Kafka({
+    clientId: 'payments-test',
+    brokers: infra.kafkaBrokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+
+  async start(): Promise<void> {
+    this.producer = this.kafka.producer();
+    await this.producer.connect();
+    this.consumer = this.kafka.consumer({ groupId: `payments-test-${randomUUID()}` });
+    await this.consumer.connect();
+    await this.consumer.subscribe({
+      topics: [Topics.paymentsReplies, dltTopic(Topics.paymentsCommands)],
+      fromBeginning: true,
+    });
+    await this.consumer.run({
+      eachMessage: ({ topic, message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {}))
+          if (v !== undefined) headers[k] = String(v);
+        let envelope: Envelope | undefined;
+        try {
+          envelope = decodeEnvelope(message.value);
+        } catch {
+          envelope = undefined;
+        }
+        this.seen.push({
+          topic,
+          key: message.key?.toString() ?? '',
+          headers,
+          value: message.value?.toString() ?? '',
+          envelope,
+        });
+        return Promise.resolve();
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+  }
+
+  /** Sends a command envelope keyed by its order id; returns it. */
+  async send(payload: NonNullable<Envelope['payload']>, messageId = randomUUID()): Promise<Envelope> {
+    const envelope = newEnvelope(payload, { messageId });
+    await this.sendEnvelopes([envelope]);
+    return envelope;
+  }
+
+  async sendEnvelopes(envelopes: Envelope[]): Promise<void> {
+    await this.producer?.send({
+      topic: Topics.paymentsCommands,
+      messages: envelopes.map((e) => ({ key: e.orderId, value: encodeEnvelope(e) })),
+    });
+  }
+
+  async sendRaw(key: string, value: string, headers: Record<string, string> = {}): Promise<void> {
+    await this.producer?.send({ topic: Topics.paymentsCommands, messages: [{ key, value, headers }] });
+  }
+
+  replies(orderId: string): Envelope[] {
+    return this.seen
+      .filter((s) => s.topic === Topics.paymentsReplies && s.envelope?.orderId === orderId)
+      .map((s) => s.envelope as Envelope);
+  }
+
+  /** Waits until `count` replies for the order have arrived and returns them in arrival order. */
+  async repliesFor(orderId: string, count = 1, timeoutMs = 20_000): Promise<Envelope[]> {
+    return eventually(() => (this.replies(orderId).length >= count ? this.replies(orderId) : undefined), {
+      what: `${count} repl${count === 1 ? 'y' : 'ies'} for order ${orderId}`,
+      timeoutMs,
+    });
+  }
+
+  async dlt(testId: string): Promise<Seen> {
+    return eventually(
+      () =>
+        this.seen.find(
+          (s) => s.topic === dltTopic(Topics.paymentsCommands) && s.headers['x-test-id'] === testId,
+        ),
+      { what: `dead letter ${testId}` },
+    );
+  }
+}
+
+export const authorize = (orderId: string, customerId: string, amountCents: number, currency = 'EUR') =>
+  ({ $case: 'authorizePayment', value: { orderId, customerId, amountCents, currency } }) as const;
+export const refund = (orderId: string) => ({ $case: 'refundPayment', value: { orderId } }) as const;
+
+export function grpcClient(port: number): paymentsV1.PaymentServiceClient {
+  return new paymentsV1.PaymentServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+}
+
+export const listPayments = (
+  c: paymentsV1.PaymentServiceClient,
+  req: Partial<paymentsV1.ListPaymentsRequest>,
+) => unary(c.listPayments.bind(c), { orderId: '', customerId: '', ...req });
+export const getAccount = (c: paymentsV1.PaymentServiceClient, customerId: string) =>
+  unary(c.getAccount.bind(c), { customerId });
