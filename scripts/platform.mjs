@@ -29,6 +29,8 @@ export const SERVICES = [
   { name: 'gateway', grpcPort: 0, httpPort: 8080 },
 ];
 const DATA_SERVICES = ['orders', 'inventory', 'payments'];
+// kafkajs computes negative timeouts on Node >= 22 (harmless, clamped to 1 ms); keep the warning out of the logs.
+const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
 const PROFILES = {
   dev: { stateDir: join(root, '.local', 'dev'), postgresPort: 55432, kafkaPort: 59092 },
   test: { stateDir: join(root, '.local', 'test'), postgresPort: 55433, kafkaPort: 59094 },
@@ -116,11 +118,15 @@ function serviceEnv(svc, infra, extra = {}) {
 
 function spawnService(svc, env, onExit) {
   const cwd = join(root, 'services', svc.name);
-  const child = spawn(process.execPath, ['--require', './dist/src/instrumentation.js', 'dist/src/main.js'], {
-    cwd,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, '--require', './dist/src/instrumentation.js', 'dist/src/main.js'],
+    {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (l) => say(svc.name, pretty(l)));
   }
@@ -422,9 +428,13 @@ async function runTool() {
     env.SHOP_ADMIN_DATABASE_URL = `postgres://${encodeURIComponent(admin.role)}:${encodeURIComponent(admin.password)}@127.0.0.1:${PROFILES.dev.postgresPort}/postgres`;
   }
   env.KAFKA_BROKERS ??= `127.0.0.1:${PROFILES.dev.kafkaPort}`;
-  const status = run(process.execPath, [join(root, 'load', 'dist', 'src', `${tool}.js`), ...toolArgs], {
-    env,
-  });
+  const status = run(
+    process.execPath,
+    [...NODE_FLAGS, join(root, 'load', 'dist', 'src', `${tool}.js`), ...toolArgs],
+    {
+      env,
+    },
+  );
   if (platform) {
     platform.kill('SIGTERM');
     await waitExit(platform, 20_000);
