@@ -439,6 +439,26 @@ describe('stock commands over Kafka', () => {
       { name: 'bad order id', value: encodeEnvelope(badId), reason: /order_id: must be a UUID/ },
       { name: 'duplicate sku', value: encodeEnvelope(dup), reason: /duplicate sku/ },
       {
+        name: 'quantity above 1000',
+        value: encodeEnvelope(reserve(key, [{ sku: a, quantity: 1001 }])),
+        reason: /items\[0\]\.quantity/,
+      },
+      {
+        name: 'malformed sku',
+        value: encodeEnvelope(reserve(key, [{ sku: 'no spaces allowed', quantity: 1 }])),
+        reason: /items\[0\]\.sku/,
+      },
+      {
+        name: '101 items',
+        value: encodeEnvelope(
+          reserve(
+            key,
+            Array.from({ length: 101 }, (_, i) => ({ sku: `S-${i}`, quantity: 1 })),
+          ),
+        ),
+        reason: /items: must contain 1 to 100/,
+      },
+      {
         name: 'commit of an unknown order',
         value: encodeEnvelope(commit(uuid())),
         reason: /STOCK_INVALID_TRANSITION/,
