@@ -555,8 +555,23 @@ describe('restarts and late replies', () => {
     const sku = await stack.freshProduct(5, 1000);
     const customer = uniqueCustomer();
     const t = (await stack.place(customer, [{ sku, quantity: 2 }])).order!;
+    const watched: ordersV1.Order[] = [];
+    const watch = stack.ordersClient.watchOrder({ orderId: t.id });
+    watch.on('data', (m: ordersV1.WatchOrderResponse) => watched.push(m.order!));
+    const ended = new Promise<void>((resolve, reject) => {
+      watch.on('end', resolve);
+      watch.on('error', reject);
+    });
     const r = await stack.waitStatus(t.id, S.ORDER_STATUS_REJECTED, 10_000);
     assert.equal(r.rejectionReason, R.REJECTION_REASON_TIMEOUT);
+    await ended; // the stream ends by itself at a terminal status
+    assert.deepEqual(
+      watched.map((o) => [o.status, o.rejectionReason]),
+      [
+        [S.ORDER_STATUS_PENDING, R.REJECTION_REASON_UNSPECIFIED],
+        [S.ORDER_STATUS_REJECTED, R.REJECTION_REASON_TIMEOUT],
+      ],
+    );
     await eventually(async () => (await stack.stock(sku)).onHand === 5, {
       what: 'stock released after the timeout',
     });
