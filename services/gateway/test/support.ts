@@ -74,7 +74,13 @@ export async function call<T = ProblemBody>(
     body = JSON.stringify(opts.json);
     headers['content-type'] ??= 'application/json';
   } else if (opts.raw !== undefined) body = opts.raw;
-  const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+  // Bounded: a hung request fails this test with a clear error instead of the runner's timeout.
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    signal: AbortSignal.timeout(15_000),
+    ...(body !== undefined ? { body } : {}),
+  });
   const text = await res.text();
   const contentType = res.headers.get('content-type') ?? '';
   const parsed = (contentType.includes('json') ? JSON.parse(text) : undefined) as T;
@@ -83,7 +89,7 @@ export async function call<T = ProblemBody>(
 
 /** Total gRPC calls the gateway has made (its `grpc_client_handled_total`), read from its own /metrics. */
 export async function upstreamCalls(base: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   let total = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('grpc_client_handled_total{')) total += Number(line.slice(line.lastIndexOf(' ') + 1));

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '@shop/platform';
@@ -17,7 +17,9 @@ import { answerClientErrorsAsProblems } from './client-errors';
 import type { Problem } from './problems';
 import { INTERNAL, PROBLEM_CONTENT_TYPE, problem, problemFromUpstream, validationProblem } from './problems';
 
+/** The package's openapi.yaml; the build copies it into dist/ because container images ship dist/ only. */
 export const OPENAPI_PATH = join(__dirname, '..', '..', '..', '..', 'openapi.yaml');
+const OPENAPI_CANDIDATES = [join(__dirname, '..', '..', '..', 'openapi.yaml'), OPENAPI_PATH];
 
 type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 interface Route {
@@ -75,11 +77,20 @@ function malformedJson(message: string): FastifyError {
 
 export function registerRoutes(app: FastifyInstance, up: Upstreams, ctx: GatewayContext): void {
   const routes = apiRoutes(up);
-  const openapi = readFileSync(OPENAPI_PATH, 'utf8');
+  const openapiFile = OPENAPI_CANDIDATES.find((f) => existsSync(f));
+  const openapi = openapiFile ? readFileSync(openapiFile, 'utf8') : undefined;
+  if (!openapi)
+    ctx.logger.warn({ looked: OPENAPI_CANDIDATES }, 'openapi.yaml not found; GET /openapi.yaml answers 404');
   routes.push({
     method: 'GET',
     url: '/openapi.yaml',
-    handler: async (_req, reply) => reply.type('application/yaml').send(openapi),
+    handler: async (_req, reply) =>
+      openapi
+        ? reply.type('application/yaml').send(openapi)
+        : sendProblem(
+            reply,
+            problem(404, 'not-found', 'Not found', 'this build does not include openapi.yaml'),
+          ),
   });
 
   // Path templates -> allowed methods, to tell an unknown path (404) from a known one with a wrong method (405).
