@@ -510,6 +510,16 @@ describe('restarts and late replies', () => {
     assert.equal(yc.order?.status, S.ORDER_STATUS_CANCELLED);
 
     await stack.stopInventory();
+    // No prices without inventory: UNAVAILABLE, and nothing stored.
+    const lonely = uniqueCustomer();
+    const down = await callError(stack.ordersClient.placeOrder.bind(stack.ordersClient), {
+      customerId: lonely,
+      items: [{ sku, quantity: 1 }],
+      idempotencyKey: '',
+    });
+    assert.equal(down.code, grpc.status.UNAVAILABLE);
+    const stored = await stack.ordersDb.query('SELECT 1 FROM orders WHERE customer_id = $1', [lonely]);
+    assert.equal(stored.rowCount, 0);
     await stack.startPayments();
     await stack.waitStatus(x.id, S.ORDER_STATUS_APPROVED);
     await eventually(() => seen.some((o) => o.status === S.ORDER_STATUS_APPROVED), {
