@@ -101,7 +101,7 @@ export function registerRoutes(app: FastifyInstance, up: Upstreams, ctx: Gateway
   const matchers = [...new Set(templates.map((t) => t.url))].map((url) => {
     const methods: string[] = templates.filter((t) => t.url === url).map((t) => t.method);
     if (methods.includes('GET')) methods.push('HEAD');
-    const source = url.replace(/:[A-Za-z]+/g, '[^/]+');
+    const source = url.replace(/\./g, '\\.').replace(/:[A-Za-z]+/g, '[^/]+');
     return { pattern: new RegExp(`^${source}$`), methods };
   });
 
