@@ -7,7 +7,6 @@ import { startSweeper } from './app/sweep-sagas';
 import { OrderChangeHub } from './adapters/db/order-changes';
 import { inventoryClient } from './adapters/grpc/inventory-client';
 import { orderService } from './adapters/grpc/order-service';
-import { adaptExemplarHistograms } from './adapters/exemplar-shim';
 import { repliesConsumer } from './adapters/kafka/replies-consumer';
 import type { Config } from './config';
 
@@ -71,7 +70,6 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
     },
     logger,
   );
-  adaptExemplarHistograms(backend.ctx.metrics);
   return {
     get ports() {
       return backend.ports;

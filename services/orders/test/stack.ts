@@ -20,7 +20,6 @@ import { eventually, serviceEnv, testInfra } from '@shop/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer, Producer } from 'kafkajs';
 import pg from 'pg';
-import { adaptExemplarHistograms } from '../src/adapters/exemplar-shim';
 import { createService as createOrders, schema as ordersSchema, type OrdersService } from '../src/service';
 
 export const infra = testInfra();
@@ -154,7 +153,6 @@ export class Stack {
       LOG_LEVEL: 'error',
     });
     this.inventory = createInventory(loadConfig(inventorySchema, env));
-    adaptExemplarHistograms(this.inventory.ctx.metrics);
     await this.inventory.start();
     if (!this.ports.inventory) {
       this.ports.inventory = this.inventory.ports.grpc;
@@ -168,7 +166,6 @@ export class Stack {
   async startPayments(): Promise<void> {
     const env = serviceEnv('payments', infra, { GRPC_PORT: String(this.ports.payments), LOG_LEVEL: 'error' });
     this.payments = createPayments(loadConfig(paymentsSchema, env));
-    adaptExemplarHistograms(this.payments.ctx.metrics);
     await this.payments.start();
     if (!this.ports.payments) {
       this.ports.payments = this.payments.ports.grpc;
