@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { trace } from '@opentelemetry/api';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Logger } from './logger';
@@ -18,6 +19,7 @@ export interface HttpServerOptions {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const PROBES = new Set(['/livez', '/readyz', '/metrics']);
 
 /**
  * Fastify with `/livez`, `/readyz` and `/metrics`, request ids (`X-Request-ID` accepted or created, echoed back)
@@ -49,6 +51,13 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
 
   app.addHook('onRequest', (req, reply, done) => {
     started.set(req, performance.now());
+    // The HTTP server span comes from the http instrumentation, which cannot know fastify's route template.
+    const route = req.routeOptions.url;
+    const span = trace.getActiveSpan();
+    if (span && route) {
+      span.setAttribute('http.route', route);
+      span.updateName(`${req.method} ${route}`);
+    }
     void reply.header('x-request-id', req.id);
     // Everything downstream of this request (logs, gRPC metadata) sees its id.
     requestContext.run({ requestId: req.id }, done);
@@ -64,8 +73,12 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
         (performance.now() - (started.get(req) ?? performance.now())) / 1000,
       );
     }
-    if (reply.statusCode >= 500)
-      req.log.error({ method: req.method, route, status: reply.statusCode }, 'request failed');
+    if (!PROBES.has(route)) {
+      // One access-log line per API request (never for probes and scrapes), at error level for server faults.
+      const line = { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+      if (reply.statusCode >= 500) req.log.error(line, 'request failed');
+      else req.log.info(line, 'request completed');
+    }
     done();
   });
 

@@ -108,8 +108,10 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
 
   async function getProducer(): Promise<Producer> {
     if (!producer) {
+      // Not kafkajs's idempotent mode: it needs unbounded send retries, which would hold the relay's transaction open
+      // while the broker is down. A retried send may duplicate a message; consumers drop duplicates by message id.
+      // One request in flight keeps the per-partition order of an order's messages across retries.
       const p = kafka.producer({
-        idempotent: true,
         maxInFlightRequests: 1,
         createPartitioner: Partitioners.DefaultPartitioner,
       });

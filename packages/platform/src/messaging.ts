@@ -1,4 +1,4 @@
-import { context, propagation, SpanStatusCode } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanStatusCode } from '@opentelemetry/api';
 import type { Pool, Queryable } from './db';
 import type { MessageBus } from './kafka';
 import type { Logger } from './logger';
@@ -97,18 +97,21 @@ export class OutboxRelay {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.running = this.drain().finally(() => {
-      this.running = undefined;
-      if (this.stopped) return;
-      if (this.again) {
-        this.again = false;
-        this.notify();
-        return;
-      }
-      const backoff =
-        this.failures > 0 ? Math.min(100 * 2 ** this.failures, 5000) : (this.opts.pollIntervalMs ?? 250);
-      this.timer = setTimeout(() => this.notify(), backoff);
-    });
+    // The relay works for every transaction, not for the one whose commit woke it: run it outside the caller's trace.
+    this.running = context
+      .with(ROOT_CONTEXT, () => this.drain())
+      .finally(() => {
+        this.running = undefined;
+        if (this.stopped) return;
+        if (this.again) {
+          this.again = false;
+          this.notify();
+          return;
+        }
+        const backoff =
+          this.failures > 0 ? Math.min(100 * 2 ** this.failures, 5000) : (this.opts.pollIntervalMs ?? 250);
+        this.timer = setTimeout(() => this.notify(), backoff);
+      });
   }
 
   private async drain(): Promise<void> {

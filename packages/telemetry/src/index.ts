@@ -5,7 +5,7 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
+import { AlwaysOnSampler, NoopSpanProcessor, ParentBasedSampler } from '@opentelemetry/sdk-trace';
 
 export interface TelemetryOptions {
   serviceName: string;
@@ -27,6 +27,10 @@ export function startTelemetry(opts: TelemetryOptions): void {
   const env = opts.env ?? process.env;
   if (env.OTEL_SDK_DISABLED === 'true') return;
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  // This platform exports traces only: metrics are scraped by Prometheus and logs go to stdout. Without these the
+  // SDK would start OTLP log and metric exporters towards a default endpoint.
+  process.env.OTEL_LOGS_EXPORTER ??= 'none';
+  process.env.OTEL_METRICS_EXPORTER ??= 'none';
   sdk = new NodeSDK({
     resource: resourceFromAttributes({
       'service.name': opts.serviceName,
@@ -34,8 +38,14 @@ export function startTelemetry(opts: TelemetryOptions): void {
       'service.instance.id': randomUUID(),
       'deployment.environment.name': env.DEPLOYMENT_ENVIRONMENT ?? 'local',
     }),
-    // OTLP over http/protobuf; the endpoint, headers and sampler come from the standard OTEL_* variables.
-    spanProcessors: endpoint ? [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })] : [],
+    // OTLP over http/protobuf; the endpoint and headers come from the standard OTEL_* variables. Without an endpoint
+    // spans are still made (trace ids for logs and propagation) and dropped: an empty processor list would leave
+    // no tracer provider at all.
+    // The SDK wraps the exporter in a batch processor tuned by the standard OTEL_BSP_* variables.
+    ...(endpoint ? { traceExporter: new OTLPTraceExporter() } : { spanProcessors: [new NoopSpanProcessor()] }),
+    // OTEL_TRACES_SAMPLER / _ARG are honoured by the SDK; when unset, the specification's default applies
+    // (parent-based, always on). The SDK would otherwise pass an undefined sampler on.
+    ...(env.OTEL_TRACES_SAMPLER ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),
     instrumentations: [
       new HttpInstrumentation({
         // Probes and scrapes would drown the traces of real requests.

@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { metricNamesUsed } from '@shop/observability';
+import { eventually, uniqueCustomer } from '@shop/testkit';
+import { Rest } from '../src/lib';
+import type { ReceivedSpan } from './otlp';
+import { SpanKind, startOtlpReceiver } from './otlp';
+import type { Stack } from './stack';
+import { startStack } from './stack';
+
+// One real order through the four services running as separate processes, each exporting its spans over OTLP
+// http/protobuf to a receiver inside this test: the trace tree, the metrics and the logs are checked from outside.
+describe('telemetry of one order (traces, metrics, logs)', () => {
+  let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
+  let stack: Stack;
+  let rest: Rest;
+
+  before(async () => {
+    otlp = await startOtlpReceiver();
+    stack = await startStack({
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+      DEPLOYMENT_ENVIRONMENT: 'test',
+    });
+    rest = new Rest(stack.gateway);
+  });
+  after(async () => {
+    const codes = await stack?.stop();
+    await otlp?.close();
+    assert.deepEqual(codes, [0, 0, 0, 0], 'every service exits 0 on SIGTERM');
+  });
+
+  async function place(sku: string, requestId: string) {
+    const customerId = uniqueCustomer('otel');
+    const res = await rest.call<{ id: string }>(
+      'POST',
+      '/v1/orders',
+      { customerId, items: [{ sku, quantity: 1 }] },
+      { 'x-request-id': requestId },
+    );
+    assert.equal(res.status, 201);
+    const order = await rest.waitFor(res.body.id, 30_000);
+    return { order, customerId };
+  }
+
+  /** Spans of the trace of the request with this id: the services' log lines name both the request and the trace. */
+  async function traceOf(
+    requestId: string,
+    want: (spans: ReceivedSpan[]) => boolean,
+  ): Promise<ReceivedSpan[]> {
+    const line = await eventually(
+      () =>
+        Object.values(stack.services)
+          .flatMap((svc) => svc.logs)
+          .find((l) => l.request_id === requestId && typeof l.trace_id === 'string'),
+      { what: `a log line for request ${requestId}` },
+    );
+    return eventually(
+      () => {
+        const spans = otlp.spans.filter((s) => s.traceId === line.trace_id);
+        return want(spans) ? spans : undefined;
+      },
+      { what: 'the spans of the order', timeoutMs: 20_000 },
+    );
+  }
+
+  const byId = (spans: ReceivedSpan[]) => new Map(spans.map((s) => [s.spanId, s]));
+  /** Asserts a PRODUCER span for `topic` in `from` and a CONSUMER span in `to` whose parent it is. */
+  function assertHop(spans: ReceivedSpan[], topic: string, from: string, to: string) {
+    const producer = spans.find(
+      (s) =>
+        s.kind === SpanKind.PRODUCER &&
+        s.service === from &&
+        s.attributes['messaging.destination.name'] === topic,
+    );
+    assert.ok(producer, `${from} has a PRODUCER span for ${topic}`);
+    assert.equal(producer.attributes['messaging.system'], 'kafka');
+    assert.equal(producer.attributes['messaging.operation.type'], 'send');
+    const consumer = spans.find(
+      (s) => s.kind === SpanKind.CONSUMER && s.service === to && s.parentSpanId === producer.spanId,
+    );
+    assert.ok(consumer, `${to} has a CONSUMER span for ${topic} whose parent is ${from}'s PRODUCER span`);
+    assert.equal(consumer.attributes['messaging.destination.name'], topic);
+    assert.equal(consumer.attributes['messaging.operation.type'], 'process');
+    assert.equal(consumer.attributes['messaging.consumer.group.name'], to);
+  }
+
+  it('an approved order is one trace: gateway -> orders -> Kafka -> inventory -> Kafka -> orders -> payments -> ...', async () => {
+    const requestId = `otel-${randomUUID()}`;
+    const { order, customerId } = await place('SKU-0001', requestId);
+    assert.equal(order.status, 'APPROVED');
+    const consumed = (spans: ReceivedSpan[], topic: string) =>
+      spans.filter(
+        (x) => x.kind === SpanKind.CONSUMER && x.attributes['messaging.destination.name'] === topic,
+      ).length;
+    // Reserve and commit go to inventory and come back; authorize goes to payments and comes back.
+    const spans = await traceOf(
+      requestId,
+      (s) =>
+        consumed(s, 'inventory.commands.v1') >= 2 &&
+        consumed(s, 'inventory.replies.v1') >= 2 &&
+        consumed(s, 'payments.commands.v1') >= 1 &&
+        consumed(s, 'payments.replies.v1') >= 1,
+    );
+    assert.deepEqual(
+      new Set(spans.map((s) => s.service)),
+      new Set(['gateway', 'orders', 'inventory', 'payments']),
+    );
+    const ids = byId(spans);
+    const roots = spans.filter((s) => !s.parentSpanId || !ids.has(s.parentSpanId));
+    assert.equal(
+      roots.length,
+      1,
+      `one root span, got ${roots.map((r) => `${r.service}:${r.name}`).join(', ')}`,
+    );
+    assert.equal(roots[0]?.service, 'gateway');
+    assert.equal(roots[0]?.kind, SpanKind.SERVER);
+    assert.equal(roots[0]?.attributes['http.route'], '/v1/orders');
+    // gateway -> orders over gRPC: a CLIENT span in the gateway parents the SERVER span in orders.
+    const placeServer = spans.find(
+      (s) => s.service === 'orders' && s.kind === SpanKind.SERVER && s.name.includes('PlaceOrder'),
+    );
+    assert.ok(placeServer, 'orders has a SERVER span for PlaceOrder');
+    assert.equal(ids.get(placeServer.parentSpanId)?.kind, SpanKind.CLIENT);
+    assert.equal(ids.get(placeServer.parentSpanId)?.service, 'gateway');
+    assertHop(spans, 'inventory.commands.v1', 'orders', 'inventory');
+    assertHop(spans, 'inventory.replies.v1', 'inventory', 'orders');
+    assertHop(spans, 'payments.commands.v1', 'orders', 'payments');
+    assertHop(spans, 'payments.replies.v1', 'payments', 'orders');
+    // Database spans follow the database conventions, inside each service that owns data.
+    for (const svc of ['orders', 'inventory', 'payments']) {
+      const db = spans.find(
+        (s) =>
+          s.service === svc &&
+          s.kind === SpanKind.CLIENT &&
+          (s.attributes['db.system.name'] ?? s.attributes['db.system']) === 'postgresql',
+      );
+      assert.ok(db, `${svc} has PostgreSQL client spans in the trace`);
+    }
+    for (const s of spans) {
+      assert.equal(s.resource['deployment.environment.name'], 'test');
+      assert.ok(s.resource['service.instance.id'], 'service.instance.id is set');
+      assert.ok(s.resource['service.version'], 'service.version is set');
+      // No personal data on spans: the customer id appears in no attribute.
+      for (const [k, v] of Object.entries(s.attributes))
+        assert.ok(!String(v).includes(customerId), `${s.service} ${s.name} ${k} carries the customer id`);
+    }
+  });
+
+  it('an out-of-stock order is one trace that never reaches payments', async () => {
+    const requestId = `otel-${randomUUID()}`;
+    const { order } = await place('SKU-0012', requestId);
+    assert.equal(order.status, 'REJECTED');
+    assert.equal(order.rejectionReason, 'OUT_OF_STOCK');
+    const spans = await traceOf(requestId, (s) =>
+      s.some(
+        (x) =>
+          x.service === 'orders' &&
+          x.kind === SpanKind.CONSUMER &&
+          x.attributes['messaging.destination.name'] === 'inventory.replies.v1',
+      ),
+    );
+    assertHop(spans, 'inventory.commands.v1', 'orders', 'inventory');
+    assertHop(spans, 'inventory.replies.v1', 'inventory', 'orders');
+    assert.ok(!spans.some((s) => s.service === 'payments'), 'payments takes no part');
+  });
+
+  it('log lines of an order carry the trace id of its spans', async () => {
+    const requestId = `otel-${randomUUID()}`;
+    await place('SKU-0001', requestId);
+    const spans = await traceOf(requestId, (s) => s.some((x) => x.service === 'payments'));
+    const traceId = spans[0]?.traceId;
+    const lines = Object.values(stack.services).flatMap((svc) =>
+      svc.logs.filter((l) => l.request_id === requestId).map((l) => ({ svc: svc.name, l })),
+    );
+    assert.ok(lines.length > 0, 'the request id reaches the logs');
+    for (const { svc, l } of lines) {
+      assert.equal(l.trace_id, traceId, `${svc}: ${JSON.stringify(l)}`);
+      assert.match(String(l.span_id), /^[0-9a-f]{16}$/);
+      assert.equal(l.service, svc);
+    }
+  });
+
+  it('every metric used by an alert, a recording rule or a dashboard is exported by the running services', async () => {
+    const exported = new Map<string, string>();
+    for (const svc of Object.values(stack.services)) {
+      const text = await (await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`)).text();
+      for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) exported.set(m[1] ?? '', m[2] ?? '');
+    }
+    const present = (name: string) => {
+      if (exported.has(name)) return true;
+      const counter = /^(.*)_total$/.exec(name);
+      if (counter?.[1] && exported.get(counter[1]) === 'counter') return true;
+      const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
+      return Boolean(hist?.[1] && ['histogram', 'summary'].includes(exported.get(hist[1]) ?? ''));
+    };
+    const used = metricNamesUsed();
+    assert.ok(used.length > 20, 'the rules and dashboards use metrics');
+    const missing = used.filter((u) => !present(u.name)).map((u) => `${u.name} (${u.source})`);
+    assert.deepEqual([...new Set(missing)], [], 'metrics used but not exported');
+  });
+
+  it('metrics count a known sequence of orders by outcome', async () => {
+    const scrape = async () =>
+      (await fetch(`http://127.0.0.1:${stack.services.orders.httpPort}/metrics`)).text();
+    const value = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+    const approved = /^saga_completed_total\{[^}]*outcome="approved"[^}]*\} (\d+)/m;
+    const oos = /^saga_completed_total\{[^}]*outcome="rejected",reason="OUT_OF_STOCK"[^}]*\} (\d+)/m;
+    const started = /^saga_started_total\{[^}]*\} (\d+)/m;
+    const before = await scrape();
+    await place('SKU-0001', `m-${randomUUID()}`);
+    await place('SKU-0001', `m-${randomUUID()}`);
+    await place('SKU-0012', `m-${randomUUID()}`);
+    await eventually(async () => value(await scrape(), approved) - value(before, approved) === 2, {
+      what: 'two approvals counted',
+    });
+    const after = await scrape();
+    assert.equal(value(after, started) - value(before, started), 3);
+    assert.equal(value(after, oos) - value(before, oos), 1);
+    const gw = await (await fetch(`http://127.0.0.1:${stack.services.gateway.httpPort}/metrics`)).text();
+    assert.match(
+      gw,
+      /^http_requests_total\{method="POST",route="\/v1\/orders",status_code="201",service="gateway"\} \d+/m,
+    );
+  });
+});
