@@ -12,7 +12,8 @@ const lock = join(root, 'package-lock.json');
 const installed = join(root, 'node_modules', '.package-lock.json');
 const node24 = join(root, 'node_modules', '.bin', 'node');
 
-const stale = !existsSync(installed) || !existsSync(node24) || statSync(installed).mtimeMs < statSync(lock).mtimeMs;
+const stale =
+  !existsSync(installed) || !existsSync(node24) || statSync(installed).mtimeMs < statSync(lock).mtimeMs;
 if (stale) {
   const fresh = !existsSync(join(root, 'node_modules'));
   const args = fresh ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
@@ -22,7 +23,9 @@ if (stale) {
     ? spawnSync(process.execPath, [npm, ...args], { cwd: root, stdio: 'inherit' })
     : spawnSync('npm', args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
   if (r.status !== 0) {
-    process.stderr.write('dependency installation failed: see the npm output above (is the npm registry reachable?)\n');
+    process.stderr.write(
+      'dependency installation failed: see the npm output above (is the npm registry reachable?)\n',
+    );
     process.exit(1);
   }
 }

@@ -300,7 +300,7 @@ async function testPlatform() {
   );
   check(
     'typecheck and lint (turbo run typecheck lint)',
-    run(turbo, ['run', 'typecheck', 'lint', '--output-logs=errors-only']),
+    run(turbo, ['run', 'typecheck', 'lint', '--continue', '--output-logs=errors-only']),
   );
 
   const reportDir = join(PROFILES.test.stateDir, 'reports');

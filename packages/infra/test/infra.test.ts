@@ -323,6 +323,8 @@ describe('local infrastructure (real PostgreSQL and Kafka)', () => {
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
+        // Not the broker or server of the surrounding test run: this test needs the two processes of its own.
+        env: { ...process.env, SHOP_POSTGRES_URL: '', KAFKA_BROKERS: '' },
       },
     );
     let output = '';

@@ -42,7 +42,9 @@ export function startTelemetry(opts: TelemetryOptions): void {
     // spans are still made (trace ids for logs and propagation) and dropped: an empty processor list would leave
     // no tracer provider at all.
     // The SDK wraps the exporter in a batch processor tuned by the standard OTEL_BSP_* variables.
-    ...(endpoint ? { traceExporter: new OTLPTraceExporter() } : { spanProcessors: [new NoopSpanProcessor()] }),
+    ...(endpoint
+      ? { traceExporter: new OTLPTraceExporter() }
+      : { spanProcessors: [new NoopSpanProcessor()] }),
     // OTEL_TRACES_SAMPLER / _ARG are honoured by the SDK; when unset, the specification's default applies
     // (parent-based, always on). The SDK would otherwise pass an undefined sampler on.
     ...(env.OTEL_TRACES_SAMPLER ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),

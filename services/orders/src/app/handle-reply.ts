@@ -1,5 +1,5 @@
 import type { Envelope } from '@shop/contracts';
-import { firstDelivery, PoisonMessageError, withTransaction } from '@shop/platform';
+import { firstDelivery, inSpan, PoisonMessageError, withTransaction } from '@shop/platform';
 import type { SagaReply } from '../domain/saga';
 import { decideReply } from '../domain/saga';
 import { isUuid } from '../domain/validation';
@@ -29,31 +29,45 @@ export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'p
     throw new PoisonMessageError(`order_id "${envelope.orderId.slice(0, 80)}" is not a UUID`);
   if (!isUuid(envelope.messageId))
     throw new PoisonMessageError(`message_id "${envelope.messageId.slice(0, 80)}" is not a UUID`);
-  const result = await withTransaction(deps.pool, async (tx) => {
-    if (!(await firstDelivery(tx, envelope.messageId))) return undefined;
-    const saga = await lockSaga(tx, envelope.orderId);
-    const order = saga ? await getOrder(tx, envelope.orderId, true) : undefined;
-    // Commands are sent only after the order committed, so a reply for an unknown order can never be applied.
-    if (!saga || !order) throw new PoisonMessageError(`${reply} for unknown order ${envelope.orderId}`);
-    const plan = decideReply({ step: saga.step, pending: saga.pending }, order.status, reply);
-    if (plan.kind === 'ignore') {
-      deps.logger.info(
-        { orderId: order.id, reply, messageId: envelope.messageId, why: plan.why },
-        'saga reply ignored',
-      );
-      return { afterCommit: () => undefined, sent: false };
+  // One span per saga step taken: which step the reply answered, how, and what the saga does next. Ids and
+  // reasons only, never customer data.
+  return inSpan(`saga ${reply}`, { 'saga.reply': reply }, async (span) => {
+    const result = await withTransaction(deps.pool, async (tx) => {
+      if (!(await firstDelivery(tx, envelope.messageId))) return undefined;
+      const saga = await lockSaga(tx, envelope.orderId);
+      const order = saga ? await getOrder(tx, envelope.orderId, true) : undefined;
+      // Commands are sent only after the order committed, so a reply for an unknown order can never be applied.
+      if (!saga || !order) throw new PoisonMessageError(`${reply} for unknown order ${envelope.orderId}`);
+      const plan = decideReply({ step: saga.step, pending: saga.pending }, order.status, reply);
+      span.setAttributes({
+        'saga.step': saga.step,
+        'saga.decision': plan.kind,
+        'saga.outcome': plan.stepOutcome?.outcome ?? 'none',
+        ...(plan.order ? { 'order.status': plan.order.status } : {}),
+        ...(plan.order?.reason ? { 'order.rejection_reason': plan.order.reason } : {}),
+      });
+      if (plan.kind === 'ignore') {
+        deps.logger.info(
+          { orderId: order.id, reply, messageId: envelope.messageId, why: plan.why },
+          'saga reply ignored',
+        );
+        return { afterCommit: () => undefined, sent: false };
+      }
+      if (plan.kind === 'compensate') {
+        deps.logger.warn(
+          { orderId: order.id, reply, commands: plan.commands, why: plan.why },
+          'late reply compensated',
+        );
+      }
+      const applied = await applyPlan(tx, deps, order, saga, plan, new Date(), envelope.messageId);
+      return { afterCommit: applied.afterCommit, sent: plan.commands.length + plan.events.length > 0 };
+    });
+    if (!result) {
+      span.setAttribute('saga.decision', 'duplicate');
+      return 'duplicate';
     }
-    if (plan.kind === 'compensate') {
-      deps.logger.warn(
-        { orderId: order.id, reply, commands: plan.commands, why: plan.why },
-        'late reply compensated',
-      );
-    }
-    const applied = await applyPlan(tx, deps, order, saga, plan, new Date(), envelope.messageId);
-    return { afterCommit: applied.afterCommit, sent: plan.commands.length + plan.events.length > 0 };
+    result.afterCommit();
+    if (result.sent) deps.relay.notify();
+    return 'processed';
   });
-  if (!result) return 'duplicate';
-  result.afterCommit();
-  if (result.sent) deps.relay.notify();
-  return 'processed';
 }
