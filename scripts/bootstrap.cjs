@@ -15,8 +15,9 @@ const node24 = join(root, 'node_modules', '.bin', 'node');
 const stale =
   !existsSync(installed) || !existsSync(node24) || statSync(installed).mtimeMs < statSync(lock).mtimeMs;
 if (stale) {
-  const fresh = !existsSync(join(root, 'node_modules'));
-  const args = fresh ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
+  // Not `npm ci`: it refuses lock files that lack other platforms' optional builds (turbo's), which some
+  // registries do not serve; `npm install` installs the locked versions all the same.
+  const args = ['install', '--no-audit', '--no-fund'];
   process.stdout.write(`installing dependencies (npm ${args[0]}), once...\n`);
   const npm = process.env.npm_execpath;
   const r = npm

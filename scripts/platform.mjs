@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -386,6 +387,43 @@ async function infraOnly() {
 
 // --- tools that drive a running platform (demo, consistency check, benchmark) ----------------------------------
 
+/** Starts `platform.mjs start` in the background (logs discarded) and waits until every service is ready. */
+async function startBackgroundPlatform(extraEnv = {}) {
+  const child = spawn(process.execPath, [join(root, 'scripts', 'platform.mjs'), 'start'], {
+    cwd: root,
+    env: { ...process.env, ...extraEnv },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const ready = await Promise.all(
+    SERVICES.map((svc) => waitReady(`http://127.0.0.1:${svc.httpPort}/readyz`, 180_000)),
+  );
+  if (ready.includes(false)) {
+    child.kill('SIGTERM');
+    await waitExit(child, 15_000);
+    console.error('the platform did not become ready within 180 s; run `npm start` to see why');
+    process.exit(1);
+  }
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await waitExit(child, 20_000);
+    },
+  };
+}
+
+function toolEnv() {
+  const env = { ...process.env };
+  const credentials = join(PROFILES.dev.stateDir, 'credentials.json');
+  if (!env.SHOP_ADMIN_DATABASE_URL && existsSync(credentials)) {
+    const { admin } = JSON.parse(readFileSync(credentials, 'utf8'));
+    env.SHOP_ADMIN_DATABASE_URL = `postgres://${encodeURIComponent(admin.role)}:${encodeURIComponent(admin.password)}@127.0.0.1:${PROFILES.dev.postgresPort}/postgres`;
+  }
+  env.KAFKA_BROKERS ??= `127.0.0.1:${PROFILES.dev.kafkaPort}`;
+  return env;
+}
+
+const toolPath = (tool) => join(root, 'load', 'dist', 'src', `${tool}.js`);
+
 async function runTool() {
   const [tool, ...toolArgs] = args;
   const known = ['demo', 'consistency', 'bench-saga'];
@@ -401,46 +439,88 @@ async function runTool() {
       '--output-logs=errors-only',
       '--log-prefix=none',
     ]) !== 0
-  )
+  ) {
     process.exit(1);
-  const gateway = 'http://127.0.0.1:8080';
+  }
+  const running = await waitReady('http://127.0.0.1:8080/readyz', 1000);
+  if (tool === 'bench-saga' && toolArgs.includes('--compare-telemetry')) {
+    if (running) {
+      console.error(
+        '--compare-telemetry starts the platform twice (telemetry off, then on): stop the running one first',
+      );
+      process.exit(2);
+    }
+    process.exit(await compareTelemetry(toolArgs.filter((a) => a !== '--compare-telemetry')));
+  }
   let platform;
-  if (!(await waitReady(`${gateway}/readyz`, 1000))) {
+  if (!running) {
     // Nothing running: start the platform for the duration of the tool, and stop it afterwards.
     say('platform', 'no platform answering on 127.0.0.1:8080; starting one for this run');
-    platform = spawn(process.execPath, [join(root, 'scripts', 'platform.mjs'), 'start'], {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    const ready = await waitReady(`${gateway}/readyz`, 180_000);
-    if (!ready) {
-      platform.kill('SIGTERM');
-      await waitExit(platform, 15_000);
-      console.error('the platform did not become ready within 180 s; run `npm start` to see why');
-      process.exit(1);
-    }
-    // Readiness of the gateway follows its upstreams; the backends report their own.
-    await Promise.all(SERVICES.map((svc) => waitReady(`http://127.0.0.1:${svc.httpPort}/readyz`, 60_000)));
+    platform = await startBackgroundPlatform();
   }
-  const env = { ...process.env };
-  const credentials = join(PROFILES.dev.stateDir, 'credentials.json');
-  if (!env.SHOP_ADMIN_DATABASE_URL && existsSync(credentials)) {
-    const { admin } = JSON.parse(readFileSync(credentials, 'utf8'));
-    env.SHOP_ADMIN_DATABASE_URL = `postgres://${encodeURIComponent(admin.role)}:${encodeURIComponent(admin.password)}@127.0.0.1:${PROFILES.dev.postgresPort}/postgres`;
-  }
-  env.KAFKA_BROKERS ??= `127.0.0.1:${PROFILES.dev.kafkaPort}`;
-  const status = run(
-    process.execPath,
-    [...NODE_FLAGS, join(root, 'load', 'dist', 'src', `${tool}.js`), ...toolArgs],
-    {
-      env,
-    },
-  );
-  if (platform) {
-    platform.kill('SIGTERM');
-    await waitExit(platform, 20_000);
-  }
+  const status = run(process.execPath, [...NODE_FLAGS, toolPath(tool), ...toolArgs], { env: toolEnv() });
+  await platform?.stop();
   process.exit(status);
+}
+
+/**
+ * The cost of instrumentation, in one run: the same benchmark against the platform with the OpenTelemetry SDK
+ * disabled, then with every span sampled and exported over OTLP to a receiver in this process.
+ */
+async function compareTelemetry(benchArgs) {
+  const received = { requests: 0, bytes: 0 };
+  const sink = createServer((req, res) => {
+    req.on('data', (c) => (received.bytes += c.length));
+    req.on('end', () => {
+      received.requests += 1;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${sink.address().port}`;
+  const modes = [
+    { name: 'telemetry off', env: { OTEL_SDK_DISABLED: 'true' } },
+    {
+      name: 'telemetry on (100% sampled, OTLP export)',
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: 'always_on' },
+    },
+  ];
+  const results = [];
+  for (const mode of modes) {
+    say('platform', `${mode.name}: starting the platform`);
+    const platform = await startBackgroundPlatform(mode.env);
+    const r = spawnSync(
+      process.execPath,
+      [...NODE_FLAGS, toolPath('bench-saga'), ...benchArgs, '--floor', 'false', '--json', 'true'],
+      {
+        cwd: root,
+        env: toolEnv(),
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    await platform.stop();
+    process.stdout.write(r.stdout);
+    const json = /^BENCH_RESULT (.*)$/m.exec(r.stdout ?? '')?.[1];
+    if (r.status !== 0 || !json) {
+      sink.close();
+      return 1;
+    }
+    results.push({ name: mode.name, ...JSON.parse(json) });
+  }
+  sink.close();
+  const [off, on] = results;
+  const pct = (a, b) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)}%`;
+  console.log(`\n${'mode'.padEnd(42)} orders/s  p50 ms  p99 ms`);
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(42)} ${r.throughput.toFixed(1).padStart(8)}  ${r.p50.toFixed(0).padStart(6)}  ${r.p99.toFixed(0).padStart(6)}`,
+    );
+  }
+  console.log(
+    `telemetry on vs off: throughput ${pct(on.throughput, off.throughput)}, p99 ${pct(on.p99, off.p99)}; the receiver got ${received.requests} OTLP requests (${Math.round(received.bytes / 1024)} KiB)`,
+  );
+  return 0;
 }
 
 if (command === 'start') await startPlatform();

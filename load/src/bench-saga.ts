@@ -203,6 +203,7 @@ async function main(): Promise<void> {
     brokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:59092',
     'admin-url': process.env.SHOP_ADMIN_DATABASE_URL ?? '',
     floor: 'true',
+    json: 'false',
   });
   const n = positiveInt(opts, 'orders');
   const concurrency = positiveInt(opts, 'concurrency');
@@ -237,6 +238,8 @@ async function main(): Promise<void> {
   console.log(table(['run', 'orders', 'orders/s', 'p50 ms', 'p95 ms', 'p99 ms'], rows));
   const platform = results[0];
   if (platform) console.log(`outcomes: ${[...platform.outcomes].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  // A machine-readable line for `--compare-telemetry`, which runs this benchmark twice.
+  if (opts.json === 'true' && platform) console.log(`BENCH_RESULT ${JSON.stringify(summarize(platform))}`);
   if (results.length === 2 && results[0] && results[1]) {
     const ratio = summarize(results[0]).throughput / summarize(results[1]).throughput;
     console.log(`platform / floor throughput ratio: ${ratio.toFixed(2)}`);
