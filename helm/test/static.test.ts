@@ -82,7 +82,7 @@ void describe('Dockerfile', () => {
     assert.match(runtime, /rm -rf \/usr\/local\/lib\/node_modules\/npm/);
     assert.match(
       runtime,
-      /^CMD \["node", "--require", "\.\/dist\/src\/instrumentation\.js", "dist\/src\/main\.js"\]$/m,
+      /^CMD \["node", "--disable-warning=TimeoutNegativeWarning", "--require", "\.\/dist\/src\/instrumentation\.js", "dist\/src\/main\.js"\]$/m,
     );
   });
   void it('.dockerignore keeps node_modules, build output and git out of the context', () => {

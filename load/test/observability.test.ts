@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { metricNamesUsed } from '@shop/observability';
-import { eventually, uniqueCustomer } from '@shop/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import { eventually, testInfra, uniqueCustomer } from '@shop/testkit';
 import { Rest } from '../src/lib';
 import type { ReceivedSpan } from './otlp';
 import { SpanKind, startOtlpReceiver } from './otlp';
@@ -138,6 +139,14 @@ describe('telemetry of one order (traces, metrics, logs)', () => {
       );
       assert.ok(db, `${svc} has PostgreSQL client spans in the trace`);
     }
+    // Each saga step is a span in orders naming the step and its outcome.
+    const steps = spans.filter((s) => s.service === 'orders' && s.name.startsWith('saga '));
+    for (const step of ['RESERVE_STOCK', 'AUTHORIZE_PAYMENT', 'COMMIT_STOCK']) {
+      assert.ok(
+        steps.some((s) => s.attributes['saga.step'] === step && s.attributes['saga.outcome'] === 'success'),
+        `a saga span for ${step}: ${JSON.stringify(steps.map((s) => s.attributes))}`,
+      );
+    }
     for (const s of spans) {
       assert.equal(s.resource['deployment.environment.name'], 'test');
       assert.ok(s.resource['service.instance.id'], 'service.instance.id is set');
@@ -223,5 +232,61 @@ describe('telemetry of one order (traces, metrics, logs)', () => {
       gw,
       /^http_requests_total\{method="POST",route="\/v1\/orders",status_code="201",service="gateway"\} \d+/m,
     );
+  });
+
+  it('a redelivered command is counted as a duplicate and changes nothing', async () => {
+    const kafka = new Kafka({
+      clientId: 'otel-test',
+      brokers: testInfra().kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    const seen: { key: string; value: Buffer; headers: Record<string, string> }[] = [];
+    const consumer = kafka.consumer({ groupId: `otel-test-${randomUUID()}` });
+    const producer = kafka.producer();
+    await Promise.all([consumer.connect(), producer.connect()]);
+    try {
+      await consumer.subscribe({ topic: 'inventory.commands.v1', fromBeginning: false });
+      const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          await Promise.resolve();
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(message.headers ?? {}))
+            if (v !== undefined) headers[k] = String(v);
+          if (message.key && message.value)
+            seen.push({ key: message.key.toString(), value: message.value, headers });
+        },
+      });
+      await joined;
+      const scrape = async () =>
+        (await fetch(`http://127.0.0.1:${stack.services.inventory.httpPort}/metrics`)).text();
+      const duplicates = (text: string) =>
+        Number(
+          /^messages_consumed_total\{topic="inventory\.commands\.v1",outcome="duplicate"[^}]*\} (\d+)/m.exec(
+            text,
+          )?.[1] ?? 0,
+        );
+      const { order } = await place('SKU-0001', `dup-${randomUUID()}`);
+      const reserve = await eventually(
+        () => seen.find((m) => m.key === order.id && m.value.toString().includes('ReserveStock')),
+        {
+          what: 'the ReserveStock command of the order',
+        },
+      );
+      const before = duplicates(await scrape());
+      const stockBefore = await rest.call<{ available: number }>('GET', '/v1/products/SKU-0001');
+      await producer.send({
+        topic: 'inventory.commands.v1',
+        messages: [{ key: reserve.key, value: reserve.value, headers: reserve.headers }],
+      });
+      await eventually(async () => duplicates(await scrape()) === before + 1, {
+        what: 'the duplicate counted',
+      });
+      const stockAfter = await rest.call<{ available: number }>('GET', '/v1/products/SKU-0001');
+      assert.equal(stockAfter.body.available, stockBefore.body.available, 'a duplicate reserves nothing');
+    } finally {
+      await consumer.disconnect();
+      await producer.disconnect();
+    }
   });
 });
