@@ -1482,7 +1482,7 @@ export type OrderServiceService = typeof OrderServiceService;
 export const OrderServiceService = {
   /**
    * Creates an order in status PENDING and starts its saga. A retry with the same idempotency key and the same
-   * request returns the first order with `replayed = true`; the same key with another request is FAILED_PRECONDITION.
+   * request returns the first order with `replayed = true`; the same key with another request is ALREADY_EXISTS.
    */
   placeOrder: {
     path: "/orders.v1.OrderService/PlaceOrder" as const,
@@ -1541,7 +1541,7 @@ export const OrderServiceService = {
 export interface OrderServiceServer extends UntypedServiceImplementation {
   /**
    * Creates an order in status PENDING and starts its saga. A retry with the same idempotency key and the same
-   * request returns the first order with `replayed = true`; the same key with another request is FAILED_PRECONDITION.
+   * request returns the first order with `replayed = true`; the same key with another request is ALREADY_EXISTS.
    */
   placeOrder: handleUnaryCall<PlaceOrderRequest, PlaceOrderResponse>;
   /** NOT_FOUND when no order has this id. */
@@ -1560,7 +1560,7 @@ export interface OrderServiceServer extends UntypedServiceImplementation {
 export interface OrderServiceClient extends Client {
   /**
    * Creates an order in status PENDING and starts its saga. A retry with the same idempotency key and the same
-   * request returns the first order with `replayed = true`; the same key with another request is FAILED_PRECONDITION.
+   * request returns the first order with `replayed = true`; the same key with another request is ALREADY_EXISTS.
    */
   placeOrder(
     request: PlaceOrderRequest,
