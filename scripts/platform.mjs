@@ -156,7 +156,8 @@ function waitExit(child, ms) {
       child.kill('SIGKILL');
       resolve();
     }, ms);
-    child.once('exit', () => {
+    // 'close', not 'exit': the child's last log lines are read before the launcher moves on.
+    child.once('close', () => {
       clearTimeout(t);
       resolve();
     });
@@ -188,7 +189,7 @@ LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf).`
     say('platform', 'stopping services...');
     const exits = [...children.values()].map((c) => {
       c.kill('SIGTERM');
-      return waitExit(c, 4000);
+      return waitExit(c, 7000);
     });
     if (prometheus) {
       prometheus.kill('SIGTERM');

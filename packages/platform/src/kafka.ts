@@ -164,8 +164,11 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
     const maxAttempts = options.maxAttempts ?? 3;
     const consumer = kafka.consumer({
       groupId: options.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      // A member that died without leaving is replaced after this long (the next start waits for it).
+      sessionTimeout: 10_000,
+      heartbeatInterval: 2000,
+      // The long-poll of an idle fetch; disconnect waits for it, so it bounds how long a clean stop takes.
+      maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
     });
     await consumer.connect();

@@ -43,8 +43,10 @@ export function runService(service: Service, logger: Logger, shutdownTimeoutMs: 
         },
       );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  // `on`, not `once`: Ctrl+C signals the whole process group and the launcher then sends SIGTERM too; a second
+  // signal must not fall back to the default action and kill the process in the middle of its drain.
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   const fatal = (kind: string) => (err: unknown) => {
     logger.fatal(
       { err: errorMessage(err), stack: (err as Error)?.stack, code: kind },
