@@ -23,7 +23,7 @@ if (major < 22) {
   process.exit(1);
 }
 
-export const SERVICES = [
+const SERVICES = [
   { name: 'inventory', grpcPort: 50052, httpPort: 9102 },
   { name: 'payments', grpcPort: 50053, httpPort: 9103 },
   { name: 'orders', grpcPort: 50051, httpPort: 9101 },
