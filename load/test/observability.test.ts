@@ -5,6 +5,7 @@ import { metricNamesUsed } from '@shop/observability';
 import { Kafka, logLevel } from 'kafkajs';
 import { eventually, testInfra, uniqueCustomer } from '@shop/testkit';
 import { Rest } from '../src/lib';
+import { grpcHealth, reflectionServices } from './grpc-probe';
 import type { ReceivedSpan } from './otlp';
 import { SpanKind, startOtlpReceiver } from './otlp';
 import type { Stack } from './stack';
@@ -12,7 +13,7 @@ import { startStack } from './stack';
 
 // One real order through the four services running as separate processes, each exporting its spans over OTLP
 // http/protobuf to a receiver inside this test: the trace tree, the metrics and the logs are checked from outside.
-describe('telemetry of one order (traces, metrics, logs)', () => {
+describe('the running platform from outside: telemetry of an order, gRPC health and reflection', () => {
   let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
   let stack: Stack;
   let rest: Rest;
@@ -91,18 +92,20 @@ describe('telemetry of one order (traces, metrics, logs)', () => {
     const requestId = `otel-${randomUUID()}`;
     const { order, customerId } = await place('SKU-0001', requestId);
     assert.equal(order.status, 'APPROVED');
-    const consumed = (spans: ReceivedSpan[], topic: string) =>
-      spans.filter(
-        (x) => x.kind === SpanKind.CONSUMER && x.attributes['messaging.destination.name'] === topic,
-      ).length;
-    // Reserve and commit go to inventory and come back; authorize goes to payments and comes back.
-    const spans = await traceOf(
-      requestId,
-      (s) =>
-        consumed(s, 'inventory.commands.v1') >= 2 &&
-        consumed(s, 'inventory.replies.v1') >= 2 &&
-        consumed(s, 'payments.commands.v1') >= 1 &&
-        consumed(s, 'payments.replies.v1') >= 1,
+    const count = (spans: ReceivedSpan[], kind: number, topic: string) =>
+      spans.filter((x) => x.kind === kind && x.attributes['messaging.destination.name'] === topic).length;
+    // Reserve and commit go to inventory and come back; authorize goes to payments and comes back. Each service
+    // exports on its own schedule, so wait for both ends of every hop.
+    const hops: [string, number][] = [
+      ['inventory.commands.v1', 2],
+      ['inventory.replies.v1', 2],
+      ['payments.commands.v1', 1],
+      ['payments.replies.v1', 1],
+    ];
+    const spans = await traceOf(requestId, (s) =>
+      hops.every(
+        ([topic, n]) => count(s, SpanKind.PRODUCER, topic) >= n && count(s, SpanKind.CONSUMER, topic) >= n,
+      ),
     );
     assert.deepEqual(
       new Set(spans.map((s) => s.service)),
@@ -162,12 +165,10 @@ describe('telemetry of one order (traces, metrics, logs)', () => {
     const { order } = await place('SKU-0012', requestId);
     assert.equal(order.status, 'REJECTED');
     assert.equal(order.rejectionReason, 'OUT_OF_STOCK');
+    // Each service exports on its own schedule: wait for both hops, not just the last one.
     const spans = await traceOf(requestId, (s) =>
-      s.some(
-        (x) =>
-          x.service === 'orders' &&
-          x.kind === SpanKind.CONSUMER &&
-          x.attributes['messaging.destination.name'] === 'inventory.replies.v1',
+      ['inventory.commands.v1', 'inventory.replies.v1'].every((topic) =>
+        s.some((x) => x.kind === SpanKind.CONSUMER && x.attributes['messaging.destination.name'] === topic),
       ),
     );
     assertHop(spans, 'inventory.commands.v1', 'orders', 'inventory');
@@ -287,6 +288,23 @@ describe('telemetry of one order (traces, metrics, logs)', () => {
     } finally {
       await consumer.disconnect();
       await producer.disconnect();
+    }
+  });
+
+  it('every gRPC service answers grpc.health.v1 SERVING and lists its services by reflection', async () => {
+    const expected: Record<string, string[]> = {
+      orders: ['orders.v1.OrderService'],
+      inventory: ['inventory.v1.InventoryService'],
+      payments: ['payments.v1.PaymentService'],
+    };
+    for (const [name, services] of Object.entries(expected)) {
+      const address = `127.0.0.1:${stack.services[name as 'orders'].grpcPort}`;
+      assert.equal(await grpcHealth(address, ''), 'SERVING', `${name} overall health`);
+      for (const service of services)
+        assert.equal(await grpcHealth(address, service), 'SERVING', `${name} ${service}`);
+      const listed = await reflectionServices(address);
+      for (const service of [...services, 'grpc.health.v1.Health'])
+        assert.ok(listed.includes(service), `${name} lists ${service}: ${listed.join(', ')}`);
     }
   });
 });
