@@ -168,7 +168,9 @@ describe('the running platform from outside: telemetry of an order, gRPC health 
     // Each service exports on its own schedule: wait for both hops, not just the last one.
     const spans = await traceOf(requestId, (s) =>
       ['inventory.commands.v1', 'inventory.replies.v1'].every((topic) =>
-        s.some((x) => x.kind === SpanKind.CONSUMER && x.attributes['messaging.destination.name'] === topic),
+        [SpanKind.PRODUCER, SpanKind.CONSUMER].every((kind) =>
+          s.some((x) => x.kind === kind && x.attributes['messaging.destination.name'] === topic),
+        ),
       ),
     );
     assertHop(spans, 'inventory.commands.v1', 'orders', 'inventory');
