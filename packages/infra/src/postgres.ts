@@ -131,17 +131,29 @@ function runAs(): RunAs {
   }
 }
 
-/** As root, the `postgres` user must be able to enter every directory above the data dir. */
-function assertTraversable(dir: string, user: RunAs): void {
+/**
+ * As root, the `postgres` user must be able to enter every directory above the data dir and the binaries. A fresh
+ * clone often lives below a private directory (`mktemp -d` makes 0700 ones): grant it traverse permission only
+ * (o+x: enter, not list or read), say so, and fail with the command to run if even that is not possible.
+ */
+function ensureTraversable(path: string, user: RunAs, log: Logger): void {
   if (user.uid === undefined) return;
-  for (let d = dirname(dir); ; d = dirname(d)) {
+  for (let d = dirname(path); ; d = dirname(d)) {
     const st = statSync(d);
     const ok = (st.mode & 0o001) !== 0 || (st.uid === user.uid && (st.mode & 0o100) !== 0);
     if (!ok) {
-      throw new Error(
-        `PostgreSQL runs as the user "${ADMIN_ROLE}" (it refuses root), which cannot enter ${d}. ` +
-          `Run \`chmod o+x ${d}\` or choose a state dir below a directory others may enter.`,
-      );
+      try {
+        chmodSync(d, (st.mode & 0o7777) | 0o001);
+        log(
+          'infra',
+          `granted the "${ADMIN_ROLE}" user traverse permission (o+x) on ${d}: PostgreSQL refuses to run as root`,
+        );
+      } catch (err) {
+        throw new Error(
+          `PostgreSQL runs as the user "${ADMIN_ROLE}" (it refuses root), which cannot enter ${d} ` +
+            `(${(err as Error).message}). Run \`chmod o+x ${d}\` or choose a state dir below a directory others may enter.`,
+        );
+      }
     }
     if (d === dirname(d)) return;
   }
@@ -162,7 +174,8 @@ async function startEmbedded(opts: PostgresStartOptions, bin: Binaries): Promise
   const dataDir = join(stateDir, 'postgres');
   const logDir = join(stateDir, 'logs');
   mkdirSync(logDir, { recursive: true });
-  assertTraversable(dataDir, user);
+  ensureTraversable(dataDir, user, log);
+  ensureTraversable(bin.postgres, user, log);
 
   let creds = loadCredentials(stateDir);
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
