@@ -101,31 +101,42 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
         else log.warn(rest, message);
       },
   });
-  let producer: Producer | undefined;
-  let admin: Admin | undefined;
+  // The clients are created on first use and memoised as promises: two concurrent first uses share one client, and
+  // close() also closes a client whose connect was still in flight (a leak would keep the process alive).
+  let producer: Promise<Producer> | undefined;
+  let admin: Promise<Admin> | undefined;
   const consumers: Consumer[] = [];
   let closing = false;
 
-  async function getProducer(): Promise<Producer> {
-    if (!producer) {
-      // Not kafkajs's idempotent mode: it needs unbounded send retries, which would hold the relay's transaction open
-      // while the broker is down. A retried send may duplicate a message; consumers drop duplicates by message id.
-      // One request in flight keeps the per-partition order of an order's messages across retries.
-      const p = kafka.producer({
-        maxInFlightRequests: 1,
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
-      await p.connect();
-      producer = p;
-    }
+  /** Connects a client once; a failed connect is forgotten (`forget`) so that the next use tries again. */
+  function connected<C extends { connect(): Promise<void> }>(
+    client: C,
+    forget: (p: Promise<C>) => void,
+  ): Promise<C> {
+    const p = closing
+      ? Promise.reject(new Error('the Kafka bus is closed'))
+      : client.connect().then(() => client);
+    p.catch(() => forget(p));
+    return p;
+  }
+
+  function getProducer(): Promise<Producer> {
+    // Not kafkajs's idempotent mode: it needs unbounded send retries, which would hold the relay's transaction open
+    // while the broker is down. A retried send may duplicate a message; consumers drop duplicates by message id.
+    // One request in flight keeps the per-partition order of an order's messages across retries.
+    producer ??= connected(
+      kafka.producer({ maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }),
+      (p) => {
+        if (producer === p) producer = undefined;
+      },
+    );
     return producer;
   }
-  async function getAdmin(): Promise<Admin> {
-    if (!admin) {
-      const a = kafka.admin();
-      await a.connect();
-      admin = a;
-    }
+
+  function getAdmin(): Promise<Admin> {
+    admin ??= connected(kafka.admin(), (p) => {
+      if (admin === p) admin = undefined;
+    });
     return admin;
   }
 
@@ -274,8 +285,10 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
         await c
           .disconnect()
           .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer disconnect failed'));
-      await producer?.disconnect().catch(() => undefined);
-      await admin?.disconnect().catch(() => undefined);
+      for (const client of [producer, admin]) {
+        const c = await client?.catch(() => undefined);
+        await c?.disconnect().catch(() => undefined);
+      }
     },
   };
 }
