@@ -26,5 +26,17 @@ if (reportDir) {
   args.push('--test-reporter=tap', `--test-reporter-destination=${file}`);
 }
 args.push('dist/test/**/*.test.js');
-const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd });
+// A test process that never exits (an open socket or timer after its last test) must fail the run, not hang it.
+const budgetMs = Number(process.env.SHOP_TEST_PACKAGE_TIMEOUT_MS ?? 15 * 60_000);
+const result = spawnSync(process.execPath, args, {
+  stdio: 'inherit',
+  cwd,
+  timeout: budgetMs,
+  killSignal: 'SIGKILL',
+});
+if (result.error?.code === 'ETIMEDOUT') {
+  console.error(
+    `${pkg.name}: tests still running after ${budgetMs / 60_000} min; killed (a test process did not exit: open handle?)`,
+  );
+}
 process.exit(result.status ?? 1);
