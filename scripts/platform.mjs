@@ -390,7 +390,7 @@ async function infraOnly() {
 
 /** Starts `platform.mjs start` in the background (logs discarded) and waits until every service is ready. */
 async function startBackgroundPlatform(extraEnv = {}) {
-  const child = spawn(process.execPath, [join(root, 'scripts', 'platform.mjs'), 'start'], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(root, 'scripts', 'platform.mjs'), 'start'], {
     cwd: root,
     env: { ...process.env, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
