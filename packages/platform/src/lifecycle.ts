@@ -1,6 +1,8 @@
 import { shutdownTelemetry } from '@shop/telemetry';
+import type { z } from 'zod';
 import type { Logger } from './logger';
-import { ConfigError } from './config';
+import { createLogger } from './logger';
+import { ConfigError, describeConfig, loadConfig } from './config';
 import { errorMessage } from './retry';
 
 export interface Service {
@@ -77,4 +79,34 @@ export function exitOnConfigError(err: unknown, service: string, help: string[])
     process.exit(2);
   }
   throw err;
+}
+
+export interface MainOptions<S extends z.ZodObject> {
+  /** Service name: in logs, `--help` and configuration errors. */
+  name: string;
+  /** One line on what the service is, for `--help`. */
+  about: string;
+  schema: S;
+  create: (config: z.infer<S>, opts: { logger: Logger }) => Service;
+}
+
+/**
+ * The whole of a service's main.ts: `--help` lists the variables; invalid configuration exits 2 before anything is
+ * bound, naming every bad variable; otherwise the service runs until SIGTERM/SIGINT.
+ */
+export function runMain<S extends z.ZodObject>(opts: MainOptions<S>): void {
+  const help = describeConfig(opts.schema);
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`${opts.name}: ${opts.about}\n\nVariables:\n${help.join('\n')}\n`);
+    process.exit(0);
+  }
+  let config: z.infer<S>;
+  try {
+    config = loadConfig(opts.schema, process.env);
+  } catch (err) {
+    exitOnConfigError(err, opts.name, help);
+  }
+  const { LOG_LEVEL, SHUTDOWN_TIMEOUT_MS } = config as { LOG_LEVEL: string; SHUTDOWN_TIMEOUT_MS: number };
+  const logger = createLogger(opts.name, LOG_LEVEL);
+  runService(opts.create(config, { logger }), logger, SHUTDOWN_TIMEOUT_MS);
 }

@@ -64,16 +64,7 @@ export async function withConsumeSpan<T>(info: ConsumeSpanInfo, fn: (span: Span)
     },
     parent,
   );
-  try {
-    const result = await context.with(trace.setSpan(parent, span), () => fn(span));
-    return result;
-  } catch (err) {
-    span.recordException(err as Error);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-    throw err;
-  } finally {
-    span.end();
-  }
+  return context.with(trace.setSpan(parent, span), () => endSpanAfter(span, fn));
 }
 
 /** Runs `fn` in an INTERNAL span (saga steps and other units of work worth seeing in a trace). */
@@ -82,15 +73,18 @@ export async function inSpan<T>(
   attributes: Record<string, string | number | boolean>,
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer.startActiveSpan(name, { attributes }, (span) => endSpanAfter(span, fn));
+}
+
+/** Runs `fn`, records its error on the span if it throws, and ends the span either way. */
+async function endSpanAfter<T>(span: Span, fn: (span: Span) => Promise<T>): Promise<T> {
+  try {
+    return await fn(span);
+  } catch (err) {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
 }
