@@ -34,7 +34,12 @@ const DATA_SERVICES = ['orders', 'inventory', 'payments'];
 const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
 const PROFILES = {
   dev: { stateDir: join(root, '.local', 'dev'), postgresPort: 55432, kafkaPort: 59092 },
-  test: { stateDir: join(root, '.local', 'test'), postgresPort: 55433, kafkaPort: 59094 },
+  // SHOP_TEST_PG_PORT / SHOP_TEST_KAFKA_PORT let two clones run `npm test` side by side.
+  test: {
+    stateDir: join(root, '.local', 'test'),
+    postgresPort: Number(process.env.SHOP_TEST_PG_PORT || 55433),
+    kafkaPort: Number(process.env.SHOP_TEST_KAFKA_PORT || 59094),
+  },
 };
 
 const COLORS = {
