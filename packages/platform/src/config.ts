@@ -67,9 +67,46 @@ export const env = {
           ),
       )
       .describe(description),
+  /** An optional http(s) URL (for example an OTLP endpoint). */
+  optionalHttpUrl: (description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z
+          .string()
+          .refine(isHttpUrl, 'expected an http:// or https:// URL such as http://127.0.0.1:4318')
+          .optional(),
+      )
+      .describe(description),
+  /** An optional value out of a fixed list. */
+  optionalEnum: <const T extends readonly [string, ...string[]]>(values: T, description: string) =>
+    z
+      .preprocess(unsetIfEmpty, z.enum(values, { error: `expected one of ${values.join(', ')}` }).optional())
+      .describe(description),
+  /** An optional number between 0 and 1 (a ratio). */
+  optionalRatio: (description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z.coerce
+          .number({ error: 'expected a number between 0 and 1' })
+          .min(0, 'expected a number between 0 and 1')
+          .max(1, 'expected a number between 0 and 1')
+          .optional(),
+      )
+      .describe(description),
   address: (def: string, description: string) =>
     optional(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port'), def, description),
 };
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
 
 function isPostgresUrl(value: string): boolean {
   try {

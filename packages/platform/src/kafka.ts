@@ -31,7 +31,8 @@ export class PoisonMessageError extends Error {
   }
 }
 
-export type ConsumeOutcome = 'processed' | 'duplicate' | 'dead_lettered';
+export const CONSUME_OUTCOMES = ['processed', 'duplicate', 'dead_lettered'] as const;
+export type ConsumeOutcome = (typeof CONSUME_OUTCOMES)[number];
 
 export interface SubscribeOptions {
   groupId: string;

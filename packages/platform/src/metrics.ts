@@ -126,56 +126,66 @@ export function createMetrics(service: string) {
         registers: r,
       }),
     },
-    saga: {
-      started: new client.Counter({ name: 'saga_started_total', help: 'Order sagas started', registers: r }),
-      completed: new client.Counter({
-        name: 'saga_completed_total',
-        help: 'Order sagas that reached a terminal state',
-        labelNames: ['outcome', 'reason'],
-        registers: r,
-      }),
-      duration: new client.Histogram({
-        name: 'saga_duration_seconds',
-        help: 'Time from order placed to terminal state',
-        labelNames: ['outcome'],
-        buckets: SAGA_BUCKETS,
-        enableExemplars: true,
-        registers: r,
-      }),
-      stepDuration: new client.Histogram({
-        name: 'saga_step_duration_seconds',
-        help: 'Time from a saga command to its reply',
-        labelNames: ['step', 'outcome'],
-        buckets: SAGA_BUCKETS,
-        enableExemplars: true,
-        registers: r,
-      }),
-      inFlight: new client.Gauge({
-        name: 'saga_in_flight',
-        help: 'Sagas not yet in a terminal state',
-        registers: r,
-      }),
-      overdue: new client.Gauge({
-        name: 'saga_overdue',
-        help: 'Sagas in flight past their step deadline',
-        registers: r,
-      }),
-      compensations: new client.Counter({
-        name: 'saga_compensations_total',
-        help: 'Compensating actions started',
-        labelNames: ['step'],
-        registers: r,
-      }),
-      parked: new client.Gauge({
-        name: 'saga_compensation_failures_parked',
-        help: 'Compensations that kept failing and wait for an operator',
-        registers: r,
-      }),
-    },
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * The saga metrics, registered only by the saga's orchestrator (orders) in its service registry: the other services
+ * do not export them, so a query never mixes in their empty series.
+ */
+export function createSagaMetrics(registry: Registry) {
+  const r = [registry];
+  return {
+    started: new client.Counter({ name: 'saga_started_total', help: 'Order sagas started', registers: r }),
+    completed: new client.Counter({
+      name: 'saga_completed_total',
+      help: 'Order sagas that reached a terminal state',
+      labelNames: ['outcome', 'reason'],
+      registers: r,
+    }),
+    duration: new client.Histogram({
+      name: 'saga_duration_seconds',
+      help: 'Time from order placed to terminal state',
+      labelNames: ['outcome'],
+      buckets: SAGA_BUCKETS,
+      enableExemplars: true,
+      registers: r,
+    }),
+    stepDuration: new client.Histogram({
+      name: 'saga_step_duration_seconds',
+      help: 'Time from a saga command to its reply',
+      labelNames: ['step', 'outcome'],
+      buckets: SAGA_BUCKETS,
+      enableExemplars: true,
+      registers: r,
+    }),
+    inFlight: new client.Gauge({
+      name: 'saga_in_flight',
+      help: 'Sagas not yet in a terminal state',
+      registers: r,
+    }),
+    overdue: new client.Gauge({
+      name: 'saga_overdue',
+      help: 'Sagas in flight past their step deadline',
+      registers: r,
+    }),
+    compensations: new client.Counter({
+      name: 'saga_compensations_total',
+      help: 'Compensating actions started',
+      labelNames: ['step'],
+      registers: r,
+    }),
+    parked: new client.Gauge({
+      name: 'saga_compensation_failures_parked',
+      help: 'Compensations that kept failing and wait for an operator',
+      registers: r,
+    }),
+  };
+}
+
+export type SagaMetrics = ReturnType<typeof createSagaMetrics>;
 
 /**
  * Observes a histogram value with the active trace id as exemplar, so a slow bucket links to a trace that fell in

@@ -9,7 +9,7 @@ import { startGrpcServer } from './grpc';
 import type { HttpServer } from './http';
 import { createHttpServer } from './http';
 import type { MessageBus, SubscribeOptions } from './kafka';
-import { createKafkaBus, waitForKafka } from './kafka';
+import { CONSUME_OUTCOMES, createKafkaBus, waitForKafka } from './kafka';
 import type { Logger } from './logger';
 import { createLogger } from './logger';
 import { OutboxRelay } from './messaging';
@@ -17,21 +17,44 @@ import type { Metrics } from './metrics';
 import { createMetrics } from './metrics';
 import { errorMessage } from './retry';
 
-/** Variables every service has; each service schema spreads these and adds its own. */
+/** The OpenTelemetry SDK's standard sampler names (OTEL_TRACES_SAMPLER). */
+export const TRACES_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+/**
+ * Variables every service has; each service schema spreads these and adds its own. The telemetry variables are read
+ * by the SDK before this schema runs (`--require ./dist/src/instrumentation.js`); they are declared here so that a
+ * bad value stops the service at start-up with the others, and `--help` lists them.
+ */
 export const commonConfig = (httpPort: number) => ({
   BIND_HOST: env.host('127.0.0.1', 'address the HTTP and gRPC servers bind to (0.0.0.0 in containers)'),
   HTTP_PORT: env.port(httpPort, 'HTTP port for probes (/livez, /readyz) and /metrics'),
   LOG_LEVEL: env.logLevel(),
-  STARTUP_TIMEOUT_MS: env.positiveInt(
-    30_000,
-    'how long to retry unreachable PostgreSQL or Kafka at start-up before exiting',
-  ),
   SHUTDOWN_TIMEOUT_MS: env.positiveInt(10_000, 'drain budget after SIGTERM or SIGINT'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: env.optionalHttpUrl(
+    'export traces over OTLP http/protobuf to this collector (unset: nothing is exported)',
+  ),
+  OTEL_TRACES_SAMPLER: env.optionalEnum(
+    TRACES_SAMPLERS,
+    'trace sampler (unset: parentbased_always_on, every trace sampled)',
+  ),
+  OTEL_TRACES_SAMPLER_ARG: env.optionalRatio('sampling ratio of the traceidratio samplers, 0 to 1'),
+  DEPLOYMENT_ENVIRONMENT: env.string('local', 'deployment.environment.name resource attribute of every span'),
 });
 
 /** Variables of the services that own a database, consume Kafka and serve gRPC. */
 export const backendConfig = (grpcPort: number, httpPort: number) => ({
   ...commonConfig(httpPort),
+  STARTUP_TIMEOUT_MS: env.positiveInt(
+    30_000,
+    'how long to retry unreachable PostgreSQL or Kafka at start-up before exiting',
+  ),
   GRPC_PORT: env.port(grpcPort, 'gRPC port'),
   DATABASE_URL: env.postgresUrl("this service's own PostgreSQL database (its own role and password)"),
   DATABASE_POOL_MAX: env.positiveInt(10, 'PostgreSQL pool size'),
@@ -54,6 +77,8 @@ export interface BackendParts {
   grpcServices: (ctx: BackendContext) => GrpcServerOptions['services'];
   reflection: PackageDefinition;
   consumers: (ctx: BackendContext) => SubscribeOptions[];
+  /** Topics this service's outbox publishes to (their publish counters exist from the start, at 0). */
+  publishes: readonly string[];
   /** Runs after migrations, before consumers and the gRPC server (seed data, background jobs). */
   onStart?: (ctx: BackendContext) => Promise<void>;
   /** Runs first on stop, while the pool and the bus are still open. */
@@ -141,6 +166,12 @@ export function createBackend(
           },
         });
         consumerGroups.push({ groupId: c.groupId, topics: c.topics });
+        for (const topic of c.topics)
+          for (const outcome of CONSUME_OUTCOMES) metrics.messaging.consumed.inc({ topic, outcome }, 0);
+      }
+      for (const topic of parts.publishes) {
+        metrics.messaging.published.inc({ topic }, 0);
+        metrics.messaging.publishFailures.inc({ topic }, 0);
       }
       relay.start();
       grpcServer = await startGrpcServer(

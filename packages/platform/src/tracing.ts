@@ -5,7 +5,8 @@ import type { Context, Span } from '@opentelemetry/api';
  * Messaging spans, written by hand rather than by the kafkajs auto-instrumentation: the outbox relay publishes in
  * its own loop, long after the transaction that wrote the message, so the producer span must be parented on the
  * context stored with the outbox row (not on the relay's). Attribute names follow the OpenTelemetry messaging
- * semantic conventions (messaging.system, messaging.operation.type, messaging.destination.name, ...).
+ * semantic conventions as of semconv 1.45 (messaging.system.name, messaging.operation.type,
+ * messaging.destination.name, kafka.offset, ...; not the deprecated messaging.system or messaging.kafka.offset).
  */
 export const tracer = trace.getTracer('@shop/platform');
 
@@ -24,7 +25,7 @@ export function startPublishSpan(
     {
       kind: SpanKind.PRODUCER,
       attributes: {
-        'messaging.system': 'kafka',
+        'messaging.system.name': 'kafka',
         'messaging.operation.type': 'send',
         'messaging.operation.name': 'send',
         'messaging.destination.name': topic,
@@ -53,12 +54,12 @@ export async function withConsumeSpan<T>(info: ConsumeSpanInfo, fn: (span: Span)
     {
       kind: SpanKind.CONSUMER,
       attributes: {
-        'messaging.system': 'kafka',
+        'messaging.system.name': 'kafka',
         'messaging.operation.type': 'process',
         'messaging.operation.name': 'process',
         'messaging.destination.name': info.topic,
         'messaging.destination.partition.id': String(info.partition),
-        'messaging.kafka.offset': Number(info.offset),
+        'kafka.offset': Number(info.offset),
         'messaging.consumer.group.name': info.groupId,
       },
     },

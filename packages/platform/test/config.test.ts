@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, describeConfig, env, loadConfig, z } from '../src';
-import { backendConfig } from '../src/runtime';
+import { backendConfig, commonConfig } from '../src/runtime';
 
 const schema = z.object(backendConfig(50051, 9101));
 const good = {
@@ -54,6 +54,46 @@ describe('config', () => {
     assert.match(byVar('STARTUP_TIMEOUT_MS') ?? '', /positive integer/);
     // The URL may hold a password: its value is never echoed.
     assert.match(byVar('DATABASE_URL') ?? '', /^DATABASE_URL=value hidden: expected a postgres:\/\//);
+  });
+
+  it('validates the telemetry variables with the others, before the service binds', () => {
+    const v = violations({
+      ...good,
+      OTEL_EXPORTER_OTLP_ENDPOINT: '127.0.0.1:4318',
+      OTEL_TRACES_SAMPLER: 'sometimes',
+      OTEL_TRACES_SAMPLER_ARG: '1.5',
+    });
+    assert.equal(v.length, 3, v.join('\n'));
+    assert.match(
+      v[0] ?? '',
+      /^OTEL_EXPORTER_OTLP_ENDPOINT="127.0.0.1:4318": expected an http:\/\/ or https:\/\/ URL/,
+    );
+    assert.match(
+      v[1] ?? '',
+      /^OTEL_TRACES_SAMPLER="sometimes": expected one of always_on, .*parentbased_traceidratio/,
+    );
+    assert.match(v[2] ?? '', /^OTEL_TRACES_SAMPLER_ARG="1.5": expected a number between 0 and 1/);
+    const c = loadConfig(schema, {
+      ...good,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    });
+    assert.equal(c.OTEL_TRACES_SAMPLER_ARG, 0.25);
+    assert.equal(c.DEPLOYMENT_ENVIRONMENT, 'local');
+    const help = describeConfig(schema).join('\n');
+    for (const name of [
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'OTEL_TRACES_SAMPLER',
+      'OTEL_TRACES_SAMPLER_ARG',
+      'DEPLOYMENT_ENVIRONMENT',
+    ])
+      assert.match(help, new RegExp(`^  ${name} `, 'm'));
+  });
+
+  it('gives the gateway no start-up timeout: it has nothing to wait for at start-up', () => {
+    assert.ok(!('STARTUP_TIMEOUT_MS' in commonConfig(8080)));
+    assert.ok('STARTUP_TIMEOUT_MS' in backendConfig(50051, 9101));
   });
 
   it('reports missing required variables', () => {

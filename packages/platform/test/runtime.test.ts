@@ -13,6 +13,7 @@ const parts = {
   grpcServices: () => [],
   reflection: loadReflectionPackageDefinition(),
   consumers: () => [],
+  publishes: [],
 };
 
 describe('service runtime start-up', () => {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadReflectionPackageDefinition } from '@shop/contracts';
+import { loadReflectionPackageDefinition, Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
 import { createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
 import { inventoryGrpcService } from './adapters/grpc/inventory-grpc';
@@ -32,6 +32,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Runnin
       reflection: loadReflectionPackageDefinition(),
       grpcServices: (ctx) => [inventoryGrpcService(ctx)],
       consumers: (ctx) => [inventoryCommandsConsumer(ctx)],
+      publishes: [Topics.inventoryReplies],
       onStart: async (ctx) => {
         const inserted = await seedCatalog(new PgInventoryStore(ctx.pool));
         if (inserted > 0) ctx.logger.info({ inserted }, 'seed catalog inserted');

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { loadReflectionPackageDefinition, ordersV1, ServiceNames } from '@shop/contracts';
+import { loadReflectionPackageDefinition, ordersV1, ServiceNames, Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
 import { createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
 import type { AppDeps } from './app/deps';
+import { sagaMetrics } from './app/saga-metrics';
 import { startSweeper } from './app/sweep-sagas';
 import { OrderChangeHub } from './adapters/db/order-changes';
 import { inventoryClient } from './adapters/grpc/inventory-client';
@@ -35,7 +36,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
       deps = {
         pool: ctx.pool,
         relay: ctx.relay,
-        metrics: ctx.metrics.saga,
+        metrics: sagaMetrics(ctx.metrics.registry),
         logger: ctx.logger,
         inventory,
         stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
@@ -58,6 +59,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
         },
       ],
       consumers: (ctx) => [repliesConsumer(depsOf(ctx))],
+      publishes: [Topics.inventoryCommands, Topics.paymentsCommands, Topics.ordersEvents],
       onStart: async (ctx) => {
         await hub.start();
         sweeper = startSweeper(depsOf(ctx), config.SAGA_SWEEP_INTERVAL_MS);

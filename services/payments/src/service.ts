@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadReflectionPackageDefinition } from '@shop/contracts';
+import { loadReflectionPackageDefinition, Topics } from '@shop/contracts';
 import type { BackendContext, BackendParts, Logger, RunningService } from '@shop/platform';
 import { createBackend, platformMigrationsDir } from '@shop/platform';
 import { paymentGrpcService } from './adapters/grpc/payment-service';
@@ -24,6 +24,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Runnin
     consumers: (ctx: BackendContext) => [
       paymentCommandsConsumer(ctx, { creditLimitCents: config.CREDIT_LIMIT_CENTS }),
     ],
+    publishes: [Topics.paymentsReplies],
   };
   return opts.logger
     ? createBackend('payments', config, parts, opts.logger)

@@ -1,4 +1,4 @@
-import type { Logger, Metrics, Pool } from '@shop/platform';
+import type { Logger, Pool, SagaMetrics } from '@shop/platform';
 import type { Violation } from '../domain/errors';
 
 /** Prices from inventory, the only source of prices (issue 3: a client never sets a price). */
@@ -12,7 +12,7 @@ export interface InventoryPort {
 export interface AppDeps {
   pool: Pool;
   relay: { notify(): void };
-  metrics: Metrics['saga'];
+  metrics: SagaMetrics;
   logger: Logger;
   inventory: InventoryPort;
   stepTimeoutMs: number;

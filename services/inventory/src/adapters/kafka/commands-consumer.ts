@@ -86,7 +86,7 @@ export function inventoryCommandsConsumer(ctx: BackendContext): SubscribeOptions
     // The bus already runs this inside a consume span; name the message on it.
     trace.getActiveSpan()?.setAttributes({
       'messaging.message.id': envelope.messageId,
-      'messaging.message.type': envelope.type,
+      'shop.message.type': envelope.type,
       'shop.order_id': envelope.orderId,
     });
     try {
