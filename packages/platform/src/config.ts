@@ -39,6 +39,25 @@ export const env = {
       def,
       description,
     ),
+  nonNegativeInt: (def: number, description: string) =>
+    optional(
+      z.coerce
+        .number({ error: 'expected a whole number, 0 or more' })
+        .int('expected a whole number, 0 or more')
+        .min(0, 'expected a whole number, 0 or more'),
+      def,
+      description,
+    ),
+  boundedInt: (def: number, min: number, max: number, description: string) =>
+    optional(
+      z.coerce
+        .number({ error: `expected a whole number from ${min} to ${max}` })
+        .int(`expected a whole number from ${min} to ${max}`)
+        .min(min, `expected a whole number from ${min} to ${max}`)
+        .max(max, `expected a whole number from ${min} to ${max}`),
+      def,
+      description,
+    ),
   string: (def: string, description: string) => optional(z.string(), def, description),
   optionalString: (description: string) =>
     z.preprocess(unsetIfEmpty, z.string().optional()).describe(description),

@@ -8,6 +8,8 @@ import type { Logger } from './logger';
 import { requestContext } from './logger';
 import type { Metrics } from './metrics';
 import { observeWithExemplar } from './metrics';
+import type { RetrySettings } from './resilience';
+import { retryServiceConfig } from './resilience';
 
 export { grpc };
 export const Status = grpc.status;
@@ -76,15 +78,28 @@ function serverMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor {
 
 type AnyHandler = (call: { metadata: grpc.Metadata }, ...rest: unknown[]) => unknown;
 
+/** A gRPC deadline as epoch milliseconds; undefined when there is none (Infinity). */
+function epochMs(deadline: grpc.Deadline | undefined): number | undefined {
+  if (deadline === undefined) return undefined;
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 /** Runs every handler inside a request context carrying the caller's `x-request-id` (or a new one). */
 function withRequestIds<T extends object>(implementation: T): T {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(implementation)) {
     const handler = fn as AnyHandler;
-    out[name] = (call: { metadata: grpc.Metadata }, ...rest: unknown[]) => {
+    out[name] = (
+      call: { metadata: grpc.Metadata; getDeadline?: () => grpc.Deadline },
+      ...rest: unknown[]
+    ) => {
       const given = call.metadata.get('x-request-id')[0];
       const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-      return requestContext.run({ requestId }, () => handler(call, ...rest));
+      const deadline = epochMs(call.getDeadline?.());
+      return requestContext.run(deadline === undefined ? { requestId } : { requestId, deadline }, () =>
+        handler(call, ...rest),
+      );
     };
   }
   return out as T;
@@ -162,14 +177,21 @@ export async function startGrpcServer(
 export interface ClientOptions {
   deadlineMs: number;
   metrics: Metrics;
+  /** Retries for the methods safe to repeat, under a retry budget (resilience.ts). None when absent. */
+  retry?: { service: string; methods: readonly string[]; settings: RetrySettings };
 }
 
-/** Client interceptor: a deadline on every call that has none, request-id propagation, client RED metrics. */
+/**
+ * Client interceptor: a deadline on every call (its own, or the incoming call's if that ends sooner: a caller that
+ * has given up is not worked for further down the chain), request-id propagation, client RED metrics.
+ */
 export function clientInterceptor(opts: ClientOptions): grpc.Interceptor {
   return (options, nextCall) => {
     const started = performance.now();
     const labels = splitPath(options.method_definition.path);
-    const deadline = options.deadline ?? Date.now() + opts.deadlineMs;
+    const own = epochMs(options.deadline) ?? Date.now() + opts.deadlineMs;
+    const inherited = requestContext.getStore()?.deadline;
+    const deadline = inherited === undefined ? own : Math.min(own, inherited);
     return new grpc.InterceptingCall(nextCall({ ...options, deadline }), {
       start(metadata, listener, next) {
         const requestId = requestContext.getStore()?.requestId;
@@ -194,7 +216,18 @@ type ClientCtor<C> = new (
 ) => C;
 
 export function createGrpcClient<C>(Ctor: ClientCtor<C>, address: string, opts: ClientOptions): C {
-  return new Ctor(address, grpc.credentials.createInsecure(), { interceptors: [clientInterceptor(opts)] });
+  return new Ctor(address, grpc.credentials.createInsecure(), {
+    interceptors: [clientInterceptor(opts)],
+    ...(opts.retry
+      ? {
+          'grpc.service_config': retryServiceConfig(
+            opts.retry.service,
+            opts.retry.methods,
+            opts.retry.settings,
+          ),
+        }
+      : { 'grpc.enable_retries': 0 }),
+  });
 }
 
 type UnaryMethod<Req, Res> = (

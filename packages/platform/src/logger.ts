@@ -7,6 +7,8 @@ export type Logger = pino.Logger;
 /** Per-request context (request id) carried across awaits, so every log line of a request names it. */
 export interface RequestContext {
   requestId: string;
+  /** Deadline of the incoming call (epoch ms), inherited by the calls made while serving it. */
+  deadline?: number;
 }
 export const requestContext = new AsyncLocalStorage<RequestContext>();
 

@@ -104,6 +104,32 @@ export function createMetrics(service: string) {
         registers: r,
       }),
     },
+    resilience: {
+      breakerState: new client.Gauge({
+        name: 'circuit_breaker_state',
+        help: 'Circuit breaker towards a dependency: 0 closed, 1 open, 2 half-open',
+        labelNames: ['dependency'],
+        registers: r,
+      }),
+      breakerTransitions: new client.Counter({
+        name: 'circuit_breaker_transitions_total',
+        help: 'Circuit breaker state changes, by the state entered',
+        labelNames: ['dependency', 'to'],
+        registers: r,
+      }),
+      breakerRejected: new client.Counter({
+        name: 'circuit_breaker_rejected_total',
+        help: 'Calls failed fast because the circuit to the dependency was open',
+        labelNames: ['dependency'],
+        registers: r,
+      }),
+      bulkheadRejected: new client.Counter({
+        name: 'bulkhead_rejected_total',
+        help: 'Calls refused because the concurrency limit towards the dependency was reached',
+        labelNames: ['dependency'],
+        registers: r,
+      }),
+    },
     db: {
       total: new client.Gauge({
         name: 'db_pool_clients_total',

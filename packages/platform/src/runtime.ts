@@ -16,6 +16,8 @@ import { OutboxRelay } from './messaging';
 import type { Metrics } from './metrics';
 import { createMetrics } from './metrics';
 import { errorMessage } from './retry';
+import type { DependencySettings } from './resilience';
+import { DEFAULT_DEPENDENCY_SETTINGS } from './resilience';
 
 /** The OpenTelemetry SDK's standard sampler names (OTEL_TRACES_SAMPLER). */
 export const TRACES_SAMPLERS = [
@@ -60,6 +62,49 @@ export const backendConfig = (grpcPort: number, httpPort: number) => ({
   DATABASE_POOL_MAX: env.positiveInt(10, 'PostgreSQL pool size'),
   KAFKA_BROKERS: env.brokers('Kafka bootstrap brokers, comma-separated host:port'),
 });
+
+/** Variables of a service that calls others over gRPC (gateway, orders): deadline, retries, breaker, bulkhead. */
+export const clientConfig = () => ({
+  GRPC_DEADLINE_MS: env.positiveInt(
+    2000,
+    "deadline of every outgoing gRPC call, in milliseconds (shortened to the incoming call's deadline)",
+  ),
+  GRPC_RETRY_MAX_ATTEMPTS: env.boundedInt(
+    DEFAULT_DEPENDENCY_SETTINGS.retry.maxAttempts,
+    1,
+    5,
+    'attempts of a read-only gRPC call on UNAVAILABLE, the first included, with randomised backoff and a retry budget (1: no retries)',
+  ),
+  GRPC_BREAKER_FAILURES: env.nonNegativeInt(
+    DEFAULT_DEPENDENCY_SETTINGS.breakerFailures,
+    'consecutive failures of a dependency that open its circuit breaker (0: no breaker)',
+  ),
+  GRPC_BREAKER_HALF_OPEN_MS: env.positiveInt(
+    DEFAULT_DEPENDENCY_SETTINGS.breakerHalfOpenMs,
+    'how long an open circuit fails fast before a trial call',
+  ),
+  GRPC_BULKHEAD_MAX: env.nonNegativeInt(
+    DEFAULT_DEPENDENCY_SETTINGS.bulkheadMax,
+    'concurrent calls to one dependency (0: no limit)',
+  ),
+  GRPC_BULKHEAD_QUEUE: env.nonNegativeInt(
+    DEFAULT_DEPENDENCY_SETTINGS.bulkheadQueue,
+    'calls waiting for a slot of a full bulkhead before they fail with UNAVAILABLE',
+  ),
+});
+
+type Client = z.infer<z.ZodObject<ReturnType<typeof clientConfig>>>;
+
+/** The resilience settings of every dependency of a service, from its clientConfig variables. */
+export function dependencySettings(config: Client): DependencySettings {
+  return {
+    breakerFailures: config.GRPC_BREAKER_FAILURES,
+    breakerHalfOpenMs: config.GRPC_BREAKER_HALF_OPEN_MS,
+    bulkheadMax: config.GRPC_BULKHEAD_MAX,
+    bulkheadQueue: config.GRPC_BULKHEAD_QUEUE,
+    retry: { ...DEFAULT_DEPENDENCY_SETTINGS.retry, maxAttempts: config.GRPC_RETRY_MAX_ATTEMPTS },
+  };
+}
 
 type Common = z.infer<z.ZodObject<ReturnType<typeof commonConfig>>>;
 type Backend = z.infer<z.ZodObject<ReturnType<typeof backendConfig>>>;

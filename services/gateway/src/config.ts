@@ -1,4 +1,4 @@
-import { commonConfig, env, z } from '@shop/platform';
+import { clientConfig, commonConfig, env, z } from '@shop/platform';
 
 /** The gateway's environment (docs/architecture.md): no database and no Kafka, three gRPC upstreams. */
 export const schema = z.object({
@@ -7,7 +7,7 @@ export const schema = z.object({
   ORDERS_ADDR: env.address('127.0.0.1:50051', 'gRPC address (host:port) of the orders service'),
   INVENTORY_ADDR: env.address('127.0.0.1:50052', 'gRPC address (host:port) of the inventory service'),
   PAYMENTS_ADDR: env.address('127.0.0.1:50053', 'gRPC address (host:port) of the payments service'),
-  GRPC_DEADLINE_MS: env.positiveInt(2000, 'deadline of every outgoing gRPC call, in milliseconds'),
+  ...clientConfig(),
 });
 
 export type Config = z.infer<typeof schema>;

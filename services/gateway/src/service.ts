@@ -1,5 +1,5 @@
 import type { Logger, RunningService, GatewayContext } from '@shop/platform';
-import { checkHealth, createEdge } from '@shop/platform';
+import { checkHealth, createEdge, dependencySettings } from '@shop/platform';
 import { createGrpcUpstreams } from './adapters/grpc/upstreams';
 import type { GrpcUpstreams } from './adapters/grpc/upstreams';
 import { registerRoutes } from './adapters/http/routes';
@@ -42,6 +42,8 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
       upstreams = createGrpcUpstreams(upstreamAddrs, {
         deadlineMs: config.GRPC_DEADLINE_MS,
         metrics: ctx.metrics,
+        logger: ctx.logger,
+        settings: dependencySettings(config),
       });
       registerRoutes(app, upstreams, ctx);
     },

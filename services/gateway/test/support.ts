@@ -29,6 +29,8 @@ export async function startGateway(upstreams: {
   inventory: string;
   payments: string;
   deadlineMs?: number;
+  /** More variables (for example GRPC_BREAKER_FAILURES). */
+  env?: Record<string, string>;
 }): Promise<RunningGateway> {
   const config = loadConfig(schema, {
     BIND_HOST: '127.0.0.1',
@@ -38,6 +40,7 @@ export async function startGateway(upstreams: {
     INVENTORY_ADDR: upstreams.inventory,
     PAYMENTS_ADDR: upstreams.payments,
     GRPC_DEADLINE_MS: String(upstreams.deadlineMs ?? 2000),
+    ...upstreams.env,
   });
   const service = createService(config, { logger: quiet() });
   await service.start();

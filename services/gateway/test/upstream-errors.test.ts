@@ -15,6 +15,7 @@ let next: () => Answer = () => null;
 const seenRequestIds: string[] = [];
 let server: grpc.Server;
 let gw: RunningGateway;
+let upstreamAddress = '';
 
 const respond =
   <Res>(ok: () => Res) =>
@@ -60,7 +61,16 @@ before(async () => {
     ),
   );
   const address = `127.0.0.1:${port}`;
-  gw = await startGateway({ orders: address, inventory: address, payments: address, deadlineMs: 300 });
+  // The scripted upstream fails call after call on purpose: without a breaker here, each answer is mapped as it is
+  // (the breaker has its own test below).
+  gw = await startGateway({
+    orders: address,
+    inventory: address,
+    payments: address,
+    deadlineMs: 300,
+    env: { GRPC_BREAKER_FAILURES: '0' },
+  });
+  upstreamAddress = address;
 });
 after(async () => {
   await gw?.stop();
@@ -181,5 +191,36 @@ describe('mapping of answers', () => {
     assert.equal(a.status, 200, a.text);
     assert.equal(a.headers.get('x-request-id'), id);
     assert.ok(seenRequestIds.includes(id));
+  });
+});
+
+describe('circuit breaker at the edge', () => {
+  it('five consecutive UNAVAILABLE from orders open its circuit: the next request is a 503 that never reaches orders', async () => {
+    const edge = await startGateway({
+      orders: upstreamAddress,
+      inventory: upstreamAddress,
+      payments: upstreamAddress,
+      deadlineMs: 300,
+      env: { GRPC_BREAKER_FAILURES: '5', GRPC_BREAKER_HALF_OPEN_MS: '60000', GRPC_RETRY_MAX_ATTEMPTS: '1' },
+    });
+    try {
+      next = fail(Status.UNAVAILABLE, 'orders is restarting');
+      for (let i = 0; i < 5; i++)
+        assert.equal((await call(edge.url, 'GET', `/v1/orders/${randomUUID()}`)).status, 503);
+      const reached = seenRequestIds.length;
+      const open = await call(edge.url, 'GET', `/v1/orders/${randomUUID()}`);
+      assert.equal(open.status, 503);
+      assert.equal(open.body.type, 'https://errors.cloud-native-shop.dev/upstream-unavailable');
+      assert.equal(seenRequestIds.length, reached, 'the open circuit sent nothing to orders');
+      // Inventory has its own circuit: still closed.
+      next = () => null;
+      assert.equal((await call(edge.url, 'GET', '/v1/products/SKU-1')).status, 200);
+      const metrics = await (await fetch(`${edge.url}/metrics`)).text();
+      assert.match(metrics, /^circuit_breaker_state\{dependency="orders"[^}]*\} 1$/m);
+      assert.match(metrics, /^circuit_breaker_state\{dependency="inventory"[^}]*\} 0$/m);
+    } finally {
+      next = () => null;
+      await edge.stop();
+    }
   });
 });

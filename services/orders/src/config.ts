@@ -1,4 +1,4 @@
-import { backendConfig, env, z } from '@shop/platform';
+import { backendConfig, clientConfig, env, z } from '@shop/platform';
 
 export const schema = z.object({
   ...backendConfig(50051, 9101),
@@ -6,7 +6,7 @@ export const schema = z.object({
     '127.0.0.1:50052',
     'inventory gRPC address (QuoteItems prices every new order)',
   ),
-  GRPC_DEADLINE_MS: env.positiveInt(2000, 'deadline of every outgoing gRPC call'),
+  ...clientConfig(),
   SAGA_STEP_TIMEOUT_MS: env.positiveInt(
     10_000,
     'deadline of every saga step; an expired forward step rejects the order with TIMEOUT',

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { loadReflectionPackageDefinition, ordersV1, ServiceNames, Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
-import { createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
+import { createBackend, dependencySettings, platformMigrationsDir, startupLogger } from '@shop/platform';
 import type { AppDeps } from './app/deps';
 import { sagaMetrics } from './app/saga-metrics';
 import { startSweeper } from './app/sweep-sagas';
@@ -32,7 +32,12 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
   let deps: AppDeps | undefined;
   const depsOf = (ctx: RunningService['ctx']): AppDeps => {
     if (!deps) {
-      inventory = inventoryClient(config.INVENTORY_ADDR, config.GRPC_DEADLINE_MS, ctx.metrics);
+      inventory = inventoryClient(config.INVENTORY_ADDR, {
+        deadlineMs: config.GRPC_DEADLINE_MS,
+        metrics: ctx.metrics,
+        logger: ctx.logger,
+        settings: dependencySettings(config),
+      });
       deps = {
         pool: ctx.pool,
         relay: ctx.relay,

@@ -1,6 +1,6 @@
-import { inventoryV1, ordersV1, paymentsV1 } from '@shop/contracts';
-import type { Metrics } from '@shop/platform';
-import { Status, createGrpcClient, isGrpcError, unary, violationsOf } from '@shop/platform';
+import { inventoryV1, ordersV1, paymentsV1, ServiceNames } from '@shop/contracts';
+import type { DependencyGuard, DependencySettings, Logger, Metrics } from '@shop/platform';
+import { Status, createGrpcClient, dependencyGuard, isGrpcError, unary, violationsOf } from '@shop/platform';
 import type { Upstreams } from '../../app/ports';
 import type {
   OrderStatus,
@@ -35,9 +35,14 @@ function restField(field: string, renames: Record<string, string>): string {
   return renamed === undefined ? f : renamed + f.slice(head.length);
 }
 
-async function call<T>(upstream: string, renames: Record<string, string>, run: () => Promise<T>): Promise<T> {
+async function call<T>(
+  guard: DependencyGuard,
+  renames: Record<string, string>,
+  run: () => Promise<T>,
+): Promise<T> {
+  const upstream = guard.name;
   try {
-    return await run();
+    return await guard.execute(run);
   } catch (err) {
     if (!isGrpcError(err)) throw err;
     const violations = violationsOf(err).map((v) => ({
@@ -116,16 +121,36 @@ export interface GrpcUpstreams extends Upstreams {
   close(): void;
 }
 
+/** The read-only methods: retried on UNAVAILABLE (under the budget). Writes are never retried here. */
+const RETRYABLE = {
+  orders: ['GetOrder', 'ListOrders'],
+  inventory: ['ListProducts', 'GetProduct'],
+  payments: ['ListPayments'],
+} as const;
+
 export function createGrpcUpstreams(
   addr: UpstreamAddresses,
-  opts: { deadlineMs: number; metrics: Metrics },
+  opts: { deadlineMs: number; metrics: Metrics; logger: Logger; settings: DependencySettings },
 ): GrpcUpstreams {
-  const orders = createGrpcClient(ordersV1.OrderServiceClient, addr.orders, opts);
-  const inventory = createGrpcClient(inventoryV1.InventoryServiceClient, addr.inventory, opts);
-  const payments = createGrpcClient(paymentsV1.PaymentServiceClient, addr.payments, opts);
+  const client = <C>(
+    Ctor: new (...args: ConstructorParameters<typeof ordersV1.OrderServiceClient>) => C,
+    name: keyof typeof RETRYABLE,
+  ) =>
+    createGrpcClient(Ctor, addr[name], {
+      deadlineMs: opts.deadlineMs,
+      metrics: opts.metrics,
+      retry: { service: ServiceNames[name], methods: RETRYABLE[name], settings: opts.settings.retry },
+    });
+  const orders = client(ordersV1.OrderServiceClient, 'orders');
+  const inventory = client(inventoryV1.InventoryServiceClient, 'inventory');
+  const payments = client(paymentsV1.PaymentServiceClient, 'payments');
+  const guard = (name: string) => dependencyGuard(name, opts.settings, opts);
+  const ordersGuard = guard('orders');
+  const inventoryGuard = guard('inventory');
+  const paymentsGuard = guard('payments');
   return {
     async placeOrder(input) {
-      const res = await call('orders', { idempotencyKey: 'Idempotency-Key' }, () =>
+      const res = await call(ordersGuard, { idempotencyKey: 'Idempotency-Key' }, () =>
         unary(orders.placeOrder.bind(orders), {
           customerId: input.customerId,
           items: input.items,
@@ -142,13 +167,13 @@ export function createGrpcUpstreams(
       return { order: orderView(res.order), replayed: res.replayed };
     },
     async getOrder(id) {
-      const res = await call('orders', { orderId: 'id' }, () =>
+      const res = await call(ordersGuard, { orderId: 'id' }, () =>
         unary(orders.getOrder.bind(orders), { orderId: id }),
       );
       return orderView(res.order);
     },
     async listOrders(input) {
-      const res = await call('orders', { pageSize: 'limit', pageToken: 'cursor' }, () =>
+      const res = await call(ordersGuard, { pageSize: 'limit', pageToken: 'cursor' }, () =>
         unary(orders.listOrders.bind(orders), {
           customerId: input.customerId,
           status: input.status
@@ -164,21 +189,21 @@ export function createGrpcUpstreams(
       };
     },
     async cancelOrder(id) {
-      const res = await call('orders', { orderId: 'id' }, () =>
+      const res = await call(ordersGuard, { orderId: 'id' }, () =>
         unary(orders.cancelOrder.bind(orders), { orderId: id }),
       );
       return orderView(res.order);
     },
     async listProducts() {
-      const res = await call('inventory', {}, () => unary(inventory.listProducts.bind(inventory), {}));
+      const res = await call(inventoryGuard, {}, () => unary(inventory.listProducts.bind(inventory), {}));
       return res.products.map(productView);
     },
     async getProduct(sku) {
-      const res = await call('inventory', {}, () => unary(inventory.getProduct.bind(inventory), { sku }));
+      const res = await call(inventoryGuard, {}, () => unary(inventory.getProduct.bind(inventory), { sku }));
       return productView(res.product);
     },
     async listPayments(input) {
-      const res = await call('payments', {}, () =>
+      const res = await call(paymentsGuard, {}, () =>
         unary(payments.listPayments.bind(payments), {
           orderId: input.orderId ?? '',
           customerId: input.customerId ?? '',

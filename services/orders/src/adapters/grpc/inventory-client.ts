@@ -1,22 +1,29 @@
-import { inventoryV1 } from '@shop/contracts';
-import type { Metrics } from '@shop/platform';
-import { createGrpcClient, isGrpcError, Status, unary, violationsOf } from '@shop/platform';
+import { inventoryV1, ServiceNames } from '@shop/contracts';
+import type { DependencySettings, Logger, Metrics } from '@shop/platform';
+import { createGrpcClient, dependencyGuard, isGrpcError, Status, unary, violationsOf } from '@shop/platform';
 import { DomainError, validationFailed } from '../../domain/errors';
 import type { InventoryPort } from '../../app/deps';
 
-/** QuoteItems on inventory; its verdict on skus is passed through, its absence is UNAVAILABLE. */
+/**
+ * QuoteItems on inventory; its verdict on skus is passed through, its absence is UNAVAILABLE. A read: retried on
+ * UNAVAILABLE under the retry budget, behind a circuit breaker and a bulkhead, within the caller's deadline.
+ */
 export function inventoryClient(
   address: string,
-  deadlineMs: number,
-  metrics: Metrics,
+  opts: { deadlineMs: number; metrics: Metrics; logger: Logger; settings: DependencySettings },
 ): InventoryPort & { close(): void } {
-  const client = createGrpcClient(inventoryV1.InventoryServiceClient, address, { deadlineMs, metrics });
+  const client = createGrpcClient(inventoryV1.InventoryServiceClient, address, {
+    deadlineMs: opts.deadlineMs,
+    metrics: opts.metrics,
+    retry: { service: ServiceNames.inventory, methods: ['QuoteItems'], settings: opts.settings.retry },
+  });
+  const guard = dependencyGuard('inventory', opts.settings, opts);
   return {
     close: () => client.close(),
     async quote(items) {
       let res: inventoryV1.QuoteItemsResponse;
       try {
-        res = await unary(client.quoteItems.bind(client), { items });
+        res = await guard.execute(() => unary(client.quoteItems.bind(client), { items }));
       } catch (err) {
         if (isGrpcError(err, Status.INVALID_ARGUMENT)) {
           const violations = violationsOf(err);
