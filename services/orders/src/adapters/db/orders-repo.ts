@@ -195,7 +195,8 @@ export const COMMAND_TOPICS: readonly string[] = [Topics.inventoryCommands, Topi
 
 // A saga is overdue only once its command has left: while the command still sits in the outbox (the broker is
 // down) nobody could have answered, and the relay restarts the deadline when it publishes (restartDeadlines).
-const SENT = 'NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = sagas.order_id::text AND o.topic = ANY($1::text[]))';
+const SENT =
+  'NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = sagas.order_id::text AND o.topic = ANY($1::text[]))';
 const OVERDUE = `deadline IS NOT NULL AND NOT parked AND deadline < now() AND ${SENT}`;
 
 /** The next saga past its deadline that no other replica is working on and is not backed off after a failure, locked. */
@@ -212,7 +213,11 @@ export async function lockNextOverdueSaga(tx: Queryable): Promise<SagaRow | unde
  * Called by the outbox relay once the broker acknowledged commands of these orders: their sagas' deadlines run from
  * now (never earlier than they already were), so a step's budget is spent waiting for a reply, not for the broker.
  */
-export async function restartDeadlines(tx: Queryable, orderIds: string[], stepTimeoutMs: number): Promise<void> {
+export async function restartDeadlines(
+  tx: Queryable,
+  orderIds: string[],
+  stepTimeoutMs: number,
+): Promise<void> {
   if (orderIds.length === 0) return;
   await tx.query(
     `UPDATE sagas SET deadline = greatest(deadline, now() + make_interval(secs => $2::float8 / 1000)), updated_at = now()

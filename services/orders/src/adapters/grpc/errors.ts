@@ -22,6 +22,7 @@ export function toGrpcError(err: unknown): GrpcError {
   }
   // PostgreSQL down, restarting or out of connections: transient, the caller may retry (the gateway answers 503
   // with Retry-After). Nothing was committed: every use case writes in one transaction.
-  if (isTransient(err)) return grpcError(Status.UNAVAILABLE, 'the orders database is unavailable, retry later');
+  if (isTransient(err))
+    return grpcError(Status.UNAVAILABLE, 'the orders database is unavailable, retry later');
   return grpcError(Status.INTERNAL, 'internal error');
 }
