@@ -123,7 +123,9 @@ async function main(): Promise<number> {
     parseCommand(process.argv.slice(2)); // usage errors before any connection
     db = new pg.Client({ connectionString: ordersDatabaseUrl(process.env), connectionTimeoutMillis: 5000 });
     db.on('error', () => undefined);
-    await db.connect();
+    await db.connect().catch((err: unknown) => {
+      throw new Error(`cannot reach the orders database: ${(err as Error).message}`);
+    });
     const stepTimeoutMs = Number(process.env.SAGA_STEP_TIMEOUT_MS || 30_000);
     for (const line of await runSagas(db, process.argv.slice(2), stepTimeoutMs)) console.log(line);
     return 0;
