@@ -19,9 +19,21 @@ export function createPool(connectionString: string, max: number, logger: Logger
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on('error', (err) => logger.warn({ err: err.message }, 'idle PostgreSQL client failed'));
+  // A client whose connection dies emits 'error'; with no listener that is an uncaught exception and the process
+  // exits (`read ECONNRESET`, `terminating connection due to unexpected postmaster exit`). The pool listens only
+  // while a client is idle, so every client gets its own listener for the time it is checked out (the relay holds
+  // one across a Kafka send, a consumer across its handler). The query in flight fails with the same error and the
+  // caller handles it; release() then discards the broken client and the pool opens a new one.
+  pool.on('connect', (client) => guardClient(client, logger));
+  pool.on('error', (err) => logger.debug({ err: err.message }, 'idle PostgreSQL client failed'));
   return pool;
+}
+
+/** Keeps a connection's death from crashing the process (see createPool); for clients made outside a pool too. */
+export function guardClient(client: pg.ClientBase, logger: Logger): void {
+  client.on('error', (err: Error & { code?: string }) =>
+    logger.warn({ err: err.message, code: err.code }, 'PostgreSQL connection lost'),
+  );
 }
 
 export async function waitForDatabase(pool: Pool, timeoutMs: number, logger: Logger): Promise<void> {

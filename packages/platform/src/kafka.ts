@@ -3,7 +3,8 @@ import { Kafka, Partitioners, logLevel as KafkaLogLevel } from 'kafkajs';
 import type { Admin, Consumer, IHeaders, Producer } from 'kafkajs';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
-import { errorMessage, retryWithBackoff } from './retry';
+import { errorMessage, isTransient, retryWithBackoff } from './retry';
+
 import { withConsumeSpan } from './tracing';
 
 export interface OutgoingRecord {
@@ -50,24 +51,21 @@ export interface MessageBus {
   subscribe(options: SubscribeOptions): Promise<void>;
   /** Resolves when the broker answers; used by readiness. */
   ping(): Promise<void>;
+  /** Rejects, naming the group and the error, when a consumer crashed and kafkajs will not restart it; readiness. */
+  consumersAlive(): Promise<void>;
   /** Consumer lag per topic and partition for the given group. */
   lag(groupId: string, topics: string[]): Promise<{ topic: string; partition: number; lag: number }[]>;
   close(): Promise<void>;
 }
 
-export const dltTopicOf = (topic: string) => `${topic}.dlt`;
+/**
+ * Kafka consumer session timeout. A consumer that died without leaving the group keeps its partitions this long,
+ * so the replies on them wait at least this long: it must stay well below the saga step deadline
+ * (SAGA_STEP_TIMEOUT_MS, default 30 s). 6 s is the broker's default group.min.session.timeout.ms.
+ */
+export const CONSUMER_SESSION_TIMEOUT_MS = 6000;
 
-// Errors that mean "infrastructure is unavailable right now": retrying later will help, dead-lettering would lose
-// a good message. Codes: Node socket errors and PostgreSQL classes 08 (connection), 57P (shutdown), 40 (tx rollback).
-const TRANSIENT = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|08\d{3}|57P0[1-3]|40001|40P01)$/;
-export function isTransient(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && TRANSIENT.test(code)) return true;
-  const msg = errorMessage(err);
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
-    msg,
-  );
-}
+export const dltTopicOf = (topic: string) => `${topic}.dlt`;
 
 function headersOf(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -107,6 +105,8 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
   let producer: Promise<Producer> | undefined;
   let admin: Promise<Admin> | undefined;
   const consumers: Consumer[] = [];
+  /** Groups whose consumer crashed for good (kafkajs gave up restarting it): the service is deaf to them. */
+  const crashed = new Map<string, string>();
   let closing = false;
 
   /** Connects a client once; a failed connect is forgotten (`forget`) so that the next use tries again. */
@@ -177,11 +177,23 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
     const consumer = kafka.consumer({
       groupId: options.groupId,
       // A member that died without leaving is replaced after this long (the next start waits for it).
-      sessionTimeout: 10_000,
-      heartbeatInterval: 2000,
+      sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS,
+      heartbeatInterval: CONSUMER_SESSION_TIMEOUT_MS / 3,
       // The long-poll of an idle fetch; disconnect waits for it, so it bounds how long a clean stop takes.
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
+    });
+    // kafkajs restarts a consumer after a retriable failure; after any other it stops consuming for good and the
+    // process would stay ready while deaf. Readiness reports it (consumersAlive), so the pod is taken out of service
+    // and the operator (or Kubernetes, with the readiness-gated rollout) sees it.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || closing) return;
+      const reason = errorMessage(payload.error);
+      crashed.set(options.groupId, reason);
+      log.error(
+        { groupId: options.groupId, err: reason, code: 'CONSUMER_CRASHED' },
+        'Kafka consumer crashed and will not be restarted',
+      );
     });
     await consumer.connect();
     for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -279,6 +291,14 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
     async ping() {
       const a = await getAdmin();
       await a.describeCluster();
+    },
+    consumersAlive() {
+      if (crashed.size === 0) return Promise.resolve();
+      return Promise.reject(
+        new Error(
+          `consumer crashed: ${[...crashed].map(([g, reason]) => `${g} (${reason.slice(0, 200)})`).join('; ')}`,
+        ),
+      );
     },
     async close() {
       closing = true;

@@ -1,5 +1,5 @@
 import { context, propagation, ROOT_CONTEXT, SpanStatusCode } from '@opentelemetry/api';
-import type { Pool, Queryable } from './db';
+import type { Pool, Queryable, Tx } from './db';
 import type { MessageBus } from './kafka';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
@@ -57,6 +57,12 @@ export interface RelayOptions {
   metrics: Metrics;
   pollIntervalMs?: number;
   batchSize?: number;
+  /**
+   * Runs in the relay's transaction once the broker has acknowledged `published`, before the rows are deleted:
+   * a service records there what depends on the message having really left (orders starts the saga step deadline).
+   * If it fails, the transaction rolls back and the rows are sent again (consumers drop the duplicates).
+   */
+  onPublished?: (tx: Tx, published: { topic: string; key: string }[]) => Promise<void>;
 }
 
 interface OutboxRow {
@@ -152,6 +158,10 @@ export class OutboxRelay {
             }
             throw err;
           }
+          await this.opts.onPublished?.(
+            client,
+            rows.map((r) => ({ topic: r.topic, key: r.key })),
+          );
           await client.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
           for (const r of rows) this.opts.metrics.messaging.published.inc({ topic: r.topic });
         }

@@ -2,7 +2,7 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { env } from './config';
-import type { Pool } from './db';
+import type { Pool, Tx } from './db';
 import { createPool, migrate, waitForDatabase } from './db';
 import type { RunningGrpcServer, GrpcServerOptions } from './grpc';
 import { startGrpcServer } from './grpc';
@@ -126,6 +126,8 @@ export interface BackendParts {
   publishes: readonly string[];
   /** Runs after migrations, before consumers and the gRPC server (seed data, background jobs). */
   onStart?: (ctx: BackendContext) => Promise<void>;
+  /** Runs in the outbox relay's transaction after the broker acknowledged these messages (see RelayOptions). */
+  onPublished?: (tx: Tx, published: { topic: string; key: string }[]) => Promise<void>;
   /** Runs first on stop, while the pool and the bus are still open. */
   onStop?: (ctx: BackendContext) => Promise<void>;
 }
@@ -161,7 +163,13 @@ export function createBackend(
     clientId: name,
     logger,
   });
-  const relay = new OutboxRelay({ pool, bus, logger, metrics });
+  const relay = new OutboxRelay({
+    pool,
+    bus,
+    logger,
+    metrics,
+    ...(parts.onPublished ? { onPublished: parts.onPublished } : {}),
+  });
   const ctx: BackendContext = { logger, metrics, pool, bus, relay };
   const consumerGroups: { groupId: string; topics: string[] }[] = [];
   let http: HttpServer | undefined;
@@ -194,6 +202,7 @@ export function createBackend(
             await pool.query('SELECT 1');
           },
           kafka: () => bus.ping(),
+          consumers: () => bus.consumersAlive(),
         },
       });
       ports.http = await http.listen(config.BIND_HOST, config.HTTP_PORT, 'HTTP_PORT');

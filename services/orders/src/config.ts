@@ -8,8 +8,8 @@ export const schema = z.object({
   ),
   ...clientConfig(),
   SAGA_STEP_TIMEOUT_MS: env.positiveInt(
-    10_000,
-    'deadline of every saga step; an expired forward step rejects the order with TIMEOUT',
+    30_000,
+    'deadline of every saga step, from when its command reached Kafka; an expired forward step rejects the order with TIMEOUT (keep it well above the 6 s Kafka consumer session timeout)',
   ),
   SAGA_SWEEP_INTERVAL_MS: env.positiveInt(
     500,

@@ -6,6 +6,7 @@ import type { AppDeps } from './app/deps';
 import { sagaMetrics } from './app/saga-metrics';
 import { startSweeper } from './app/sweep-sagas';
 import { OrderChangeHub } from './adapters/db/order-changes';
+import { COMMAND_TOPICS, restartDeadlines } from './adapters/db/orders-repo';
 import { inventoryClient } from './adapters/grpc/inventory-client';
 import { orderService } from './adapters/grpc/order-service';
 import { repliesConsumer } from './adapters/kafka/replies-consumer';
@@ -65,6 +66,13 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
       ],
       consumers: (ctx) => [repliesConsumer(depsOf(ctx))],
       publishes: [Topics.inventoryCommands, Topics.paymentsCommands, Topics.ordersEvents],
+      // A step's deadline runs from when its command reached the broker, not from when it was written to the outbox.
+      onPublished: (tx, published) =>
+        restartDeadlines(
+          tx,
+          [...new Set(published.filter((p) => COMMAND_TOPICS.includes(p.topic)).map((p) => p.key))],
+          config.SAGA_STEP_TIMEOUT_MS,
+        ),
       onStart: async (ctx) => {
         await hub.start();
         sweeper = startSweeper(depsOf(ctx), config.SAGA_SWEEP_INTERVAL_MS);

@@ -2,6 +2,10 @@
 // Kafka. One file so that stopping payments (for timeouts and restarts) never races another file's stack.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -13,9 +17,11 @@ import {
   Topics,
   type Envelope,
 } from '@shop/contracts';
+import { startInfra } from '@shop/infra';
 import { violationsOf } from '@shop/platform';
 import { eventually, uniqueCustomer } from '@shop/testkit';
-import { call, callError, Stack } from './stack';
+import pg from 'pg';
+import { call, callError, infra, Stack } from './stack';
 
 const S = ordersV1.OrderStatus;
 const R = ordersV1.RejectionReason;
@@ -609,5 +615,246 @@ describe('restarts and late replies', () => {
     assert.deepEqual(await stack.stock(sku), { sku, initialStock: 5, onHand: 5, reserved: 0, committed: 0 });
     assert.equal((await stack.get(t.id)).rejectionReason, R.REJECTION_REASON_TIMEOUT);
     assert.equal(await stack.metric('saga_completed_total', { outcome: 'rejected', reason: 'TIMEOUT' }), 1);
+  });
+});
+
+/** A loopback TCP proxy to PostgreSQL for one orders instance: `cut()` is a real outage (connections reset,
+ * new ones refused), `resume()` ends it. */
+async function pgProxy(target: URL) {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let port = 0;
+  const listen = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((client) => {
+        const upstream = connect(Number(target.port), target.hostname);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on('error', () => undefined);
+          s.on('close', () => sockets.delete(s));
+        }
+        client.pipe(upstream).pipe(client);
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      });
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  await listen();
+  const url = new URL(target);
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    async cut() {
+      await new Promise<void>((resolve) => {
+        server?.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+    resume: listen,
+  };
+}
+
+/** Two free consecutive loopback ports (Kafka's client and controller ports). */
+async function freePortPair(): Promise<number> {
+  const canBind = (p: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 50; i++) {
+    const p = 40_000 + Math.floor(Math.random() * 20_000);
+    if ((await canBind(p)) && (await canBind(p + 1))) return p;
+  }
+  throw new Error('no two free consecutive ports');
+}
+
+describe('hardening (issue 12)', () => {
+  const FAST = { SAGA_STEP_TIMEOUT_MS: '20000', SAGA_SWEEP_INTERVAL_MS: '200' };
+
+  test('every PostgreSQL backend of the services terminated under traffic: all stay up, orders complete', async () => {
+    await stack.stopOrders();
+    if (!stack.inventory) await stack.startInventory();
+    if (!stack.payments) await stack.startPayments();
+    await stack.startOrders(FAST);
+    const admin = new pg.Client({ connectionString: infra.adminDatabaseUrl });
+    await admin.connect();
+    try {
+      const sku = await stack.freshProduct(100, 100);
+      const placed: string[] = [];
+      const placing = (async () => {
+        for (let i = 0; i < 20; i++) {
+          // While the backends die a placement may answer UNAVAILABLE (nothing stored): the client retries.
+          const o = await eventually(
+            () => stack.place(uniqueCustomer(), [{ sku, quantity: 1 }]).then((r) => r.order),
+            { what: 'an order placed', timeoutMs: 20_000 },
+          );
+          placed.push(o.id);
+        }
+      })();
+      // Kill every connection of the three roles a few times while orders are placed and sagas run: relay
+      // transactions, consumer handlers, the pools' idle clients and the WatchOrder LISTEN connection.
+      for (let round = 0; round < 4; round++) {
+        await eventually(() => placed.length >= round * 5, { what: `${round * 5} orders placed` });
+        const { rows } = await admin.query<{ n: number }>(
+          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+            WHERE usename = ANY($1) AND pid <> pg_backend_pid()`,
+          [['orders', 'inventory', 'payments']],
+        );
+        assert.ok((rows[0]?.n ?? 0) > 0, 'backends terminated');
+      }
+      await placing;
+      for (const id of placed) await stack.waitStatus(id, S.ORDER_STATUS_APPROVED, 30_000);
+      assert.deepEqual(await stack.stock(sku), {
+        sku,
+        initialStock: 100,
+        onHand: 80,
+        reserved: 0,
+        committed: 20,
+      });
+      await eventually(async () => Object.values(await stack.readiness()).every((s) => s === 200), {
+        what: 'every service ready again',
+      });
+      const after = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
+      await stack.waitStatus(after.id, S.ORDER_STATUS_APPROVED);
+    } finally {
+      await admin.end();
+    }
+  });
+
+  test('a database outage is UNAVAILABLE on PlaceOrder and CancelOrder, and nothing is lost', async () => {
+    await stack.stopOrders();
+    const proxy = await pgProxy(new URL(infra.databaseUrls.orders!));
+    try {
+      await stack.startOrders({ ...FAST, DATABASE_URL: proxy.url });
+      const sku = await stack.freshProduct(5, 100);
+      const o = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
+      await stack.waitStatus(o.id, S.ORDER_STATUS_APPROVED);
+      await proxy.cut();
+      const customer = uniqueCustomer();
+      const placeErr = await callError(stack.ordersClient.placeOrder.bind(stack.ordersClient), {
+        customerId: customer,
+        items: [{ sku, quantity: 1 }],
+        idempotencyKey: '',
+      });
+      assert.equal(placeErr.code, grpc.status.UNAVAILABLE, placeErr.message);
+      const cancelErr = await callError(stack.ordersClient.cancelOrder.bind(stack.ordersClient), {
+        orderId: o.id,
+      });
+      assert.equal(cancelErr.code, grpc.status.UNAVAILABLE, cancelErr.message);
+      await proxy.resume();
+      const stored = await stack.ordersDb.query('SELECT 1 FROM orders WHERE customer_id = $1', [customer]);
+      assert.equal(stored.rowCount, 0, 'nothing stored by the failed placement');
+      const c = await eventually(
+        () => call(stack.ordersClient.cancelOrder.bind(stack.ordersClient), { orderId: o.id }),
+        { what: 'cancel once the database is back' },
+      );
+      assert.equal(c.order?.status, S.ORDER_STATUS_CANCELLED);
+      await settled(o.id);
+    } finally {
+      await stack.stopOrders();
+      await proxy.cut();
+      await stack.startOrders(FAST);
+    }
+  });
+
+  test('an order placed while Kafka is unreachable is approved once it is back (deadline runs from publish)', async () => {
+    await stack.stopOrders();
+    // A broker of this test's own, so that the shared one stays up for everything else.
+    const stateDir = await mkdtemp(join(tmpdir(), 'orders-outage-'));
+    const kafkaPort = await freePortPair();
+    const own = await startInfra({
+      stateDir,
+      services: [],
+      postgresPort: 1,
+      kafkaPort,
+      topics: Object.values(Topics).map((name) => ({ name, partitions: 1 })),
+      env: { ...process.env, SHOP_POSTGRES_URL: infra.adminDatabaseUrl, KAFKA_BROKERS: '' },
+    });
+    let ownStopped = false;
+    try {
+      await stack.startOrders({
+        SAGA_STEP_TIMEOUT_MS: '2000',
+        SAGA_SWEEP_INTERVAL_MS: '100',
+        KAFKA_BROKERS: own.kafkaBrokers,
+      });
+      await own.stop(); // the outage
+      ownStopped = true;
+      const sku = await stack.freshProduct(5, 100);
+      const o = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
+      // Well past the step deadline with the sweeper running: the ReserveStock command never left the outbox, so
+      // nobody could have answered and the order must not be rejected.
+      await eventually(
+        async () => {
+          const { rows } = await stack.ordersDb.query<{ waited: boolean }>(
+            "SELECT now() > created_at + interval '3 seconds' AS waited FROM orders WHERE id = $1",
+            [o.id],
+          );
+          return rows[0]?.waited === true;
+        },
+        { what: 'three seconds past placement' },
+      );
+      const queued = await stack.ordersDb.query('SELECT 1 FROM outbox WHERE key = $1 AND topic = $2', [
+        o.id,
+        Topics.inventoryCommands,
+      ]);
+      assert.equal(queued.rowCount, 1, 'ReserveStock still waits in the outbox');
+      assert.equal((await stack.get(o.id)).status, S.ORDER_STATUS_PENDING);
+      assert.equal(await stack.metric('saga_overdue'), 0, 'not overdue while unpublished');
+
+      // The broker is back (the orders instance on the platform's broker): published, then approved.
+      await stack.stopOrders();
+      await stack.startOrders({ SAGA_STEP_TIMEOUT_MS: '5000', SAGA_SWEEP_INTERVAL_MS: '100' });
+      await stack.waitStatus(o.id, S.ORDER_STATUS_APPROVED);
+      await settled(o.id);
+      assert.deepEqual(stack.collector.types(o.id, Topics.inventoryCommands), [
+        MessageTypes.ReserveStock,
+        MessageTypes.CommitStock,
+      ]);
+    } finally {
+      if (!ownStopped) await own.stop().catch(() => undefined);
+      await rm(stateDir, { recursive: true, force: true });
+      await stack.stopOrders();
+      await stack.startOrders(FAST);
+    }
+  });
+
+  test('a saga whose sweep keeps failing is backed off; the other overdue sagas are still handled', async () => {
+    // Two rejected (out-of-stock) orders, settled; both sagas then made overdue with an unconfirmed compensation.
+    // The first (earliest deadline) holds a value the saga does not know, as a corrupt row or a bug would.
+    const sku = await stack.freshProduct(0, 100);
+    const bad = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
+    const good = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
+    await settled(bad.id);
+    await settled(good.id);
+    await stack.ordersDb.query(
+      `UPDATE sagas SET step = 'COMPENSATING', pending = $2, deadline = now() - $3::interval WHERE order_id = $1`,
+      [bad.id, ['RELEASE_STOK'], '1 hour'],
+    );
+    await stack.ordersDb.query(
+      `UPDATE sagas SET step = 'COMPENSATING', pending = $2, deadline = now() - $3::interval WHERE order_id = $1`,
+      [good.id, ['RELEASE_STOCK'], '1 minute'],
+    );
+    await settled(good.id); // ReleaseStock re-sent, StockReleased confirms it
+    const { rows } = await stack.ordersDb.query<{
+      sweep_failures: number;
+      sweep_retry_at: Date | null;
+      sweep_error: string | null;
+      parked: boolean;
+    }>('SELECT sweep_failures, sweep_retry_at, sweep_error, parked FROM sagas WHERE order_id = $1', [bad.id]);
+    const row = rows[0]!;
+    assert.ok(row.sweep_failures >= 1);
+    assert.ok(row.sweep_retry_at && row.sweep_retry_at.getTime() > Date.now() - 1000);
+    assert.ok(row.sweep_error);
+    // Put it back to what it was, so the sweeper can finish it.
+    await stack.ordersDb.query(
+      `UPDATE sagas SET pending = '{RELEASE_STOCK}', sweep_retry_at = NULL WHERE order_id = $1`,
+      [bad.id],
+    );
+    await settled(bad.id);
+    assert.equal((await stack.saga(bad.id)).parked, false);
   });
 });

@@ -142,6 +142,8 @@ export class Stack {
     await this.collector.start(this.kafka);
     this.inventoryDb = new pg.Pool({ connectionString: infra.databaseUrls.inventory, max: 2 });
     this.ordersDb = new pg.Pool({ connectionString: infra.databaseUrls.orders, max: 2 });
+    // The hardening tests terminate every backend of the services' roles, the test's own connections included.
+    for (const p of [this.inventoryDb, this.ordersDb]) p.on('error', () => undefined);
     await this.startInventory();
     await this.startPayments();
     await this.startOrders(orderEnv);
@@ -218,6 +220,19 @@ export class Stack {
     await this.producer?.disconnect().catch(() => undefined);
     await this.inventoryDb?.end().catch(() => undefined);
     await this.ordersDb?.end().catch(() => undefined);
+  }
+
+  /** /readyz status of each running backend. */
+  async readiness(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const [name, svc] of Object.entries({
+      inventory: this.inventory,
+      payments: this.payments,
+      orders: this.orders,
+    })) {
+      out[name] = svc ? (await fetch(`http://127.0.0.1:${svc.ports.http}/readyz`)).status : 0;
+    }
+    return out;
   }
 
   // --- helpers on the public interfaces ---

@@ -1,6 +1,12 @@
-import { withTransaction } from '@shop/platform';
+import { errorMessage, isTransient, withTransaction } from '@shop/platform';
 import { decideDeadline } from '../domain/saga';
-import { getOrder, lockNextOverdueSaga, sagaGauges, updateSaga } from '../adapters/db/orders-repo';
+import {
+  getOrder,
+  lockNextOverdueSaga,
+  recordSweepFailure,
+  sagaGauges,
+  updateSaga,
+} from '../adapters/db/orders-repo';
 import { applyPlan } from './apply-plan';
 import type { AppDeps } from './deps';
 
@@ -10,14 +16,20 @@ const BATCH = 100;
  * One sweep: each saga past its step deadline, one transaction each, claimed with FOR UPDATE SKIP LOCKED so that
  * replicas share the work. A forward step that expired rejects the order (TIMEOUT) and compensates; a compensation
  * (or the commit) that expired is re-sent, and parked after COMPENSATION_MAX_ATTEMPTS sends. Returns sagas handled.
+ *
+ * A saga whose handling fails is backed off on its own (sweep_retry_at, exponential from `failureBackoffMs`, capped
+ * at 5 min; error kept in sweep_error) and the sweep goes on with the next one: one bad saga must not hold back every
+ * later deadline. A transient failure (PostgreSQL down) ends the sweep instead; the next tick tries again.
  */
-export async function sweepSagas(deps: AppDeps): Promise<number> {
+export async function sweepSagas(deps: AppDeps, failureBackoffMs = 1000): Promise<number> {
   let handled = 0;
   let sent = false;
   for (let i = 0; i < BATCH; i++) {
+    let claimed: string | undefined;
     const r = await withTransaction(deps.pool, async (tx) => {
       const saga = await lockNextOverdueSaga(tx);
       if (!saga) return undefined;
+      claimed = saga.orderId;
       const order = await getOrder(tx, saga.orderId, true);
       if (!order) throw new Error(`saga ${saga.orderId} has no order`);
       const plan = decideDeadline({ step: saga.step, pending: saga.pending }, order.status);
@@ -45,6 +57,14 @@ export async function sweepSagas(deps: AppDeps): Promise<number> {
       }
       const applied = await applyPlan(tx, deps, order, saga, plan, new Date());
       return { afterCommit: applied.afterCommit, sent: plan.commands.length + plan.events.length > 0 };
+    }).catch(async (err: unknown) => {
+      if (claimed === undefined || isTransient(err)) throw err;
+      const failures = await recordSweepFailure(deps.pool, claimed, errorMessage(err), failureBackoffMs);
+      deps.logger.error(
+        { code: 'SAGA_SWEEP_FAILED', orderId: claimed, failures, err: errorMessage(err) },
+        'saga deadline could not be handled: backed off, the sweep goes on with the others',
+      );
+      return { afterCommit: () => undefined, sent: false };
     });
     if (!r) break;
     handled += 1;
@@ -65,7 +85,7 @@ export function startSweeper(deps: AppDeps, intervalMs: number): { stop(): Promi
   let running: Promise<void> | undefined;
   let stopped = false;
   const tick = () => {
-    running = sweepSagas(deps)
+    running = sweepSagas(deps, intervalMs)
       .then(() => undefined)
       .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'saga sweep failed'))
       .finally(() => {

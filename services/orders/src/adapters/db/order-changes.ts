@@ -37,8 +37,14 @@ export class OrderChangeHub {
       this.reconnect(client);
     });
     client.on('end', () => this.reconnect(client));
-    await client.connect();
-    await client.query(`LISTEN ${ORDER_CHANGED_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${ORDER_CHANGED_CHANNEL}`);
+    } catch (err) {
+      // A half-open client would leak its socket on every failed reconnect attempt.
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     this.client = client;
   }
 

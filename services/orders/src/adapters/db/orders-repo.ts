@@ -1,3 +1,4 @@
+import { Topics } from '@shop/contracts';
 import type { Queryable } from '@shop/platform';
 import type { Order, OrderLine, OrderStatus, RejectionReason } from '../../domain/order';
 import type { PageCursor } from '../../domain/validation';
@@ -189,19 +190,63 @@ export async function lockSaga(tx: Queryable, orderId: string): Promise<SagaRow 
   return rows[0] ? toSaga(rows[0]) : undefined;
 }
 
-/** The next saga past its deadline that no other replica is working on, locked. */
+/** Topics of the saga's commands: a saga whose command is still in the outbox is not waiting for a reply yet. */
+export const COMMAND_TOPICS: readonly string[] = [Topics.inventoryCommands, Topics.paymentsCommands];
+
+// A saga is overdue only once its command has left: while the command still sits in the outbox (the broker is
+// down) nobody could have answered, and the relay restarts the deadline when it publishes (restartDeadlines).
+const SENT =
+  'NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = sagas.order_id::text AND o.topic = ANY($1::text[]))';
+const OVERDUE = `deadline IS NOT NULL AND NOT parked AND deadline < now() AND ${SENT}`;
+
+/** The next saga past its deadline that no other replica is working on and is not backed off after a failure, locked. */
 export async function lockNextOverdueSaga(tx: Queryable): Promise<SagaRow | undefined> {
   const { rows } = await tx.query<RawSaga>(
-    `SELECT * FROM sagas WHERE deadline IS NOT NULL AND NOT parked AND deadline < now()
+    `SELECT * FROM sagas WHERE ${OVERDUE} AND (sweep_retry_at IS NULL OR sweep_retry_at <= now())
       ORDER BY deadline LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    [COMMAND_TOPICS],
   );
   return rows[0] ? toSaga(rows[0]) : undefined;
+}
+
+/**
+ * Called by the outbox relay once the broker acknowledged commands of these orders: their sagas' deadlines run from
+ * now (never earlier than they already were), so a step's budget is spent waiting for a reply, not for the broker.
+ */
+export async function restartDeadlines(
+  tx: Queryable,
+  orderIds: string[],
+  stepTimeoutMs: number,
+): Promise<void> {
+  if (orderIds.length === 0) return;
+  await tx.query(
+    `UPDATE sagas SET deadline = greatest(deadline, now() + make_interval(secs => $2::float8 / 1000)), updated_at = now()
+      WHERE order_id::text = ANY($1::text[]) AND deadline IS NOT NULL`,
+    [orderIds, stepTimeoutMs],
+  );
+}
+
+/** Backs one saga off after its sweep failed (exponential, capped), so that the sweeper goes on with the others. */
+export async function recordSweepFailure(
+  q: Queryable,
+  orderId: string,
+  error: string,
+  baseMs: number,
+): Promise<number> {
+  const { rows } = await q.query<{ sweep_failures: number }>(
+    `UPDATE sagas SET sweep_failures = sweep_failures + 1, sweep_error = left($2, 1000),
+            sweep_retry_at = now() + make_interval(secs => least($3::float8 * 2 ^ least(sweep_failures, 10), 300000) / 1000)
+      WHERE order_id = $1 RETURNING sweep_failures`,
+    [orderId, error, baseMs],
+  );
+  return rows[0]?.sweep_failures ?? 0;
 }
 
 export async function updateSaga(tx: Queryable, s: SagaRow): Promise<void> {
   await tx.query(
     `UPDATE sagas SET step = $2, pending = $3, step_started_at = $4, deadline = $5, attempts = $6, parked = $7,
-            parked_at = CASE WHEN $7 THEN coalesce(parked_at, now()) END, counted_outcome = $8, updated_at = now()
+            parked_at = CASE WHEN $7 THEN coalesce(parked_at, now()) END, counted_outcome = $8, updated_at = now(),
+            sweep_failures = 0, sweep_retry_at = NULL, sweep_error = NULL
       WHERE order_id = $1`,
     [s.orderId, s.step, s.pending, s.stepStartedAt, s.deadline, s.attempts, s.parked, s.countedOutcome],
   );
@@ -213,9 +258,10 @@ export async function sagaGauges(
 ): Promise<{ inFlight: number; overdue: number; parked: number }> {
   const { rows } = await q.query<{ in_flight: number; overdue: number; parked: number }>(
     `SELECT count(*) FILTER (WHERE step <> 'DONE')::int AS in_flight,
-            count(*) FILTER (WHERE step <> 'DONE' AND deadline < now())::int AS overdue,
+            count(*) FILTER (WHERE step <> 'DONE' AND deadline < now() AND ${SENT})::int AS overdue,
             count(*) FILTER (WHERE parked)::int AS parked
        FROM sagas WHERE step <> 'DONE' OR parked`,
+    [COMMAND_TOPICS],
   );
   const r = rows[0];
   return { inFlight: r?.in_flight ?? 0, overdue: r?.overdue ?? 0, parked: r?.parked ?? 0 };

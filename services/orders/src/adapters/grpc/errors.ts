@@ -1,5 +1,5 @@
 import type { grpc, GrpcError } from '@shop/platform';
-import { grpcError, invalidArgument, Status } from '@shop/platform';
+import { grpcError, invalidArgument, isTransient, Status } from '@shop/platform';
 import type { DomainErrorCode } from '../../domain/errors';
 import { DomainError } from '../../domain/errors';
 
@@ -20,5 +20,9 @@ export function toGrpcError(err: unknown): GrpcError {
     if (err.code === 'VALIDATION_FAILED') return invalidArgument(err.violations);
     return grpcError(GRPC_STATUS_OF[err.code], err.message);
   }
+  // PostgreSQL down, restarting or out of connections: transient, the caller may retry (the gateway answers 503
+  // with Retry-After). Nothing was committed: every use case writes in one transaction.
+  if (isTransient(err))
+    return grpcError(Status.UNAVAILABLE, 'the orders database is unavailable, retry later');
   return grpcError(Status.INTERNAL, 'internal error');
 }
