@@ -40,6 +40,27 @@ export const env = {
       description,
     ),
   string: (def: string, description: string) => optional(z.string(), def, description),
+  nonNegativeInt: (def: number, description: string) =>
+    optional(
+      z.coerce
+        .number({ error: 'expected a non-negative integer' })
+        .int('expected a non-negative integer')
+        .min(0, 'expected a non-negative integer'),
+      def,
+      description,
+    ),
+  optionalPort: (description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z.coerce
+          .number({ error: 'expected a port number' })
+          .int('expected an integer port')
+          .min(0, 'expected a port between 0 and 65535')
+          .max(65535, 'expected a port between 0 and 65535')
+          .optional(),
+      )
+      .describe(description),
   optionalString: (description: string) =>
     z.preprocess(unsetIfEmpty, z.string().optional()).describe(description),
   host: (def: string, description: string) =>

@@ -8,6 +8,8 @@ import type { Logger } from './logger';
 import { requestContext } from './logger';
 import type { Metrics } from './metrics';
 import { observeWithExemplar } from './metrics';
+import type { FaultRegistry } from './faults';
+import { faultClientInterceptor, faultRegistryOf, grpcServerFault } from './faults';
 
 export { grpc };
 export const Status = grpc.status;
@@ -77,14 +79,25 @@ function serverMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor {
 type AnyHandler = (call: { metadata: grpc.Metadata }, ...rest: unknown[]) => unknown;
 
 /** Runs every handler inside a request context carrying the caller's `x-request-id` (or a new one). */
-function withRequestIds<T extends object>(implementation: T): T {
+function withRequestIds<T extends object>(implementation: T, faults?: FaultRegistry): T {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(implementation)) {
     const handler = fn as AnyHandler;
+    const operation = name.charAt(0).toUpperCase() + name.slice(1);
     out[name] = (call: { metadata: grpc.Metadata }, ...rest: unknown[]) => {
       const given = call.metadata.get('x-request-id')[0];
       const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-      return requestContext.run({ requestId }, () => handler(call, ...rest));
+      const run = () => requestContext.run({ requestId, operation }, () => handler(call, ...rest));
+      const fault = grpcServerFault(faults, operation);
+      if (!fault) return run();
+      setTimeout(() => {
+        if (!fault.error) return void run();
+        const callback = rest[0];
+        const err = Object.assign(new Error(fault.error.details), fault.error);
+        if (typeof callback === 'function') (callback as (e: unknown) => void)(err);
+        else (call as unknown as { emit(e: string, v: unknown): void }).emit('error', err);
+      }, fault.delayMs);
+      return undefined;
     };
   }
   return out as T;
@@ -99,6 +112,8 @@ export interface GrpcServerOptions {
   reflection: PackageDefinition;
   metrics: Metrics;
   logger: Logger;
+  /** The service's fault layer (latency and errors on its methods); none: no faults. */
+  faults?: FaultRegistry;
 }
 
 export interface RunningGrpcServer {
@@ -116,7 +131,8 @@ export async function startGrpcServer(
   portVariable: string,
 ): Promise<RunningGrpcServer> {
   const server = new grpc.Server({ interceptors: [serverMetricsInterceptor(opts.metrics)] });
-  for (const s of opts.services) server.addService(s.definition, withRequestIds(s.implementation));
+  for (const s of opts.services)
+    server.addService(s.definition, withRequestIds(s.implementation, opts.faults));
   const statuses: Record<string, 'SERVING' | 'NOT_SERVING'> = { '': 'NOT_SERVING' };
   for (const s of opts.services) statuses[s.name] = 'NOT_SERVING';
   const health = new HealthImplementation(statuses);
@@ -194,7 +210,10 @@ type ClientCtor<C> = new (
 ) => C;
 
 export function createGrpcClient<C>(Ctor: ClientCtor<C>, address: string, opts: ClientOptions): C {
-  return new Ctor(address, grpc.credentials.createInsecure(), { interceptors: [clientInterceptor(opts)] });
+  // The fault interceptor sits inside the metrics one, so injected latency and errors are measured like real ones.
+  const faults = faultRegistryOf(opts.metrics);
+  const interceptors = [clientInterceptor(opts), ...(faults ? [faultClientInterceptor(faults)] : [])];
+  return new Ctor(address, grpc.credentials.createInsecure(), { interceptors });
 }
 
 type UnaryMethod<Req, Res> = (

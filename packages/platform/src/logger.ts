@@ -7,6 +7,8 @@ export type Logger = pino.Logger;
 /** Per-request context (request id) carried across awaits, so every log line of a request names it. */
 export interface RequestContext {
   requestId: string;
+  /** The gRPC method being served, when there is one (the fault layer scopes faults by it). */
+  operation?: string;
 }
 export const requestContext = new AsyncLocalStorage<RequestContext>();
 

@@ -57,7 +57,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
           implementation: orderService(depsOf(ctx), hub),
         },
       ],
-      consumers: (ctx) => [repliesConsumer(depsOf(ctx))],
+      consumers: (ctx) => [repliesConsumer(depsOf(ctx), config.MESSAGE_READER)],
       onStart: async (ctx) => {
         await hub.start();
         sweeper = startSweeper(depsOf(ctx), config.SAGA_SWEEP_INTERVAL_MS);
@@ -79,6 +79,9 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
     },
     get deps() {
       return depsOf(backend.ctx);
+    },
+    get faults() {
+      return backend.faults;
     },
     start: () => backend.start(),
     stop: () => backend.stop(),
