@@ -1,6 +1,7 @@
 // Incident scenario 4, "a breaking payments API change": payments is deployed with a new, incompatible version of
 // its PaymentAuthorized reply; orders, reading only v1, dead-letters every authorization and the orders time out.
 // Fix: the tolerant, versioned reader in orders (MESSAGE_READER=versioned, the product default since issue 8).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, request } from '../measure';
@@ -19,6 +20,7 @@ async function placeAndSettle(ctx: LabContext) {
   const ids = placed.map(orderIdOf).filter((x): x is string => x !== undefined);
   // A saga step times out after SAGA_STEP_TIMEOUT_MS (4 s on the lab platform, 10 s by default).
   const final = await finalStatuses(ctx, ids, 30_000);
+  await sleep(1000); // the counters of the last transitions, committed just before the last GET
   const after = await ctx.metrics('orders');
   const outcomes = countBy(final.values());
   ctx.say(`${ids.length}/${ORDERS} orders placed; final: ${JSON.stringify(outcomes)}`);
