@@ -100,6 +100,12 @@ export interface OwnPlatformOptions {
 
 const MAX_LOG_LINES = 20_000;
 
+async function activeFaults(adminPort: number): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/faults`, { signal: AbortSignal.timeout(5000) });
+  const view = (await res.json()) as { active: { name: string; params: Record<string, unknown> }[] };
+  return Object.fromEntries(view.active.map((f) => [f.name, f.params]));
+}
+
 /** Starts PostgreSQL, Kafka and the four services; `stop()` stops all of it (by PID). */
 export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platform> {
   const say = opts.say ?? (() => undefined);
@@ -199,9 +205,18 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     logs: (service, since) => logs.filter((l) => l.service === service && l.at >= since),
     overrides: (svc) => ({ ...extra.get(svc) }),
     async restart(svc, env) {
-      say(`restarting ${svc}${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}`);
+      // Faults switched on at runtime are part of what is deployed (the slow code path, the producer ahead): a
+      // restart keeps them, through FAULTS, unless the caller says otherwise. Reset turns them off before restarting.
+      const active = await activeFaults(ports[svc].admin);
+      const carried: Record<string, string> =
+        Object.keys(active).length > 0 && env.FAULTS === undefined
+          ? { FAULTS: JSON.stringify(active) }
+          : ({} as Record<string, string>);
+      say(
+        `restarting ${svc}${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}${carried.FAULTS ? ` (faults kept: ${Object.keys(active).join(', ')})` : ''}`,
+      );
       await stopService(svc);
-      extra.set(svc, env);
+      extra.set(svc, { ...env, ...carried });
       spawnService(svc);
       await ready(svc);
       await ready('gateway');
