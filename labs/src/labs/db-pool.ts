@@ -9,7 +9,7 @@ import { countBy, finalStatuses, orderIdOf, pct, placeOrderSpec, sec } from './c
 
 const ID = 'db-pool-exhaustion';
 const SLOW = { operation: 'ListOrders', holdMs: 4000 };
-const FIXED = { DATABASE_STATEMENT_TIMEOUT_MS: '500', DATABASE_POOL_CHECKOUT_TIMEOUT_MS: '1000' };
+const FIXED = { DATABASE_STATEMENT_TIMEOUT_MS: '300', DATABASE_POOL_CHECKOUT_TIMEOUT_MS: '1000' };
 
 async function load(ctx: LabContext, seconds: number) {
   const before = { gateway: await ctx.metrics('gateway'), orders: await ctx.metrics('orders') };
@@ -106,7 +106,7 @@ export const dbPoolExhaustion: Lab = {
     ];
   },
   async fix(ctx) {
-    // Bounded transaction time: a statement longer than 500 ms is cancelled by PostgreSQL and gives its connection
+    // Bounded transaction time: a statement longer than 300 ms is cancelled by PostgreSQL and gives its connection
     // back; a caller waits at most 1 s for a connection. The slow code path is still deployed.
     await ctx.platform.restart('orders', FIXED);
   },
@@ -124,9 +124,9 @@ export const dbPoolExhaustion: Lab = {
       ),
       check(
         'POST /v1/orders p95 at the edge',
-        '< 1.0 s',
+        '< 1.5 s (the deadline is 2 s)',
         `${(m.post.p95 / 1000).toFixed(2)} s`,
-        m.post.p95 < 1000,
+        m.post.p95 < 1500,
       ),
       check(
         'GET /v1/orders, the slow path still deployed, fails fast',
