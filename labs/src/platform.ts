@@ -209,9 +209,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       // restart keeps them, through FAULTS, unless the caller says otherwise. Reset turns them off before restarting.
       const active = await activeFaults(ports[svc].admin);
       const carried: Record<string, string> =
-        Object.keys(active).length > 0 && env.FAULTS === undefined
-          ? { FAULTS: JSON.stringify(active) }
-          : ({} as Record<string, string>);
+        Object.keys(active).length > 0 && env.FAULTS === undefined ? { FAULTS: JSON.stringify(active) } : {};
       say(
         `restarting ${svc}${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}${carried.FAULTS ? ` (faults kept: ${Object.keys(active).join(', ')})` : ''}`,
       );

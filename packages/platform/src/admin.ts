@@ -36,8 +36,9 @@ export interface AdminServer {
  * `DELETE /faults/<name>`. Bad names or parameters: 400 problem+json naming each problem.
  */
 export function createAdminServer(faults: FaultRegistry, logger: Logger): AdminServer {
-  const app = Fastify({
-    loggerInstance: logger.child({ component: 'admin' }) as FastifyBaseLogger,
+  const loggerInstance: FastifyBaseLogger = logger.child({ component: 'admin' });
+  const app: FastifyInstance = Fastify({
+    loggerInstance,
     logController: new LogController({ disableRequestLogging: true }),
   });
   // An empty body is "no parameters" (every parameter has a default or is a scope).

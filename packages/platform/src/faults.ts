@@ -9,6 +9,7 @@ import { NEXT_VERSIONS, decodeEnvelope } from '@shop/contracts';
 import * as grpc from '@grpc/grpc-js';
 import client from 'prom-client';
 import { z } from 'zod';
+import type { PoolClient } from 'pg';
 import type { Pool } from './db';
 import type { MessageBus, OutgoingRecord } from './kafka';
 import type { Logger } from './logger';
@@ -220,7 +221,7 @@ export function parseFault(name: string, params: unknown): FaultSpec {
         message: i.message,
       })),
     );
-  return { name, params: r.data as Record<string, unknown> };
+  return { name, params: r.data };
 }
 
 /**
@@ -291,10 +292,13 @@ export interface FaultScope {
   messageType?: string;
 }
 
+// Scope parameters are strings (the schemas say so); anything else never matches.
 const same = (want: unknown, have: string | undefined) =>
-  want === undefined || (have !== undefined && String(want).toLowerCase() === have.toLowerCase());
+  want === undefined ||
+  (typeof want === 'string' && have !== undefined && want.toLowerCase() === have.toLowerCase());
 const within = (want: unknown, have: string | undefined) =>
-  want === undefined || (have !== undefined && have.toLowerCase().includes(String(want).toLowerCase()));
+  want === undefined ||
+  (typeof want === 'string' && have !== undefined && have.toLowerCase().includes(want.toLowerCase()));
 
 function scopeMatches(p: Record<string, unknown>, s: FaultScope): boolean {
   return (
@@ -551,7 +555,7 @@ export function faultClientInterceptor(faults: FaultRegistry): grpc.Interceptor 
  * held that long (a statement_timeout, if configured, cuts it short: that is the product's defence).
  */
 export function instrumentPool(pool: Pool, faults: FaultRegistry): Pool {
-  const connect = pool.connect.bind(pool) as () => Promise<import('pg').PoolClient>;
+  const connect = pool.connect.bind(pool) as () => Promise<PoolClient>;
   const slow = async () => {
     const c = await connect();
     const p = faults.hit('db-slow-transactions', { operation: requestContext.getStore()?.operation });
@@ -566,7 +570,7 @@ export function instrumentPool(pool: Pool, faults: FaultRegistry): Pool {
   };
   // pg-pool's own query() calls this.connect(callback): both forms are kept.
   (pool as unknown as { connect: unknown }).connect = (
-    cb?: (err: Error | undefined, c?: import('pg').PoolClient, done?: () => void) => void,
+    cb?: (err: Error | undefined, c?: PoolClient, done?: () => void) => void,
   ) => {
     const p = slow();
     if (!cb) return p;

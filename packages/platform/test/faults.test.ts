@@ -55,14 +55,14 @@ describe('FaultRegistry', () => {
     faults.set('kafka-producer-blackhole', { topic: 'x' });
     assert.match(
       await metrics.registry.metrics(),
-      /fault_injection_active\{service="t",fault="kafka-producer-blackhole"\} 1/,
+      /fault_injection_active\{[^}]*fault="kafka-producer-blackhole"[^}]*\} 1/,
     );
     assert.ok(faults.hit('kafka-producer-blackhole', { topic: 'x' }));
     assert.equal(faults.hit('kafka-producer-blackhole', { topic: 'y' }), undefined, 'scoped to its topic');
     assert.equal(faults.clear('kafka-producer-blackhole'), true);
     assert.match(
       await metrics.registry.metrics(),
-      /fault_injection_active\{service="t",fault="kafka-producer-blackhole"\} 0/,
+      /fault_injection_active\{[^}]*fault="kafka-producer-blackhole"[^}]*\} 0/,
     );
     assert.equal(faults.hit('kafka-producer-blackhole', { topic: 'x' }), undefined);
   });
@@ -134,7 +134,7 @@ describe('gRPC faults', () => {
       metrics: clientMetrics,
     });
     const echo = (client.echo as (...a: unknown[]) => grpc.ClientUnaryCall).bind(client);
-    const call = () => unary<Buffer, Buffer>(echo as never, Buffer.from('hi'));
+    const call = () => unary<Buffer, Buffer>(echo, Buffer.from('hi'));
     try {
       assert.equal((await call()).toString(), 'hi');
       faults.set('grpc-server-latency', { method: 'Echo', fixedMs: 200 });
