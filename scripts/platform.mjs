@@ -24,10 +24,10 @@ if (major < 22) {
 }
 
 const SERVICES = [
-  { name: 'inventory', grpcPort: 50052, httpPort: 9102 },
-  { name: 'payments', grpcPort: 50053, httpPort: 9103 },
-  { name: 'orders', grpcPort: 50051, httpPort: 9101 },
-  { name: 'gateway', grpcPort: 0, httpPort: 8080 },
+  { name: 'inventory', grpcPort: 50052, httpPort: 9102, adminPort: 9182 },
+  { name: 'payments', grpcPort: 50053, httpPort: 9103, adminPort: 9183 },
+  { name: 'orders', grpcPort: 50051, httpPort: 9101, adminPort: 9181 },
+  { name: 'gateway', grpcPort: 0, httpPort: 8080, adminPort: 9180 },
 ];
 const DATA_SERVICES = ['orders', 'inventory', 'payments'];
 // kafkajs computes negative timeouts on Node >= 22 (harmless, clamped to 1 ms); keep the warning out of the logs.
@@ -109,6 +109,8 @@ function serviceEnv(svc, infra, extra = {}) {
     ...process.env,
     BIND_HOST: '127.0.0.1',
     HTTP_PORT: String(svc.httpPort),
+    // The fault admin API of the incident labs (`npm run lab -- <id> --attach`); always on 127.0.0.1.
+    ADMIN_PORT: String(svc.adminPort),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     ORDERS_ADDR: '127.0.0.1:50051',
     INVENTORY_ADDR: '127.0.0.1:50052',
@@ -538,7 +540,15 @@ async function compareTelemetry(benchArgs) {
   return 0;
 }
 
+/** `npm run lab -- ...`: build the labs and what they start, then run the lab runner (labs/README in docs/labs). */
+function runLabs() {
+  const filter = ['run', 'build', '--filter=@shop/labs...', '--output-logs=errors-only', '--log-prefix=none'];
+  if (run(turbo, filter) !== 0) process.exit(1);
+  process.exit(run(process.execPath, [...NODE_FLAGS, join(root, 'labs', 'dist', 'src', 'cli.js'), ...args]));
+}
+
 if (command === 'start') await startPlatform();
+else if (command === 'lab') runLabs();
 else if (command === 'tool') await runTool();
 else if (command === 'infra') await infraOnly();
 else if (command === 'test') await testPlatform();

@@ -11,3 +11,4 @@ export * from './topics';
 export * from './envelope';
 export * from './rich-errors';
 export * from './proto-files';
+export * from './versions';

@@ -59,6 +59,18 @@ export const env = {
       description,
     ),
   string: (def: string, description: string) => optional(z.string(), def, description),
+  optionalPort: (description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z.coerce
+          .number({ error: 'expected a port number' })
+          .int('expected an integer port')
+          .min(0, 'expected a port between 0 and 65535')
+          .max(65535, 'expected a port between 0 and 65535')
+          .optional(),
+      )
+      .describe(description),
   optionalString: (description: string) =>
     z.preprocess(unsetIfEmpty, z.string().optional()).describe(description),
   host: (def: string, description: string) =>

@@ -12,12 +12,31 @@ export type Queryable = Pick<pg.Pool, 'query'>;
 // int8 (bigint) columns hold money in minor units and counters; they fit in a JS number for this domain.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export function createPool(connectionString: string, max: number, logger: Logger): Pool {
+export interface PoolLimits {
+  /** PostgreSQL `statement_timeout` of every connection; 0: none. */
+  statementTimeoutMs?: number;
+  /** PostgreSQL `idle_in_transaction_session_timeout`; 0: none. */
+  idleInTransactionTimeoutMs?: number;
+  /** How long a caller waits for a free pool client before failing (default 5000). */
+  checkoutTimeoutMs?: number;
+}
+
+export function createPool(
+  connectionString: string,
+  max: number,
+  logger: Logger,
+  limits: PoolLimits = {},
+): Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: limits.checkoutTimeoutMs ?? 5000,
     idleTimeoutMillis: 30_000,
+    // Bounded transaction time (book 8.5): a slow statement or a transaction left open gives its connection back.
+    ...(limits.statementTimeoutMs ? { statement_timeout: limits.statementTimeoutMs } : {}),
+    ...(limits.idleInTransactionTimeoutMs
+      ? { idle_in_transaction_session_timeout: limits.idleInTransactionTimeoutMs }
+      : {}),
   });
   // A client whose connection dies emits 'error'; with no listener that is an uncaught exception and the process
   // exits (`read ECONNRESET`, `terminating connection due to unexpected postmaster exit`). The pool listens only

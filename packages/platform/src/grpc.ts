@@ -10,6 +10,8 @@ import type { Metrics } from './metrics';
 import { observeWithExemplar } from './metrics';
 import type { RetrySettings } from './resilience';
 import { retryServiceConfig } from './resilience';
+import type { FaultRegistry } from './faults';
+import { faultClientInterceptor, faultRegistryOf, grpcServerFault } from './faults';
 
 export { grpc };
 export const Status = grpc.status;
@@ -86,10 +88,11 @@ function epochMs(deadline: grpc.Deadline | undefined): number | undefined {
 }
 
 /** Runs every handler inside a request context carrying the caller's `x-request-id` (or a new one). */
-function withRequestIds<T extends object>(implementation: T): T {
+function withRequestIds<T extends object>(implementation: T, faults?: FaultRegistry): T {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(implementation)) {
     const handler = fn as AnyHandler;
+    const operation = name.charAt(0).toUpperCase() + name.slice(1);
     out[name] = (
       call: { metadata: grpc.Metadata; getDeadline?: () => grpc.Deadline },
       ...rest: unknown[]
@@ -97,9 +100,18 @@ function withRequestIds<T extends object>(implementation: T): T {
       const given = call.metadata.get('x-request-id')[0];
       const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
       const deadline = epochMs(call.getDeadline?.());
-      return requestContext.run(deadline === undefined ? { requestId } : { requestId, deadline }, () =>
-        handler(call, ...rest),
-      );
+      const context = deadline === undefined ? { requestId, operation } : { requestId, operation, deadline };
+      const run = () => requestContext.run(context, () => handler(call, ...rest));
+      const fault = grpcServerFault(faults, operation);
+      if (!fault) return run();
+      setTimeout(() => {
+        if (!fault.error) return void run();
+        const callback = rest[0];
+        const err = Object.assign(new Error(fault.error.details), fault.error);
+        if (typeof callback === 'function') (callback as (e: unknown) => void)(err);
+        else (call as unknown as { emit(e: string, v: unknown): void }).emit('error', err);
+      }, fault.delayMs);
+      return undefined;
     };
   }
   return out as T;
@@ -114,6 +126,8 @@ export interface GrpcServerOptions {
   reflection: PackageDefinition;
   metrics: Metrics;
   logger: Logger;
+  /** The service's fault layer (latency and errors on its methods); none: no faults. */
+  faults?: FaultRegistry;
 }
 
 export interface RunningGrpcServer {
@@ -131,7 +145,8 @@ export async function startGrpcServer(
   portVariable: string,
 ): Promise<RunningGrpcServer> {
   const server = new grpc.Server({ interceptors: [serverMetricsInterceptor(opts.metrics)] });
-  for (const s of opts.services) server.addService(s.definition, withRequestIds(s.implementation));
+  for (const s of opts.services)
+    server.addService(s.definition, withRequestIds(s.implementation, opts.faults));
   const statuses: Record<string, 'SERVING' | 'NOT_SERVING'> = { '': 'NOT_SERVING' };
   for (const s of opts.services) statuses[s.name] = 'NOT_SERVING';
   const health = new HealthImplementation(statuses);
@@ -216,8 +231,11 @@ type ClientCtor<C> = new (
 ) => C;
 
 export function createGrpcClient<C>(Ctor: ClientCtor<C>, address: string, opts: ClientOptions): C {
+  // The fault interceptor sits inside the metrics one, so injected latency and errors are measured like real ones.
+  const faults = faultRegistryOf(opts.metrics);
+  const interceptors = [clientInterceptor(opts), ...(faults ? [faultClientInterceptor(faults)] : [])];
   return new Ctor(address, grpc.credentials.createInsecure(), {
-    interceptors: [clientInterceptor(opts)],
+    interceptors,
     ...(opts.retry
       ? {
           'grpc.service_config': retryServiceConfig(

@@ -7,6 +7,8 @@ import { requestContext } from './logger';
 import type { Metrics } from './metrics';
 import { observeWithExemplar } from './metrics';
 import { errorMessage } from './retry';
+import type { FaultRegistry } from './faults';
+import { delayOf } from './faults';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -16,6 +18,8 @@ export interface HttpServerOptions {
   /** Named checks; `/readyz` is 200 only when every check resolves. */
   readiness: Record<string, ReadinessCheck>;
   bodyLimit?: number;
+  /** The service's fault layer (latency, errors, failing readiness); none: no faults. */
+  faults?: FaultRegistry;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -62,6 +66,29 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     // Everything downstream of this request (logs, gRPC metadata) sees its id.
     requestContext.run({ requestId: req.id }, done);
   });
+  const faults = opts.faults;
+  if (faults) {
+    app.addHook('preHandler', async (req, reply) => {
+      const route = req.routeOptions.url;
+      if (!route || PROBES.has(route)) return;
+      if (faults.isActive('metric-label-cardinality')) faults.cardinality.inc({ request_id: req.id });
+      const late = faults.hit('http-latency', { route, method: req.method });
+      if (late) await new Promise((r) => setTimeout(r, delayOf(late)));
+      const err = faults.hit('http-error', { route, method: req.method });
+      if (err) {
+        return reply
+          .code(err.status)
+          .type('application/problem+json')
+          .send({
+            type: 'https://errors.cloud-native-shop.dev/injected-fault',
+            title: 'Injected fault',
+            status: err.status,
+            detail: `http-error fault on ${req.method} ${route}`,
+            errors: [],
+          });
+      }
+    });
+  }
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     if (route !== '/metrics') {
@@ -87,6 +114,11 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     const checks: Record<string, string> = {};
     let ok = ready;
     if (!ready) checks.startup = 'starting';
+    const failing = opts.faults?.params('readiness-fail');
+    if (failing) {
+      ok = false;
+      checks[failing.check] = failing.message;
+    }
     await Promise.all(
       Object.entries(opts.readiness).map(async ([name, check]) => {
         try {

@@ -15,3 +15,5 @@ import { join } from 'node:path';
 export const platformMigrationsDir = join(__dirname, '..', '..', 'migrations');
 export * from './runtime';
 export * from './tracing';
+export * from './faults';
+export * from './admin';

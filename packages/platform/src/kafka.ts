@@ -43,6 +43,8 @@ export interface SubscribeOptions {
   /** Attempts for an unexpected (non-transient, non-poison) error before the message is dead-lettered. */
   maxAttempts?: number;
   onOutcome?: (topic: string, outcome: ConsumeOutcome) => void;
+  /** Awaited before each message is handled (the fault layer's slowed or paused consumer); may heartbeat. */
+  beforeHandle?: (message: IncomingMessage, heartbeat: () => Promise<void>) => Promise<void>;
 }
 
 /** The small interface the services see; kafkajs stays behind it. */
@@ -215,6 +217,7 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           headers: headersOf(message.headers),
         };
         const requestId = incoming.headers['x-request-id'] ?? `${topic}/${partition}/${message.offset}`;
+        await options.beforeHandle?.(incoming, () => payload.heartbeat());
         const handle = () =>
           requestContext.run({ requestId }, () =>
             withConsumeSpan(

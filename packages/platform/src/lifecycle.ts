@@ -4,10 +4,13 @@ import type { Logger } from './logger';
 import { createLogger } from './logger';
 import { ConfigError, describeConfig, loadConfig } from './config';
 import { errorMessage } from './retry';
+import type { FaultRegistry } from './faults';
 
 export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** The fault layer, when the service has one (shutdown-no-drain acts here). */
+  readonly faults?: FaultRegistry;
 }
 
 /**
@@ -19,6 +22,16 @@ export function runService(service: Service, logger: Logger, shutdownTimeoutMs: 
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    const noDrain = service.faults?.params('shutdown-no-drain');
+    if (noDrain) {
+      // The fault: exit without draining anything (in-flight calls fail, consumers do not leave their groups).
+      logger.warn(
+        { signal, fault: 'shutdown-no-drain', code: 'FAULT_ACTED' },
+        'exiting at once, not draining',
+      );
+      logger.flush();
+      process.exit(noDrain.exitCode);
+    }
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
       logger.error(

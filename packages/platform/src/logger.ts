@@ -9,6 +9,8 @@ export interface RequestContext {
   requestId: string;
   /** Deadline of the incoming call (epoch ms), inherited by the calls made while serving it. */
   deadline?: number;
+  /** The gRPC method being served, when there is one (the fault layer scopes faults by it). */
+  operation?: string;
 }
 export const requestContext = new AsyncLocalStorage<RequestContext>();
 

@@ -18,6 +18,9 @@ import { createMetrics } from './metrics';
 import { errorMessage } from './retry';
 import type { DependencySettings } from './resilience';
 import { DEFAULT_DEPENDENCY_SETTINGS } from './resilience';
+import type { AdminServer } from './admin';
+import { createAdminServer } from './admin';
+import { FaultRegistry, faultsVariable, instrumentBus, instrumentPool } from './faults';
 
 /** The OpenTelemetry SDK's standard sampler names (OTEL_TRACES_SAMPLER). */
 export const TRACES_SAMPLERS = [
@@ -48,6 +51,10 @@ export const commonConfig = (httpPort: number) => ({
   ),
   OTEL_TRACES_SAMPLER_ARG: env.optionalRatio('sampling ratio of the traceidratio samplers, 0 to 1'),
   DEPLOYMENT_ENVIRONMENT: env.string('local', 'deployment.environment.name resource attribute of every span'),
+  ADMIN_PORT: env.optionalPort(
+    'port of the fault admin API (GET/PUT/DELETE /faults), always bound to 127.0.0.1; unset: no admin API',
+  ),
+  FAULTS: faultsVariable(),
 });
 
 /** Variables of the services that own a database, consume Kafka and serve gRPC. */
@@ -60,6 +67,18 @@ export const backendConfig = (grpcPort: number, httpPort: number) => ({
   GRPC_PORT: env.port(grpcPort, 'gRPC port'),
   DATABASE_URL: env.postgresUrl("this service's own PostgreSQL database (its own role and password)"),
   DATABASE_POOL_MAX: env.positiveInt(10, 'PostgreSQL pool size'),
+  DATABASE_STATEMENT_TIMEOUT_MS: env.nonNegativeInt(
+    0,
+    'PostgreSQL statement_timeout of every connection, in ms (0: none); bounds how long a slow statement holds a pool client',
+  ),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: env.nonNegativeInt(
+    0,
+    'PostgreSQL idle_in_transaction_session_timeout, in ms (0: none); ends transactions left open',
+  ),
+  DATABASE_POOL_CHECKOUT_TIMEOUT_MS: env.positiveInt(
+    5000,
+    'how long a query waits for a free pool client before failing, in ms',
+  ),
   KAFKA_BROKERS: env.brokers('Kafka bootstrap brokers, comma-separated host:port'),
 });
 
@@ -115,6 +134,7 @@ export interface BackendContext {
   pool: Pool;
   bus: MessageBus;
   relay: OutboxRelay;
+  faults: FaultRegistry;
 }
 
 export interface BackendParts {
@@ -135,9 +155,25 @@ export interface BackendParts {
 export interface RunningService {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Bound ports, known after start (tests use port 0). */
-  readonly ports: { http: number; grpc: number };
+  /** Bound ports, known after start (tests use port 0); admin is 0 without ADMIN_PORT. */
+  readonly ports: { http: number; grpc: number; admin: number };
   readonly ctx: BackendContext;
+  readonly faults: FaultRegistry;
+}
+
+/** Creates the service's fault registry with the faults of FAULTS switched on. */
+function startFaults(name: string, config: Common, logger: Logger, metrics: Metrics): FaultRegistry {
+  const faults = new FaultRegistry(name, logger, metrics);
+  faults.applyAll(config.FAULTS);
+  return faults;
+}
+
+async function startAdmin(config: Common, faults: FaultRegistry, logger: Logger) {
+  if (config.ADMIN_PORT === undefined) return { server: undefined, port: 0 };
+  const server = createAdminServer(faults, logger);
+  const port = await server.listen(config.ADMIN_PORT);
+  logger.info({ adminPort: port }, 'fault admin API listening on 127.0.0.1');
+  return { server, port };
 }
 
 export function startupLogger(name: string, config: Common): Logger {
@@ -157,12 +193,23 @@ export function createBackend(
   logger = startupLogger(name, config),
 ): RunningService {
   const metrics = createMetrics(name);
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, logger);
-  const bus = createKafkaBus({
-    brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()),
-    clientId: name,
-    logger,
-  });
+  const faults = startFaults(name, config, logger, metrics);
+  const pool = instrumentPool(
+    createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, logger, {
+      statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      checkoutTimeoutMs: config.DATABASE_POOL_CHECKOUT_TIMEOUT_MS,
+    }),
+    faults,
+  );
+  const bus = instrumentBus(
+    createKafkaBus({
+      brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()),
+      clientId: name,
+      logger,
+    }),
+    faults,
+  );
   const relay = new OutboxRelay({
     pool,
     bus,
@@ -170,12 +217,13 @@ export function createBackend(
     metrics,
     ...(parts.onPublished ? { onPublished: parts.onPublished } : {}),
   });
-  const ctx: BackendContext = { logger, metrics, pool, bus, relay };
+  const ctx: BackendContext = { logger, metrics, pool, bus, relay, faults };
+  let admin: AdminServer | undefined;
   const consumerGroups: { groupId: string; topics: string[] }[] = [];
   let http: HttpServer | undefined;
   let grpcServer: RunningGrpcServer | undefined;
   let gauges: NodeJS.Timeout | undefined;
-  const ports = { http: 0, grpc: 0 };
+  const ports = { http: 0, grpc: 0, admin: 0 };
   const abort = new AbortController();
 
   metrics.db.max.set(config.DATABASE_POOL_MAX);
@@ -193,10 +241,13 @@ export function createBackend(
   return {
     ports,
     ctx,
+    faults,
     async start() {
+      ({ server: admin, port: ports.admin } = await startAdmin(config, faults, logger));
       http = createHttpServer({
         logger,
         metrics,
+        faults,
         readiness: {
           postgres: async () => {
             await pool.query('SELECT 1');
@@ -229,7 +280,7 @@ export function createBackend(
       }
       relay.start();
       grpcServer = await startGrpcServer(
-        { services: parts.grpcServices(ctx), reflection: parts.reflection, metrics, logger },
+        { services: parts.grpcServices(ctx), reflection: parts.reflection, metrics, logger, faults },
         config.BIND_HOST,
         config.GRPC_PORT,
         'GRPC_PORT',
@@ -256,6 +307,8 @@ export function createBackend(
       await relay.stop();
       await bus.close();
       await pool.end().catch(() => undefined);
+      faults.clearAll();
+      await admin?.close();
     },
   };
 }
@@ -263,6 +316,7 @@ export function createBackend(
 export interface GatewayContext {
   logger: Logger;
   metrics: Metrics;
+  faults: FaultRegistry;
 }
 
 /** The gateway's composition: HTTP only, readiness from its upstreams' gRPC health. */
@@ -275,19 +329,24 @@ export function createEdge(
 ): RunningService & { readonly gateway: GatewayContext } {
   const logger = opts.logger ?? startupLogger(name, config);
   const metrics = createMetrics(name);
-  const ports = { http: 0, grpc: 0 };
+  const faults = startFaults(name, config, logger, metrics);
+  const ports = { http: 0, grpc: 0, admin: 0 };
   let http: HttpServer | undefined;
-  const gctx = { logger, metrics };
+  let admin: AdminServer | undefined;
+  const gctx = { logger, metrics, faults };
   return {
     ports,
     gateway: gctx,
+    faults,
     get ctx(): BackendContext {
       throw new Error('the gateway has no database or Kafka context');
     },
     async start() {
+      ({ server: admin, port: ports.admin } = await startAdmin(config, faults, logger));
       http = createHttpServer({
         logger,
         metrics,
+        faults,
         readiness,
         ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
       });
@@ -300,6 +359,8 @@ export function createEdge(
       http?.setReady(false);
       await http?.close();
       await opts.onStop?.();
+      faults.clearAll();
+      await admin?.close();
     },
   };
 }

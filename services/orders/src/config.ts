@@ -19,6 +19,14 @@ export const schema = z.object({
     5,
     'sends of a compensation command before the saga is parked for an operator',
   ),
+  MESSAGE_READER: z
+    .preprocess(
+      (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+      z.enum(['versioned', 'v1-only'], { error: 'expected versioned or v1-only' }).default('versioned'),
+    )
+    .describe(
+      'how saga replies are read: versioned (known later versions such as payments.PaymentAuthorized.v2 are upcast, unknown fields ignored) or v1-only (the strict reader before issue 8, kept for rollback and the scenario-4 lab)',
+    ),
   WATCH_MAX_STREAMS: env.positiveInt(
     1000,
     'concurrent WatchOrder streams per replica (more get RESOURCE_EXHAUSTED)',

@@ -64,7 +64,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
           implementation: orderService(depsOf(ctx), hub),
         },
       ],
-      consumers: (ctx) => [repliesConsumer(depsOf(ctx))],
+      consumers: (ctx) => [repliesConsumer(depsOf(ctx), config.MESSAGE_READER)],
       publishes: [Topics.inventoryCommands, Topics.paymentsCommands, Topics.ordersEvents],
       // A step's deadline runs from when its command reached the broker, not from when it was written to the outbox.
       onPublished: (tx, published) =>
@@ -94,6 +94,9 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
     },
     get deps() {
       return depsOf(backend.ctx);
+    },
+    get faults() {
+      return backend.faults;
     },
     start: () => backend.start(),
     stop: () => backend.stop(),

@@ -1,0 +1,46 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LabContext } from '../lab';
+import type { RequestSpec, Sample } from '../measure';
+import { request } from '../measure';
+
+/** POST /v1/orders for a customer of its own (credit never runs out) and the large-stock product. */
+export const placeOrderSpec = (lab: string): RequestSpec => ({
+  method: 'POST',
+  path: '/v1/orders',
+  body: { customerId: `lab-${lab}-${randomUUID().slice(0, 8)}`, items: [{ sku: 'SKU-0001', quantity: 1 }] },
+});
+
+export const orderIdOf = (s: Sample): string | undefined =>
+  s.status === 201 ? (s.body as { id?: string } | undefined)?.id : undefined;
+
+/** Polls GET /v1/orders/<id> at the edge until every order leaves PENDING or `timeoutMs` passes. */
+export async function finalStatuses(
+  ctx: LabContext,
+  ids: string[],
+  timeoutMs: number,
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && out.size < ids.length) {
+    for (const id of ids) {
+      if (out.has(id)) continue;
+      const r = await request(ctx.platform.edge, { method: 'GET', path: `/v1/orders/${id}` });
+      const body = r.body as { status?: string; rejectionReason?: string | null } | undefined;
+      if (r.status === 200 && body?.status && body.status !== 'PENDING')
+        out.set(id, body.rejectionReason ? `${body.status}/${body.rejectionReason}` : body.status);
+    }
+    if (out.size < ids.length) await sleep(300);
+  }
+  for (const id of ids) if (!out.has(id)) out.set(id, 'PENDING');
+  return out;
+}
+
+export function countBy(values: Iterable<string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}
+
+export const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+export const sec = (x: number) => (Number.isNaN(x) ? 'no data' : `${x.toFixed(2)} s`);

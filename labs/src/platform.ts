@@ -1,0 +1,236 @@
+// The platform a lab runs against: its own (PostgreSQL and Kafka from @shop/infra, the four services as processes
+// with admin ports, logs kept in memory) or the one `npm start` runs (--attach: no logs, no restarts).
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ALL_TOPICS } from '@shop/contracts';
+import { startInfra } from '@shop/infra';
+import type { Infra } from '@shop/infra';
+
+export const SERVICE_NAMES = ['inventory', 'payments', 'orders', 'gateway'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export interface Endpoints {
+  http: number;
+  grpc: number;
+  admin: number;
+}
+
+export interface LogLine {
+  at: number;
+  service: ServiceName;
+  json: Record<string, unknown> | undefined;
+  text: string;
+}
+
+export interface Platform {
+  readonly mode: 'own' | 'attach';
+  readonly ports: Record<ServiceName, Endpoints>;
+  /** http://127.0.0.1:<port> of the REST edge. */
+  readonly edge: string;
+  /** Log lines of a service since `since` (ms epoch); undefined when the logs are not visible (attach). */
+  logs(service: ServiceName, since: number): LogLine[] | undefined;
+  /** Restarts a service with these variables over its baseline (own platform only). */
+  restart(service: ServiceName, env: Record<string, string>): Promise<void>;
+  /** The variables a service runs with beyond the baseline (what a fix or a break changed). */
+  overrides(service: ServiceName): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+const ROOT = join(__dirname, '..', '..', '..');
+const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
+
+/** The ports of `npm start` (scripts/platform.mjs), admin API included. */
+export const ATTACH_PORTS: Record<ServiceName, Endpoints> = {
+  gateway: { http: 8080, grpc: 0, admin: 9180 },
+  orders: { http: 9101, grpc: 50051, admin: 9181 },
+  inventory: { http: 9102, grpc: 50052, admin: 9182 },
+  payments: { http: 9103, grpc: 50053, admin: 9183 },
+};
+
+export async function waitReady(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return true;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  return false;
+}
+
+export async function attachPlatform(): Promise<Platform> {
+  const ports = ATTACH_PORTS;
+  if (!(await waitReady(`http://127.0.0.1:${ports.gateway.http}/readyz`, 2000)))
+    throw new Error('--attach: nothing ready on http://127.0.0.1:8080 (start the platform with `npm start`)');
+  return {
+    mode: 'attach',
+    ports,
+    edge: `http://127.0.0.1:${ports.gateway.http}`,
+    logs: () => undefined,
+    restart: (service) =>
+      Promise.reject(
+        new Error(
+          `--attach cannot restart ${service}: restart \`npm start\` with the variables this lab names, or run the lab without --attach`,
+        ),
+      ),
+    overrides: () => ({}),
+    stop: () => Promise.resolve(),
+  };
+}
+
+export interface OwnPlatformOptions {
+  stateDir: string;
+  postgresPort: number;
+  /** Kafka listens on kafkaPort and kafkaPort + 1 (controller). */
+  kafkaPort: number;
+  /** Service ports are basePort + offsets (gateway http +0, orders +1/+11/+21, ...). */
+  basePort: number;
+  /** Variables every service gets (the lab baseline, e.g. a short SAGA_STEP_TIMEOUT_MS). */
+  env?: Record<string, string>;
+  say?: (line: string) => void;
+  reset?: boolean;
+}
+
+const MAX_LOG_LINES = 20_000;
+
+async function activeFaults(adminPort: number): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/faults`, { signal: AbortSignal.timeout(5000) });
+  const view = (await res.json()) as { active: { name: string; params: Record<string, unknown> }[] };
+  return Object.fromEntries(view.active.map((f) => [f.name, f.params]));
+}
+
+/** Starts PostgreSQL, Kafka and the four services; `stop()` stops all of it (by PID). */
+export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platform> {
+  const say = opts.say ?? (() => undefined);
+  const b = opts.basePort;
+  const ports: Record<ServiceName, Endpoints> = {
+    gateway: { http: b, grpc: 0, admin: b + 20 },
+    orders: { http: b + 1, grpc: b + 11, admin: b + 21 },
+    inventory: { http: b + 2, grpc: b + 12, admin: b + 22 },
+    payments: { http: b + 3, grpc: b + 13, admin: b + 23 },
+  };
+  say(`starting PostgreSQL :${opts.postgresPort} and Kafka :${opts.kafkaPort} in ${opts.stateDir}`);
+  const infra: Infra = await startInfra({
+    stateDir: opts.stateDir,
+    services: ['orders', 'inventory', 'payments'],
+    postgresPort: opts.postgresPort,
+    kafkaPort: opts.kafkaPort,
+    topics: [...ALL_TOPICS],
+    reset: opts.reset ?? false,
+    log: () => undefined,
+  });
+  const logs: LogLine[] = [];
+  const children = new Map<ServiceName, ChildProcess>();
+  const extra = new Map<ServiceName, Record<string, string>>();
+
+  const envOf = (svc: ServiceName): NodeJS.ProcessEnv => {
+    const p = ports[svc];
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      BIND_HOST: '127.0.0.1',
+      HTTP_PORT: String(p.http),
+      ADMIN_PORT: String(p.admin),
+      LOG_LEVEL: 'info',
+      ORDERS_ADDR: `127.0.0.1:${ports.orders.grpc}`,
+      INVENTORY_ADDR: `127.0.0.1:${ports.inventory.grpc}`,
+      PAYMENTS_ADDR: `127.0.0.1:${ports.payments.grpc}`,
+      SHUTDOWN_TIMEOUT_MS: '5000',
+      STARTUP_TIMEOUT_MS: '60000',
+      ...opts.env,
+      ...extra.get(svc),
+    };
+    if (p.grpc) env.GRPC_PORT = String(p.grpc);
+    const url = infra.databaseUrls[svc];
+    if (url) env.DATABASE_URL = url;
+    if (svc !== 'gateway') env.KAFKA_BROKERS = infra.kafkaBrokers;
+    return env;
+  };
+
+  const spawnService = (svc: ServiceName) => {
+    const child = spawn(
+      process.execPath,
+      [...NODE_FLAGS, '--require', './dist/src/instrumentation.js', 'dist/src/main.js'],
+      { cwd: join(ROOT, 'services', svc), env: envOf(svc), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (text) => {
+        let json: Record<string, unknown> | undefined;
+        try {
+          json = text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+        } catch {
+          json = undefined;
+        }
+        logs.push({ at: Date.now(), service: svc, json, text });
+        if (logs.length > MAX_LOG_LINES) logs.splice(0, logs.length - MAX_LOG_LINES);
+      });
+    }
+    children.set(svc, child);
+    return child;
+  };
+
+  const stopService = async (svc: ServiceName) => {
+    const child = children.get(svc);
+    children.delete(svc);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await closed;
+    clearTimeout(t);
+  };
+
+  const ready = async (svc: ServiceName) => {
+    if (!(await waitReady(`http://127.0.0.1:${ports[svc].http}/readyz`, 120_000)))
+      throw new Error(
+        `${svc} did not become ready in 120 s; its last lines:\n${logs
+          .filter((l) => l.service === svc)
+          .slice(-15)
+          .map((l) => l.text)
+          .join('\n')}`,
+      );
+  };
+
+  const platform: Platform = {
+    mode: 'own',
+    ports,
+    edge: `http://127.0.0.1:${ports.gateway.http}`,
+    logs: (service, since) => logs.filter((l) => l.service === service && l.at >= since),
+    overrides: (svc) => ({ ...extra.get(svc) }),
+    async restart(svc, env) {
+      // Faults switched on at runtime are part of what is deployed (the slow code path, the producer ahead): a
+      // restart keeps them, through FAULTS, unless the caller says otherwise. Reset turns them off before restarting.
+      const active = await activeFaults(ports[svc].admin);
+      const carried: Record<string, string> =
+        Object.keys(active).length > 0 && env.FAULTS === undefined ? { FAULTS: JSON.stringify(active) } : {};
+      say(
+        `restarting ${svc}${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}${carried.FAULTS ? ` (faults kept: ${Object.keys(active).join(', ')})` : ''}`,
+      );
+      await stopService(svc);
+      extra.set(svc, { ...env, ...carried });
+      spawnService(svc);
+      await ready(svc);
+      await ready('gateway');
+    },
+    async stop() {
+      for (const svc of [...SERVICE_NAMES].reverse()) await stopService(svc);
+      await infra.stop();
+    },
+  };
+  try {
+    say('starting inventory, payments, orders, gateway');
+    for (const svc of SERVICE_NAMES) spawnService(svc);
+    for (const svc of SERVICE_NAMES) await ready(svc);
+  } catch (err) {
+    await platform.stop();
+    throw err;
+  }
+  return platform;
+}

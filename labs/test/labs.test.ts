@@ -1,0 +1,90 @@
+// Every lab end to end (break -> observe -> fix -> verify -> reset) and with --no-fix (verify must fail: the grade
+// measures the incident, not the script), on one platform of the labs' own shared by all of them.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Platform } from '../src/index';
+import { formatRun, LABS, runLab, startOwnPlatform } from '../src/index';
+
+const ROOT = join(__dirname, '..', '..', '..');
+// Ports apart from npm start, npm test's infrastructure and the CLI's lab platform (56432/56492/18080).
+const PG_PORT = Number(process.env.SHOP_LAB_TEST_PG_PORT ?? 56532);
+const KAFKA_PORT = Number(process.env.SHOP_LAB_TEST_KAFKA_PORT ?? 56592);
+const BASE_PORT = Number(process.env.SHOP_LAB_TEST_BASE_PORT ?? 18380);
+
+let platform: Platform | undefined;
+const log = (line: string) => {
+  if (process.env.LAB_TEST_VERBOSE) console.log(line);
+};
+
+before(
+  async () => {
+    platform = await startOwnPlatform({
+      stateDir: join(ROOT, '.local', 'lab-test'),
+      postgresPort: PG_PORT,
+      kafkaPort: KAFKA_PORT,
+      basePort: BASE_PORT,
+      env: { SAGA_STEP_TIMEOUT_MS: '4000', LOG_LEVEL: 'info' },
+      reset: true,
+      say: log,
+    });
+  },
+  { timeout: 240_000 },
+);
+after(async () => {
+  await platform?.stop();
+});
+
+describe('npm run lab -- list', () => {
+  it('prints every lab with its source, where it runs and its duration', () => {
+    const r = spawnSync(process.execPath, [join(__dirname, '..', 'src', 'cli.js'), 'list'], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    for (const lab of LABS) {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`${lab.id} `));
+      assert.ok(line, `${lab.id} listed`);
+      assert.match(line, new RegExp(lab.source.ref.replace('.', '\\.')));
+      assert.match(line, /local/);
+      assert.match(line, /~\d+ s/);
+    }
+  });
+  it('refuses a single phase without --attach, and unknown labs', () => {
+    const cli = join(__dirname, '..', 'src', 'cli.js');
+    assert.equal(spawnSync(process.execPath, [cli, 'fault-injection', 'break']).status, 2);
+    assert.equal(spawnSync(process.execPath, [cli, 'no-such-lab']).status, 2);
+  });
+});
+
+for (const lab of LABS) {
+  describe(`lab ${lab.id}`, () => {
+    it('break, observe, fix, verify and reset all hold', { timeout: 300_000 }, async () => {
+      assert.ok(platform, 'platform started');
+      const run = await runLab(lab, platform, { say: log });
+      const report = formatRun(run);
+      console.log(report);
+      assert.equal(run.ok, true, report);
+      assert.deepEqual(
+        run.phases.map((p) => p.phase),
+        ['break', 'observe', 'fix', 'verify', 'reset'],
+      );
+    });
+    it(
+      'without the fix, verify fails (observe still holds; reset restores the platform)',
+      { timeout: 300_000 },
+      async () => {
+        assert.ok(platform, 'platform started');
+        const run = await runLab(lab, platform, { noFix: true, say: log });
+        const report = formatRun(run);
+        console.log(report);
+        const phase = (name: string) => run.phases.find((p) => p.phase === name);
+        assert.equal(phase('observe')?.ok, true, report);
+        assert.equal(phase('fix'), undefined, 'fix skipped');
+        assert.equal(phase('verify')?.ok, false, `verify must fail without the fix\n${report}`);
+        assert.equal(phase('reset')?.ok, true, report);
+        assert.match(report, /verify failed without the fix, as expected/);
+      },
+    );
+  });
+}
