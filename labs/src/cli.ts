@@ -18,10 +18,11 @@ options: --no-fix (skip fix: verify must fail), --json (one JSON result on stdou
 /** The lab platform of the CLI: ports apart from npm start (55432/59092/8080/91xx/5005x) and npm test. */
 export const CLI_PLATFORM = {
   stateDir: join(ROOT, '.local', 'lab'),
-  postgresPort: 56432,
-  kafkaPort: 56492,
-  basePort: 18080,
-  // A saga step deadline of 4 s instead of 10 s keeps the labs short; every other variable is the product default.
+  // SHOP_LAB_PG_PORT / SHOP_LAB_KAFKA_PORT / SHOP_LAB_BASE_PORT move it, to run two lab platforms side by side.
+  postgresPort: Number(process.env.SHOP_LAB_PG_PORT || 56432),
+  kafkaPort: Number(process.env.SHOP_LAB_KAFKA_PORT || 56492),
+  basePort: Number(process.env.SHOP_LAB_BASE_PORT || 18080),
+  // A saga step deadline of 4 s instead of 30 s keeps the labs short; every other variable is the product default.
   env: { SAGA_STEP_TIMEOUT_MS: '4000' },
 };
 
