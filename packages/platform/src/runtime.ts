@@ -1,4 +1,3 @@
-import type { PackageDefinition } from '@grpc/proto-loader';
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { env } from './config';
@@ -52,7 +51,6 @@ export interface BackendContext {
 export interface BackendParts {
   migrationsDirs: string[];
   grpcServices: (ctx: BackendContext) => GrpcServerOptions['services'];
-  reflection: PackageDefinition;
   consumers: (ctx: BackendContext) => SubscribeOptions[];
   /** Runs after migrations, before consumers and the gRPC server (seed data, background jobs). */
   onStart?: (ctx: BackendContext) => Promise<void>;
@@ -144,7 +142,7 @@ export function createBackend(
       }
       relay.start();
       grpcServer = await startGrpcServer(
-        { services: parts.grpcServices(ctx), reflection: parts.reflection, metrics, logger },
+        { services: parts.grpcServices(ctx), metrics, logger },
         config.BIND_HOST,
         config.GRPC_PORT,
         'GRPC_PORT',

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { loadReflectionPackageDefinition } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
 import { createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
 import { inventoryGrpcService } from './adapters/grpc/inventory-grpc';
@@ -29,7 +28,6 @@ export function createService(config: Config, opts: ServiceOptions = {}): Runnin
     config,
     {
       migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
-      reflection: loadReflectionPackageDefinition(),
       grpcServices: (ctx) => [inventoryGrpcService(ctx)],
       consumers: (ctx) => [inventoryCommandsConsumer(ctx)],
       onStart: async (ctx) => {
