@@ -7,7 +7,7 @@ import { join } from 'node:path';
 // the repository (the same cache as the Kafka jars). The version is stamped into the binary, so a changed pin
 // rebuilds it. SHOP_GRPCURL names an existing binary instead.
 export const GRPCURL_VERSION = 'v1.9.3';
-const module = 'github.com/fullstorydev/grpcurl/cmd/grpcurl';
+const grpcurlModule = 'github.com/fullstorydev/grpcurl/cmd/grpcurl';
 const binDir = join(homedir(), '.cache', 'cloud-native-shop', 'bin');
 
 function versionOf(binary: string): string | undefined {
@@ -48,14 +48,14 @@ export async function ensureGrpcurl(): Promise<string> {
   }
   const install = await run(
     'go',
-    ['install', `-ldflags=-X main.version=${GRPCURL_VERSION}`, `${module}@${GRPCURL_VERSION}`],
+    ['install', `-ldflags=-X main.version=${GRPCURL_VERSION}`, `${grpcurlModule}@${GRPCURL_VERSION}`],
     { ...process.env, GOBIN: binDir, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
     10 * 60_000,
   );
   const built = existsSync(binary) ? versionOf(binary) : undefined;
   if (install.status !== 0 || built !== `grpcurl ${GRPCURL_VERSION}`) {
     throw new Error(
-      `go install ${module}@${GRPCURL_VERSION} failed (exit ${String(install.status)}, binary reports ` +
+      `go install ${grpcurlModule}@${GRPCURL_VERSION} failed (exit ${String(install.status)}, binary reports ` +
         `${built ?? 'nothing'}): ${install.error ?? ''}${install.stderr}`,
     );
   }
@@ -68,9 +68,20 @@ export interface GrpcurlResult {
   stderr: string;
 }
 
-/** Runs `grpcurl -plaintext <args...>` and returns what it printed. */
-export function grpcurl(binary: string, args: readonly string[]): GrpcurlResult {
-  const r = spawnSync(binary, ['-plaintext', '-max-time', '10', ...args], {
+/** Runs `grpcurl -plaintext [-d data] <address> <args...>` and returns what it printed. */
+export function grpcurl(
+  binary: string,
+  address: string,
+  args: readonly string[],
+  data?: unknown,
+): GrpcurlResult {
+  const flags = [
+    '-plaintext',
+    '-max-time',
+    '10',
+    ...(data === undefined ? [] : ['-d', JSON.stringify(data)]),
+  ];
+  const r = spawnSync(binary, [...flags, address, ...args], {
     encoding: 'utf8',
     timeout: 20_000,
   });
