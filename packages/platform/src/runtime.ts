@@ -5,7 +5,7 @@ import type { Pool } from './db';
 import { createPool, migrate, waitForDatabase } from './db';
 import type { RunningGrpcServer, GrpcServerOptions } from './grpc';
 import { startGrpcServer } from './grpc';
-import type { HttpServer } from './http';
+import type { HttpServer, HttpServerOptions } from './http';
 import { createHttpServer } from './http';
 import type { MessageBus, SubscribeOptions } from './kafka';
 import { createKafkaBus, waitForKafka } from './kafka';
@@ -184,7 +184,12 @@ export function createEdge(
   config: Common,
   routes: (app: FastifyInstance, ctx: GatewayContext) => void,
   readiness: Record<string, () => Promise<void>>,
-  opts: { logger?: Logger; onStop?: () => Promise<void>; bodyLimit?: number } = {},
+  opts: {
+    logger?: Logger;
+    onStop?: () => Promise<void>;
+    bodyLimit?: number;
+    http?: Pick<HttpServerOptions, 'frameworkErrors' | 'requireHostHeader'>;
+  } = {},
 ): RunningService & { readonly gateway: GatewayContext } {
   const logger = opts.logger ?? startupLogger(name, config);
   const metrics = createMetrics(name);
@@ -203,6 +208,7 @@ export function createEdge(
         metrics,
         readiness,
         ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+        ...opts.http,
       });
       routes(http.app, gctx);
       ports.http = await http.listen(config.BIND_HOST, config.HTTP_PORT, 'HTTP_PORT');
