@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { decodeBadRequest, encodeBadRequest } from '@shop/contracts';
+import {
+  decodeBadRequest,
+  encodeBadRequest,
+  reflectionPackageDefinition,
+  StandardServiceNames,
+} from '@shop/contracts';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
@@ -123,7 +127,6 @@ export interface GrpcServerOptions {
     definition: grpc.ServiceDefinition;
     implementation: grpc.UntypedServiceImplementation;
   }[];
-  reflection: PackageDefinition;
   metrics: Metrics;
   logger: Logger;
   /** The service's fault layer (latency and errors on its methods); none: no faults. */
@@ -137,7 +140,7 @@ export interface RunningGrpcServer {
   stop(timeoutMs: number): Promise<void>;
 }
 
-/** A gRPC server with `grpc.health.v1`, server reflection, RED metrics and request ids on every call. */
+/** A gRPC server with `grpc.health.v1`, server reflection of its own services, RED metrics and request ids on every call. */
 export async function startGrpcServer(
   opts: GrpcServerOptions,
   host: string,
@@ -151,7 +154,12 @@ export async function startGrpcServer(
   for (const s of opts.services) statuses[s.name] = 'NOT_SERVING';
   const health = new HealthImplementation(statuses);
   health.addToServer(server);
-  new ReflectionService(opts.reflection).addToServer(server);
+  // Reflection describes what this server implements and nothing else (grpcurl would otherwise offer, and call,
+  // another service's methods here).
+  const names = opts.services.map((s) => s.name);
+  new ReflectionService(reflectionPackageDefinition(names), {
+    services: [...names, ...StandardServiceNames],
+  }).addToServer(server);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
       if (err) {

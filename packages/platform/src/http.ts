@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
 import type { Metrics } from './metrics';
@@ -20,6 +20,10 @@ export interface HttpServerOptions {
   bodyLimit?: number;
   /** The service's fault layer (latency, errors, failing readiness); none: no faults. */
   faults?: FaultRegistry;
+  /** The edge answers fastify's own routing errors (a malformed URL, an over-long parameter) itself. */
+  frameworkErrors?: FastifyServerOptions['frameworkErrors'];
+  /** false: an HTTP/1.1 request without Host reaches the hooks (the edge answers it) instead of Node's empty 400. */
+  requireHostHeader?: boolean;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -44,6 +48,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     // Request lines are logged by the onResponse hook below (5xx only), with route templates, not raw URLs.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    ...(opts.frameworkErrors ? { frameworkErrors: opts.frameworkErrors } : {}),
+    ...(opts.requireHostHeader === false ? { http: { requireHostHeader: false } } : {}),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -110,6 +116,9 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   });
 
   app.get('/livez', (_req, reply) => reply.send({ status: 'ok' }));
+  // The body says only which dependency is up or down: a probe port may be reachable by more than the kubelet, and
+  // the reason (addresses, driver and gRPC messages) is for the log, once per change of a check's outcome.
+  const lastFailure = new Map<string, string>();
   app.get('/readyz', async (_req, reply) => {
     const checks: Record<string, string> = {};
     let ok = ready;
@@ -123,10 +132,16 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       Object.entries(opts.readiness).map(async ([name, check]) => {
         try {
           await withTimeout(check(), 2000, name);
-          checks[name] = 'ok';
+          checks[name] = 'up';
+          if (lastFailure.delete(name)) opts.logger.info({ check: name }, 'readiness check up again');
         } catch (err) {
           ok = false;
-          checks[name] = errorMessage(err);
+          checks[name] = 'down';
+          const reason = errorMessage(err);
+          if (lastFailure.get(name) !== reason) {
+            lastFailure.set(name, reason);
+            opts.logger.warn({ check: name, err: reason }, 'readiness check down');
+          }
         }
       }),
     );

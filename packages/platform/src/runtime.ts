@@ -1,4 +1,3 @@
-import type { PackageDefinition } from '@grpc/proto-loader';
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { env } from './config';
@@ -6,7 +5,7 @@ import type { Pool, Tx } from './db';
 import { createPool, migrate, waitForDatabase } from './db';
 import type { RunningGrpcServer, GrpcServerOptions } from './grpc';
 import { startGrpcServer } from './grpc';
-import type { HttpServer } from './http';
+import type { HttpServer, HttpServerOptions } from './http';
 import { createHttpServer } from './http';
 import type { MessageBus, SubscribeOptions } from './kafka';
 import { CONSUME_OUTCOMES, createKafkaBus, waitForKafka } from './kafka';
@@ -140,7 +139,6 @@ export interface BackendContext {
 export interface BackendParts {
   migrationsDirs: string[];
   grpcServices: (ctx: BackendContext) => GrpcServerOptions['services'];
-  reflection: PackageDefinition;
   consumers: (ctx: BackendContext) => SubscribeOptions[];
   /** Topics this service's outbox publishes to (their publish counters exist from the start, at 0). */
   publishes: readonly string[];
@@ -280,7 +278,7 @@ export function createBackend(
       }
       relay.start();
       grpcServer = await startGrpcServer(
-        { services: parts.grpcServices(ctx), reflection: parts.reflection, metrics, logger, faults },
+        { services: parts.grpcServices(ctx), metrics, logger, faults },
         config.BIND_HOST,
         config.GRPC_PORT,
         'GRPC_PORT',
@@ -325,7 +323,12 @@ export function createEdge(
   config: Common,
   routes: (app: FastifyInstance, ctx: GatewayContext) => void,
   readiness: Record<string, () => Promise<void>>,
-  opts: { logger?: Logger; onStop?: () => Promise<void>; bodyLimit?: number } = {},
+  opts: {
+    logger?: Logger;
+    onStop?: () => Promise<void>;
+    bodyLimit?: number;
+    http?: Pick<HttpServerOptions, 'frameworkErrors' | 'requireHostHeader'>;
+  } = {},
 ): RunningService & { readonly gateway: GatewayContext } {
   const logger = opts.logger ?? startupLogger(name, config);
   const metrics = createMetrics(name);
@@ -349,6 +352,7 @@ export function createEdge(
         faults,
         readiness,
         ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+        ...opts.http,
       });
       routes(http.app, gctx);
       ports.http = await http.listen(config.BIND_HOST, config.HTTP_PORT, 'HTTP_PORT');

@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { loadReflectionPackageDefinition } from '@shop/contracts';
 import { eventually, testInfra } from '@shop/testkit';
 import pg from 'pg';
 import pino from 'pino';
@@ -165,7 +164,6 @@ describe('Kafka consumer failures', () => {
       {
         migrationsDirs: [],
         grpcServices: () => [],
-        reflection: loadReflectionPackageDefinition(),
         publishes: [],
         consumers: () => [
           {

@@ -1,8 +1,8 @@
 import type { Logger, RunningService, GatewayContext } from '@shop/platform';
-import { checkHealth, createEdge, dependencySettings } from '@shop/platform';
+import { checkHealth, createEdge, dependencySettings, errorMessage } from '@shop/platform';
 import { createGrpcUpstreams } from './adapters/grpc/upstreams';
 import type { GrpcUpstreams } from './adapters/grpc/upstreams';
-import { registerRoutes } from './adapters/http/routes';
+import { frameworkErrors, registerRoutes } from './adapters/http/routes';
 import type { Config } from './config';
 
 export type { Config } from './config';
@@ -28,9 +28,12 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
   const readiness = Object.fromEntries(
     Object.entries(upstreamAddrs).map(([name, address]) => [
       name,
+      // The reason, with the address, goes to the gateway's log; /readyz itself says only up or down.
       async () => {
-        if (!(await checkHealth(address, healthDeadline)))
-          throw new Error(`${name} (${address}) is not SERVING`);
+        const serving = await checkHealth(address, healthDeadline).catch((err: unknown) => {
+          throw new Error(`${name} (${address}): ${errorMessage(err)}`);
+        });
+        if (!serving) throw new Error(`${name} (${address}) is not SERVING`);
       },
     ]),
   );
@@ -51,6 +54,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
     {
       ...(opts.logger ? { logger: opts.logger } : {}),
       bodyLimit: BODY_LIMIT_BYTES,
+      http: { frameworkErrors, requireHostHeader: false },
       onStop: async () => {
         upstreams?.close();
         upstreams = undefined;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadReflectionPackageDefinition, ordersV1, ServiceNames, Topics } from '@shop/contracts';
+import { ordersV1, ServiceNames, Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
 import { createBackend, dependencySettings, platformMigrationsDir, startupLogger } from '@shop/platform';
 import type { AppDeps } from './app/deps';
@@ -56,7 +56,6 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
     config,
     {
       migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
-      reflection: loadReflectionPackageDefinition(),
       grpcServices: (ctx) => [
         {
           name: ServiceNames.orders,
