@@ -14,10 +14,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const [command = 'help', ...args] = process.argv.slice(2);
 
-const major = Number(process.versions.node.split('.')[0]);
-if (major < 22) {
+const [major, minor] = process.versions.node.split('.').map(Number);
+// package.json's engines: the OpenTelemetry SDK needs >= 22.15.
+if (major < 22 || (major === 22 && minor < 15)) {
   console.error(
-    `Node.js ${process.versions.node} is too old: this project runs on Node 24 (>= 22). ` +
+    `Node.js ${process.versions.node} is too old: this project runs on Node 24 (>= 22.15). ` +
       'Run it through npm (`npm start`, `npm test`), which uses the Node 24 installed by `npm install` in node_modules/.bin.',
   );
   process.exit(1);

@@ -352,6 +352,7 @@ async function startLocalKafka(
     await stop();
     throw new Error(
       `${(err as Error).message}\n${tailFile(join(kafkaDir, 'server.log'), 15)}\n(see ${join(kafkaDir, 'server.log')})`,
+      { cause: err },
     );
   }
   return {

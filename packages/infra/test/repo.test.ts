@@ -8,6 +8,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -105,5 +106,64 @@ fs.symlinkSync(process.execPath, 'node_modules/.bin/node');\n`,
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+interface Manifest {
+  name?: string;
+  license?: string;
+  engines?: { node?: string };
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+}
+
+const readManifest = (file: string): Manifest => JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+const lowest = (range: string): number[] =>
+  (/(\d+)\.(\d+)(?:\.(\d+))?/.exec(range) ?? []).slice(1, 4).map((n) => Number(n ?? 0));
+const atLeast = (a: number[], b: number[]): boolean => {
+  for (let i = 0; i < 3; i += 1) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+};
+
+void describe('dependency ranges', () => {
+  const workspaces = trackedManifests()
+    .filter((f) => f.endsWith('package.json') && !f.endsWith('package-lock.json'))
+    .map((f) => ({ file: f, m: readManifest(join(repoRoot, f)) }));
+  const sdk = readManifest(join(repoRoot, 'node_modules', '@opentelemetry', 'sdk-node', 'package.json'));
+
+  void it("every @opentelemetry/api range lies inside the SDK's peer range (>=1.10 <1.11)", () => {
+    const peer = sdk.peerDependencies?.['@opentelemetry/api'] ?? '';
+    const [, lo = '', hi = ''] = /^>=(\S+) <(\S+)$/.exec(peer) ?? [];
+    assert.ok(lo && hi, `unexpected SDK peer range ${peer}`);
+    for (const { file, m } of workspaces) {
+      const range = m.dependencies?.['@opentelemetry/api'] ?? m.devDependencies?.['@opentelemetry/api'];
+      if (!range) continue;
+      assert.ok(atLeast(lowest(range), lowest(lo)), `${file}: @opentelemetry/api ${range} allows < ${lo}`);
+      // Inside <hi: a tilde range or an exact version on the same minor (a caret range would allow 1.11+).
+      assert.match(range, /^(~|)\d+\.\d+\.\d+$/, `${file}: @opentelemetry/api ${range} may go past ${hi}`);
+      assert.ok(!atLeast(lowest(range), lowest(hi)), `${file}: @opentelemetry/api ${range} >= ${hi}`);
+    }
+  });
+
+  void it("the root engines.node is at least every installed @opentelemetry package's", () => {
+    const root = readManifest(join(repoRoot, 'package.json'));
+    const declared = lowest(root.engines?.node ?? '0');
+    const dir = join(repoRoot, 'node_modules', '@opentelemetry');
+    for (const pkg of readdirSync(dir)) {
+      const m = readManifest(join(dir, pkg, 'package.json'));
+      if (!m.engines?.node) continue;
+      assert.ok(
+        atLeast(declared, lowest(m.engines.node)),
+        `engines.node ${root.engines?.node} < ${m.name} ${m.engines.node}`,
+      );
+    }
+  });
+
+  void it('a LICENSE file with the Apache-2.0 text the packages declare', () => {
+    const text = readFileSync(join(repoRoot, 'LICENSE'), 'utf8');
+    assert.match(text, /^\s*Apache License\s+Version 2\.0, January 2004/);
+    assert.match(text, /END OF TERMS AND CONDITIONS/);
+    for (const { file, m } of workspaces) assert.equal(m.license ?? 'Apache-2.0', 'Apache-2.0', file);
   });
 });
