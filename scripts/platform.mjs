@@ -73,8 +73,8 @@ function run(cmd, cmdArgs, opts = {}) {
 const turbo = join(root, 'node_modules', '.bin', 'turbo');
 
 /**
- * `turbo run build` (for `filters`, or everything), with a line per package built and a "still building" line every
- * 15 s, so that the first build of a fresh clone (a minute or two) is not silent. Exits on failure.
+ * `turbo run build` (for `filters`, or everything), with a "still building" line every 15 s and turbo's summary, so
+ * that the first build of a fresh clone (a minute or two) is not silent. Exits on failure.
  */
 async function build(filters = []) {
   const started = Date.now();
@@ -90,12 +90,10 @@ async function build(filters = []) {
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } },
   );
-  let built = 0;
   createInterface({ input: child.stdout }).on('line', (line) => {
     // turbo's summary ("Tasks: 12 successful, 12 total") and errors are worth showing; its banner is not.
     if (/^\s*(Tasks|Cached|Time|Failed):/.test(line) || /error|ERR!/i.test(line))
       say('platform', line.trim());
-    else if (/cache miss, executing/.test(line)) built += 1;
   });
   const tick = setInterval(
     () => say('platform', `  still building... ${Math.round((Date.now() - started) / 1000)} s`),
@@ -112,10 +110,7 @@ async function build(filters = []) {
     console.error('build failed: see the errors above');
     process.exit(1);
   }
-  say(
-    'platform',
-    `built in ${Math.round((Date.now() - started) / 1000)} s${built ? ` (${built} tasks run)` : ''}`,
-  );
+  say('platform', `built in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
 async function infraUp(p, reset, log, extra = {}) {
