@@ -164,6 +164,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
         if ((err as { code?: string }).code === 'EADDRINUSE') {
           throw new Error(
             `HTTP port ${port} on ${host} is already in use; set ${portVariable} to a free port`,
+            { cause: err },
           );
         }
         throw err;

@@ -538,7 +538,7 @@ describe('a PaymentAuthorized for another amount than the order total (issue 12)
     // Payments down: the saga waits in AUTHORIZE_PAYMENT until the forged reply arrives.
     await stack.stopPayments();
     const sku = await stack.freshProduct(5, 1500);
-    let orderId = '';
+    let orderId: string | undefined;
     try {
       const o = (await stack.place(uniqueCustomer(), [{ sku, quantity: 2 }])).order!;
       orderId = o.id;
@@ -567,6 +567,7 @@ describe('a PaymentAuthorized for another amount than the order total (issue 12)
       await stack.startPayments();
     }
     // Payments processes AuthorizePayment then RefundPayment: nothing stays authorized, the stock is back.
+    assert.ok(orderId, 'the order was placed');
     await settled(orderId);
     const pays = await stack.paymentsOf(orderId);
     assert.ok(
