@@ -15,8 +15,14 @@ export type ReadinessCheck = () => Promise<void>;
 export interface HttpServerOptions {
   logger: Logger;
   metrics: Metrics;
-  /** Named checks; `/readyz` is 200 only when every check resolves. */
+  /** Named checks; `/readyz` is 200 only when every check resolves (or, with readyWhen 'any', at least one). */
   readiness: Record<string, ReadinessCheck>;
+  /**
+   * 'all' (default): unready when any check fails. 'any': degraded but ready (200, status "degraded") while at least
+   * one check holds, for a service such as the edge that still serves what its healthy dependencies answer; taking
+   * it out of the load balancer for one dependency would turn a partial outage into a total one.
+   */
+  readyWhen?: 'all' | 'any';
   bodyLimit?: number;
   /** The service's fault layer (latency, errors, failing readiness); none: no faults. */
   faults?: FaultRegistry;
@@ -122,6 +128,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   app.get('/readyz', async (_req, reply) => {
     const checks: Record<string, string> = {};
     let ok = ready;
+    let up = 0;
+    let down = 0;
     if (!ready) checks.startup = 'starting';
     const failing = opts.faults?.params('readiness-fail');
     if (failing) {
@@ -133,9 +141,10 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
         try {
           await withTimeout(check(), 2000, name);
           checks[name] = 'up';
+          up++;
           if (lastFailure.delete(name)) opts.logger.info({ check: name }, 'readiness check up again');
         } catch (err) {
-          ok = false;
+          down++;
           checks[name] = 'down';
           const reason = errorMessage(err);
           if (lastFailure.get(name) !== reason) {
@@ -145,7 +154,10 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
         }
       }),
     );
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+    const degraded = down > 0 && up > 0 && opts.readyWhen === 'any';
+    if (down > 0 && !degraded) ok = false;
+    const status = !ok ? 'not ready' : degraded ? 'degraded' : 'ready';
+    return reply.code(ok ? 200 : 503).send({ status, checks });
   });
   app.get('/metrics', async (_req, reply) => {
     const body = await opts.metrics.registry.metrics();

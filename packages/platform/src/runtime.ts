@@ -327,7 +327,7 @@ export function createEdge(
     logger?: Logger;
     onStop?: () => Promise<void>;
     bodyLimit?: number;
-    http?: Pick<HttpServerOptions, 'frameworkErrors' | 'requireHostHeader'>;
+    http?: Pick<HttpServerOptions, 'frameworkErrors' | 'requireHostHeader' | 'readyWhen'>;
   } = {},
 ): RunningService & { readonly gateway: GatewayContext } {
   const logger = opts.logger ?? startupLogger(name, config);

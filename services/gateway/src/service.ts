@@ -14,8 +14,9 @@ export const BODY_LIMIT_BYTES = 64 * 1024;
 export type GatewayService = RunningService & { readonly gateway: GatewayContext };
 
 /**
- * The REST edge: stateless, no database and no Kafka. Ready only when orders, inventory and payments each answer
- * `grpc.health.v1.Health/Check` with SERVING.
+ * The REST edge: stateless, no database and no Kafka. Ready while at least one of orders, inventory and payments
+ * answers `grpc.health.v1.Health/Check` with SERVING ("degraded" when one is down: the routes of the healthy ones keep
+ * working, those of the down one answer 503 problems); not ready when none does.
  */
 export function createService(config: Config, opts: { logger?: Logger } = {}): GatewayService {
   const upstreamAddrs = {
@@ -54,7 +55,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
     {
       ...(opts.logger ? { logger: opts.logger } : {}),
       bodyLimit: BODY_LIMIT_BYTES,
-      http: { frameworkErrors, requireHostHeader: false },
+      http: { frameworkErrors, requireHostHeader: false, readyWhen: 'any' },
       onStop: async () => {
         upstreams?.close();
         upstreams = undefined;
