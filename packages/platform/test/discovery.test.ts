@@ -9,6 +9,8 @@ import { loadReflectionPackageDefinition } from '@shop/contracts';
 import { z } from 'zod';
 import type { MessageBus, OutgoingRecord } from '../src/index';
 import {
+  backendConfig,
+  CONSUMER_SESSION_TIMEOUT_MS,
   ConfigError,
   createGrpcClient,
   createLogger,
@@ -117,6 +119,22 @@ describe('file: gRPC targets (discovery file)', () => {
       }
     });
   }
+});
+
+describe('KAFKA_SESSION_TIMEOUT_MS', () => {
+  const schema = z.object(backendConfig(0, 0));
+  const base = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/d', KAFKA_BROKERS: '127.0.0.1:9092' };
+  it('defaults to the 6 s session and is bounded (1 s to 5 min)', () => {
+    assert.equal(loadConfig(schema, base).KAFKA_SESSION_TIMEOUT_MS, CONSUMER_SESSION_TIMEOUT_MS);
+    assert.equal(
+      loadConfig(schema, { ...base, KAFKA_SESSION_TIMEOUT_MS: '15000' }).KAFKA_SESSION_TIMEOUT_MS,
+      15000,
+    );
+    assert.throws(
+      () => loadConfig(schema, { ...base, KAFKA_SESSION_TIMEOUT_MS: '500' }),
+      /KAFKA_SESSION_TIMEOUT_MS/,
+    );
+  });
 });
 
 describe('kafka-acl-denied', () => {
