@@ -1,5 +1,7 @@
 import type { Lab } from './lab';
+import { brokerAcl } from './labs/broker-acl';
 import { dbPoolExhaustion } from './labs/db-pool';
+import { discoveryOutage } from './labs/discovery-outage';
 import { faultInjection } from './labs/fault-injection';
 import { paymentsContract } from './labs/payments-contract';
 
@@ -8,6 +10,6 @@ export * from './measure';
 export * from './platform';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
-export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion];
+export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion, discoveryOutage, brokerAcl];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);

@@ -250,6 +250,8 @@ function serverProperties(port: number, dataDir: string): string {
     'transaction.state.log.replication.factor=1',
     'transaction.state.log.min.isr=1',
     'group.initial.rebalance.delay.ms=0',
+    // Kafka's default floor is 6 s; 1 s lets KAFKA_SESSION_TIMEOUT_MS be set short (the scenario-9 lab does).
+    'group.min.session.timeout.ms=1000',
     'log.retention.hours=168',
     '',
   ].join('\n');

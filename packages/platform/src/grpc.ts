@@ -16,6 +16,7 @@ import type { RetrySettings } from './resilience';
 import { retryServiceConfig } from './resilience';
 import type { FaultRegistry } from './faults';
 import { faultClientInterceptor, faultRegistryOf, grpcServerFault } from './faults';
+import { DISCOVERY_REFRESH_OPTION, registerFileResolver } from './discovery';
 
 export { grpc };
 export const Status = grpc.status;
@@ -202,6 +203,8 @@ export interface ClientOptions {
   metrics: Metrics;
   /** Retries for the methods safe to repeat, under a retry budget (resilience.ts). None when absent. */
   retry?: { service: string; methods: readonly string[]; settings: RetrySettings };
+  /** For a `file:/path` target: how long the endpoints read from the file are trusted before it is read again. */
+  discoveryRefreshMs?: number;
 }
 
 /**
@@ -242,8 +245,10 @@ export function createGrpcClient<C>(Ctor: ClientCtor<C>, address: string, opts: 
   // The fault interceptor sits inside the metrics one, so injected latency and errors are measured like real ones.
   const faults = faultRegistryOf(opts.metrics);
   const interceptors = [clientInterceptor(opts), ...(faults ? [faultClientInterceptor(faults)] : [])];
+  if (address.startsWith('file:')) registerFileResolver();
   return new Ctor(address, grpc.credentials.createInsecure(), {
     interceptors,
+    ...(opts.discoveryRefreshMs ? { [DISCOVERY_REFRESH_OPTION]: opts.discoveryRefreshMs } : {}),
     ...(opts.retry
       ? {
           'grpc.service_config': retryServiceConfig(

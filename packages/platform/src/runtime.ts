@@ -8,7 +8,7 @@ import { startGrpcServer } from './grpc';
 import type { HttpServer, HttpServerOptions } from './http';
 import { createHttpServer } from './http';
 import type { MessageBus, SubscribeOptions } from './kafka';
-import { CONSUME_OUTCOMES, createKafkaBus, waitForKafka } from './kafka';
+import { CONSUME_OUTCOMES, CONSUMER_SESSION_TIMEOUT_MS, createKafkaBus, waitForKafka } from './kafka';
 import type { Logger } from './logger';
 import { createLogger } from './logger';
 import { OutboxRelay } from './messaging';
@@ -79,6 +79,12 @@ export const backendConfig = (grpcPort: number, httpPort: number) => ({
     'how long a query waits for a free pool client before failing, in ms',
   ),
   KAFKA_BROKERS: env.brokers('Kafka bootstrap brokers, comma-separated host:port'),
+  KAFKA_SESSION_TIMEOUT_MS: env.boundedInt(
+    CONSUMER_SESSION_TIMEOUT_MS,
+    1000,
+    300_000,
+    'Kafka consumer session timeout, in ms (heartbeat every third of it): above the longest time one message may take, network latency included, and well below SAGA_STEP_TIMEOUT_MS',
+  ),
 });
 
 /** Variables of a service that calls others over gRPC (gateway, orders): deadline, retries, breaker, bulkhead. */
@@ -205,6 +211,7 @@ export function createBackend(
       brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()),
       clientId: name,
       logger,
+      sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     }),
     faults,
   );

@@ -38,6 +38,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
         metrics: ctx.metrics,
         logger: ctx.logger,
         settings: dependencySettings(config),
+        discoveryRefreshMs: config.DISCOVERY_REFRESH_MS,
       });
       deps = {
         pool: ctx.pool,
