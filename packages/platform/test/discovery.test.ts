@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { loadReflectionPackageDefinition } from '@shop/contracts';
 import { z } from 'zod';
 import type { MessageBus, OutgoingRecord } from '../src/index';
 import {
@@ -56,7 +55,6 @@ async function echoServer(reply: string) {
           },
         },
       ],
-      reflection: loadReflectionPackageDefinition(),
       metrics: createMetrics(`srv-${reply}`),
       logger: quiet(),
     },
