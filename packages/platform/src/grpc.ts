@@ -123,6 +123,8 @@ function withRequestIds<T extends object>(implementation: T, faults?: FaultRegis
 }
 
 export interface GrpcServerOptions {
+  /** false: no server reflection (a test's ad-hoc service has no descriptor in @shop/contracts). Default: on. */
+  reflection?: false;
   services: {
     name: string;
     definition: grpc.ServiceDefinition;
@@ -158,9 +160,10 @@ export async function startGrpcServer(
   // Reflection describes what this server implements and nothing else (grpcurl would otherwise offer, and call,
   // another service's methods here).
   const names = opts.services.map((s) => s.name);
-  new ReflectionService(reflectionPackageDefinition(names), {
-    services: [...names, ...StandardServiceNames],
-  }).addToServer(server);
+  if (opts.reflection !== false)
+    new ReflectionService(reflectionPackageDefinition(names), {
+      services: [...names, ...StandardServiceNames],
+    }).addToServer(server);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
       if (err) {

@@ -117,6 +117,7 @@ describe('gRPC faults', () => {
             },
           },
         ],
+        reflection: false,
         metrics,
         logger: quiet(),
         faults,

@@ -792,6 +792,8 @@ describe('hardening (issue 12)', () => {
       }
       await placing;
       for (const id of placed) await stack.waitStatus(id, S.ORDER_STATUS_APPROVED, 30_000);
+      // CommitStock follows the approval: wait for every saga to finish before counting the stock.
+      for (const id of placed) await settled(id);
       assert.deepEqual(await stack.stock(sku), {
         sku,
         initialStock: 100,
