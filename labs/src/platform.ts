@@ -36,6 +36,8 @@ export interface Platform {
   restart(service: ServiceName, env: Record<string, string>): Promise<void>;
   /** The variables a service runs with beyond the baseline (what a fix or a break changed). */
   overrides(service: ServiceName): Record<string, string>;
+  /** PID of a service's process (own platform; undefined with --attach or while it is down). */
+  pid(service: ServiceName): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ export async function attachPlatform(): Promise<Platform> {
     ports,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
     logs: () => undefined,
+    pid: () => undefined,
     restart: (service) =>
       Promise.reject(
         new Error(
@@ -128,6 +131,8 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
   });
   const logs: LogLine[] = [];
   const children = new Map<ServiceName, ChildProcess>();
+  const restarts = new Map<ServiceName, number>();
+  let stopping = false;
   const extra = new Map<ServiceName, Record<string, string>>();
 
   const envOf = (svc: ServiceName): NodeJS.ProcessEnv => {
@@ -173,6 +178,21 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       });
     }
     children.set(svc, child);
+    // Supervised as a Deployment's pod would be: a service that dies without being stopped (kill -9, a crash) is
+    // started again, after 1 s doubling to 30 s; the delay is forgotten once it has stayed up 60 s.
+    const started = Date.now();
+    child.once('exit', (code, signal) => {
+      if (children.get(svc) !== child || stopping) return;
+      children.delete(svc);
+      const attempt = Date.now() - started > 60_000 ? 0 : (restarts.get(svc) ?? 0);
+      restarts.set(svc, attempt + 1);
+      const delay = Math.min(30_000, 1000 * 2 ** attempt);
+      say(`${svc} exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s`);
+      const timer = setTimeout(() => {
+        if (!stopping && !children.has(svc)) spawnService(svc);
+      }, delay);
+      timer.unref();
+    });
     return child;
   };
 
@@ -204,6 +224,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     edge: `http://127.0.0.1:${ports.gateway.http}`,
     logs: (service, since) => logs.filter((l) => l.service === service && l.at >= since),
     overrides: (svc) => ({ ...extra.get(svc) }),
+    pid: (svc) => children.get(svc)?.pid,
     async restart(svc, env) {
       // Faults switched on at runtime are part of what is deployed (the slow code path, the producer ahead): a
       // restart keeps them, through FAULTS, unless the caller says otherwise. Reset turns them off before restarting.
@@ -220,6 +241,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       await ready('gateway');
     },
     async stop() {
+      stopping = true;
       for (const svc of [...SERVICE_NAMES].reverse()) await stopService(svc);
       await infra.stop();
     },

@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Platform } from '../src/index';
-import { formatRun, LABS, runLab, startOwnPlatform } from '../src/index';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LabContext, Platform } from '../src/index';
+import { drive, formatRun, LABS, runLab, sagaInvariants, startOwnPlatform, waitReady } from '../src/index';
+import { finalStatuses, orderIdOf, placeOrderSpec } from '../src/labs/common';
 
 const ROOT = join(__dirname, '..', '..', '..');
 // Ports apart from npm start, npm test's infrastructure and the CLI's lab platform (56432/56492/18080).
@@ -88,3 +90,35 @@ for (const lab of LABS) {
     );
   });
 }
+
+describe('a service killed with kill -9 during a lab', () => {
+  it('is restarted by the lab platform as a Deployment would be, and no order is lost', async () => {
+    const p = platform;
+    assert.ok(p, 'the shared platform started');
+    const pid = p.pid('payments');
+    assert.ok(pid, 'payments runs');
+    const ctx = { platform: p } as unknown as LabContext;
+    const load = drive(p.edge, {
+      durationMs: 8000,
+      ratePerSecond: 3,
+      maxInFlight: 20,
+      next: () => placeOrderSpec('kill-9'),
+    });
+    await sleep(2000);
+    process.kill(pid, 'SIGKILL');
+    const samples = await load;
+    const back = await waitReady(`http://127.0.0.1:${p.ports.payments.http}/readyz`, 60_000);
+    assert.ok(back, 'payments ready again');
+    assert.notEqual(p.pid('payments'), pid, 'a new payments process');
+    const ids = samples.map(orderIdOf).filter((x): x is string => x !== undefined);
+    assert.ok(ids.length >= 10, `orders accepted during the test: ${ids.length}`);
+    const final = await finalStatuses(ctx, ids, 60_000);
+    const pending = [...final.entries()].filter(([, s]) => s === 'PENDING');
+    assert.deepEqual(pending, [], 'every accepted order reached a terminal state');
+    const invariants = await sagaInvariants(p);
+    assert.ok(
+      invariants.every((c) => c.ok),
+      JSON.stringify(invariants),
+    );
+  });
+});
