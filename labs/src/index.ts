@@ -1,13 +1,15 @@
 import type { Lab } from './lab';
 import { dbPoolExhaustion } from './labs/db-pool';
 import { faultInjection } from './labs/fault-injection';
+import { noDrainShutdown } from './labs/no-drain-shutdown';
 import { paymentsContract } from './labs/payments-contract';
 
+export * from './balancer';
 export * from './lab';
 export * from './measure';
 export * from './platform';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
-export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion];
+export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion, noDrainShutdown];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);

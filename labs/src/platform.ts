@@ -21,6 +21,8 @@ export interface Endpoints {
 export interface LogLine {
   at: number;
   service: ServiceName;
+  /** The replica slot (0..2) of startReplica; undefined for the service itself. */
+  replica?: number;
   json: Record<string, unknown> | undefined;
   text: string;
 }
@@ -36,6 +38,17 @@ export interface Platform {
   restart(service: ServiceName, env: Record<string, string>): Promise<void>;
   /** The variables a service runs with beyond the baseline (what a fix or a break changed). */
   overrides(service: ServiceName): Record<string, string>;
+  /**
+   * Another instance of a service (own platform only): the baseline variables plus `env`, other ports (slot 0..2 of
+   * REPLICA_SLOTS), the same database and Kafka. Resolves when it is ready.
+   */
+  startReplica(service: ServiceName, slot: number, env?: Record<string, string>): Promise<Endpoints>;
+  /** SIGTERM to a replica, wait for its exit, start it again (runtime faults kept, as restart does). */
+  restartReplica(service: ServiceName, slot: number, env?: Record<string, string>): Promise<void>;
+  /** SIGTERM to a replica and wait for its exit (SIGKILL after 15 s). */
+  stopReplica(service: ServiceName, slot: number): Promise<void>;
+  /** The replicas running now. */
+  replicas(): { service: ServiceName; slot: number; ports: Endpoints }[];
   stop(): Promise<void>;
 }
 
@@ -81,6 +94,11 @@ export async function attachPlatform(): Promise<Platform> {
         ),
       ),
     overrides: () => ({}),
+    startReplica: () =>
+      Promise.reject(new Error('--attach cannot start replicas: run the lab without --attach')),
+    restartReplica: () => Promise.reject(new Error('--attach has no replicas')),
+    stopReplica: () => Promise.resolve(),
+    replicas: () => [],
     stop: () => Promise.resolve(),
   };
 }
@@ -99,6 +117,18 @@ export interface OwnPlatformOptions {
 }
 
 const MAX_LOG_LINES = 20_000;
+
+/**
+ * Ports of replica slot k (0..2) beside the services' own (basePort + 0..3, 11..13, 20..23): HTTP +4+k, admin +7+k,
+ * gRPC +14+k. basePort + 10 is left to a lab's balancer (labs/src/balancer.ts).
+ */
+export const REPLICA_SLOTS = 3;
+export const replicaPorts = (basePort: number, slot: number): Endpoints => ({
+  http: basePort + 4 + slot,
+  admin: basePort + 7 + slot,
+  grpc: basePort + 14 + slot,
+});
+export const balancerPort = (basePort: number) => basePort + 10;
 
 async function activeFaults(adminPort: number): Promise<Record<string, unknown>> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/faults`, { signal: AbortSignal.timeout(5000) });
@@ -127,11 +157,13 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     log: () => undefined,
   });
   const logs: LogLine[] = [];
-  const children = new Map<ServiceName, ChildProcess>();
-  const extra = new Map<ServiceName, Record<string, string>>();
+  const children = new Map<string, ChildProcess>();
+  const extra = new Map<string, Record<string, string>>();
+  const replicas = new Map<string, { service: ServiceName; slot: number; ports: Endpoints }>();
+  const keyOf = (svc: ServiceName, slot?: number) => (slot === undefined ? svc : `${svc}#${slot}`);
 
-  const envOf = (svc: ServiceName): NodeJS.ProcessEnv => {
-    const p = ports[svc];
+  const envOf = (svc: ServiceName, slot?: number): NodeJS.ProcessEnv => {
+    const p = slot === undefined ? ports[svc] : replicaPorts(b, slot);
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -145,7 +177,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       SHUTDOWN_TIMEOUT_MS: '5000',
       STARTUP_TIMEOUT_MS: '60000',
       ...opts.env,
-      ...extra.get(svc),
+      ...extra.get(keyOf(svc, slot)),
     };
     if (p.grpc) env.GRPC_PORT = String(p.grpc);
     const url = infra.databaseUrls[svc];
@@ -154,11 +186,11 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     return env;
   };
 
-  const spawnService = (svc: ServiceName) => {
+  const spawnService = (svc: ServiceName, slot?: number) => {
     const child = spawn(
       process.execPath,
       [...NODE_FLAGS, '--require', './dist/src/instrumentation.js', 'dist/src/main.js'],
-      { cwd: join(ROOT, 'services', svc), env: envOf(svc), stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: join(ROOT, 'services', svc), env: envOf(svc, slot), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (text) => {
@@ -168,17 +200,23 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
         } catch {
           json = undefined;
         }
-        logs.push({ at: Date.now(), service: svc, json, text });
+        logs.push({
+          at: Date.now(),
+          service: svc,
+          ...(slot === undefined ? {} : { replica: slot }),
+          json,
+          text,
+        });
         if (logs.length > MAX_LOG_LINES) logs.splice(0, logs.length - MAX_LOG_LINES);
       });
     }
-    children.set(svc, child);
+    children.set(keyOf(svc, slot), child);
     return child;
   };
 
-  const stopService = async (svc: ServiceName) => {
-    const child = children.get(svc);
-    children.delete(svc);
+  const stopService = async (svc: ServiceName, slot?: number) => {
+    const child = children.get(keyOf(svc, slot));
+    children.delete(keyOf(svc, slot));
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     child.kill('SIGTERM');
@@ -187,11 +225,12 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     clearTimeout(t);
   };
 
-  const ready = async (svc: ServiceName) => {
-    if (!(await waitReady(`http://127.0.0.1:${ports[svc].http}/readyz`, 120_000)))
+  const ready = async (svc: ServiceName, slot?: number) => {
+    const port = slot === undefined ? ports[svc].http : replicaPorts(b, slot).http;
+    if (!(await waitReady(`http://127.0.0.1:${port}/readyz`, 120_000)))
       throw new Error(
-        `${svc} did not become ready in 120 s; its last lines:\n${logs
-          .filter((l) => l.service === svc)
+        `${keyOf(svc, slot)} did not become ready in 120 s; its last lines:\n${logs
+          .filter((l) => l.service === svc && l.replica === slot)
           .slice(-15)
           .map((l) => l.text)
           .join('\n')}`,
@@ -203,6 +242,43 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     ports,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
     logs: (service, since) => logs.filter((l) => l.service === service && l.at >= since),
+    async startReplica(svc, slot, env = {}) {
+      if (!Number.isInteger(slot) || slot < 0 || slot >= REPLICA_SLOTS)
+        throw new Error(`replica slot ${slot}: 0..${REPLICA_SLOTS - 1}`);
+      const key = keyOf(svc, slot);
+      if (replicas.has(key)) throw new Error(`replica ${key} is already running`);
+      const p = replicaPorts(b, slot);
+      say(
+        `starting replica ${key} (http ${p.http}, admin ${p.admin}${svc === 'gateway' ? '' : `, grpc ${p.grpc}`})${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}`,
+      );
+      extra.set(key, env);
+      replicas.set(key, { service: svc, slot, ports: svc === 'gateway' ? { ...p, grpc: 0 } : p });
+      spawnService(svc, slot);
+      await ready(svc, slot);
+      return p;
+    },
+    async restartReplica(svc, slot, env) {
+      const key = keyOf(svc, slot);
+      if (!replicas.has(key)) throw new Error(`no replica ${key}`);
+      const active = await activeFaults(replicaPorts(b, slot).admin).catch(() => ({}));
+      const next = env ?? extra.get(key) ?? {};
+      const carried: Record<string, string> =
+        Object.keys(active).length > 0 && next.FAULTS === undefined ? { FAULTS: JSON.stringify(active) } : {};
+      say(`SIGTERM to replica ${key}, then start it again${env ? ` with ${JSON.stringify(env)}` : ''}`);
+      await stopService(svc, slot);
+      extra.set(key, { ...next, ...carried });
+      spawnService(svc, slot);
+      await ready(svc, slot);
+    },
+    async stopReplica(svc, slot) {
+      const key = keyOf(svc, slot);
+      if (!replicas.has(key)) return;
+      say(`stopping replica ${key}`);
+      await stopService(svc, slot);
+      replicas.delete(key);
+      extra.delete(key);
+    },
+    replicas: () => [...replicas.values()],
     overrides: (svc) => ({ ...extra.get(svc) }),
     async restart(svc, env) {
       // Faults switched on at runtime are part of what is deployed (the slow code path, the producer ahead): a
@@ -220,6 +296,8 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       await ready('gateway');
     },
     async stop() {
+      for (const r of [...replicas.values()]) await stopService(r.service, r.slot);
+      replicas.clear();
       for (const svc of [...SERVICE_NAMES].reverse()) await stopService(svc);
       await infra.stop();
     },

@@ -190,7 +190,10 @@ async function drainDelay(config: Common, logger: Logger, setReady: (ready: bool
   setReady(false);
   const ms = Math.min(config.SHUTDOWN_DRAIN_DELAY_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
   if (ms <= 0) return;
-  logger.info({ drainDelayMs: ms, code: 'DRAIN_DELAY' }, 'not ready; serving on until the endpoint is dropped');
+  logger.info(
+    { drainDelayMs: ms, code: 'DRAIN_DELAY' },
+    'not ready; serving on until the endpoint is dropped',
+  );
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
@@ -316,7 +319,7 @@ export function createBackend(
     async stop() {
       abort.abort();
       if (gauges) clearInterval(gauges);
-      if (http) await drainDelay(config, logger, http.setReady);
+      if (http) await drainDelay(config, logger, (r) => http?.setReady(r));
       await parts
         .onStop?.(ctx)
         .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'onStop failed'));
@@ -374,7 +377,7 @@ export function createEdge(
       logger.info({ httpPort: ports.http }, `${name} ready`);
     },
     async stop() {
-      if (http) await drainDelay(config, logger, http.setReady);
+      if (http) await drainDelay(config, logger, (r) => http?.setReady(r));
       await http?.close();
       await opts.onStop?.();
       faults.clearAll();
