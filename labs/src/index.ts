@@ -3,6 +3,7 @@ import { dbPoolExhaustion } from './labs/db-pool';
 import { faultInjection } from './labs/fault-injection';
 import { noDrainShutdown } from './labs/no-drain-shutdown';
 import { paymentsContract } from './labs/payments-contract';
+import { upgradeDataLoss } from './labs/upgrade-data-loss';
 
 export * from './balancer';
 export * from './lab';
@@ -10,6 +11,12 @@ export * from './measure';
 export * from './platform';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
-export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion, noDrainShutdown];
+export const LABS: Lab[] = [
+  paymentsContract,
+  faultInjection,
+  dbPoolExhaustion,
+  noDrainShutdown,
+  upgradeDataLoss,
+];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);

@@ -32,6 +32,10 @@ export interface Platform {
   readonly ports: Record<ServiceName, Endpoints>;
   /** http://127.0.0.1:<port> of the REST edge. */
   readonly edge: string;
+  /** Superuser URL of the platform's PostgreSQL (own platform only). */
+  readonly adminDatabaseUrl?: string;
+  /** The platform's state directory (own platform only). */
+  readonly stateDir?: string;
   /** Log lines of a service since `since` (ms epoch); undefined when the logs are not visible (attach). */
   logs(service: ServiceName, since: number): LogLine[] | undefined;
   /** Restarts a service with these variables over its baseline (own platform only). */
@@ -240,6 +244,8 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
   const platform: Platform = {
     mode: 'own',
     ports,
+    adminDatabaseUrl: infra.adminDatabaseUrl,
+    stateDir: opts.stateDir,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
     logs: (service, since) => logs.filter((l) => l.service === service && l.at >= since),
     async startReplica(svc, slot, env = {}) {

@@ -46,7 +46,7 @@ async function rollUnderLoad(ctx: LabContext) {
   const exits = (ctx.platform.logs('gateway', since) ?? []).filter(
     (l) => l.replica === 0 && /shutting down|exiting at once|not ready; serving on|stopped/.test(l.text),
   );
-  for (const l of exits) ctx.say(`gateway#0 log: ${String(l.json?.msg ?? l.text)}`);
+  for (const l of exits) ctx.say(`gateway#0 log: ${typeof l.json?.msg === 'string' ? l.json.msg : l.text}`);
   return { all, orders, failed: all.count - Math.round(all.okRate * all.count) };
 }
 
