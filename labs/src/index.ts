@@ -1,4 +1,5 @@
 import type { Lab } from './lab';
+import { canaryRollback } from './labs/canary-rollback';
 import { dbPoolExhaustion } from './labs/db-pool';
 import { faultInjection } from './labs/fault-injection';
 import { noDrainShutdown } from './labs/no-drain-shutdown';
@@ -17,6 +18,7 @@ export const LABS: Lab[] = [
   dbPoolExhaustion,
   noDrainShutdown,
   upgradeDataLoss,
+  canaryRollback,
 ];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);
