@@ -14,21 +14,31 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const [command = 'help', ...args] = process.argv.slice(2);
 
-const major = Number(process.versions.node.split('.')[0]);
-if (major < 22) {
+const [major, minor] = process.versions.node.split('.').map(Number);
+// package.json's engines: the OpenTelemetry SDK needs >= 22.15.
+if (major < 22 || (major === 22 && minor < 15)) {
   console.error(
-    `Node.js ${process.versions.node} is too old: this project runs on Node 24 (>= 22). ` +
+    `Node.js ${process.versions.node} is too old: this project runs on Node 24 (>= 22.15). ` +
       'Run it through npm (`npm start`, `npm test`), which uses the Node 24 installed by `npm install` in node_modules/.bin.',
   );
   process.exit(1);
 }
 
-const SERVICES = [
+const BASE_SERVICES = [
   { name: 'inventory', grpcPort: 50052, httpPort: 9102, adminPort: 9182 },
   { name: 'payments', grpcPort: 50053, httpPort: 9103, adminPort: 9183 },
   { name: 'orders', grpcPort: 50051, httpPort: 9101, adminPort: 9181 },
   { name: 'gateway', grpcPort: 0, httpPort: 8080, adminPort: 9180 },
 ];
+/** The services' ports, every one shifted by `offset` (`npm start -- --port-offset N`: a second platform beside). */
+const servicesAt = (offset) =>
+  BASE_SERVICES.map((s) => ({
+    ...s,
+    grpcPort: s.grpcPort && s.grpcPort + offset,
+    httpPort: s.httpPort + offset,
+    adminPort: s.adminPort + offset,
+  }));
+const SERVICES = servicesAt(0);
 const DATA_SERVICES = ['orders', 'inventory', 'payments'];
 // kafkajs computes negative timeouts on Node >= 22 (harmless, clamped to 1 ms); keep the warning out of the logs.
 const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
@@ -63,18 +73,50 @@ function run(cmd, cmdArgs, opts = {}) {
 
 const turbo = join(root, 'node_modules', '.bin', 'turbo');
 
-function build() {
-  say('platform', 'building (turbo run build)...');
-  if (run(turbo, ['run', 'build', '--output-logs=errors-only', '--log-prefix=none']) !== 0) {
+/**
+ * `turbo run build` (for `filters`, or everything), with a "still building" line every 15 s and turbo's summary, so
+ * that the first build of a fresh clone (a minute or two) is not silent. Exits on failure.
+ */
+async function build(filters = []) {
+  const started = Date.now();
+  say('platform', `building (turbo run build${filters.map((f) => ` --filter=${f}`).join('')})...`);
+  const child = spawn(
+    turbo,
+    [
+      'run',
+      'build',
+      ...filters.map((f) => `--filter=${f}`),
+      '--output-logs=errors-only',
+      '--log-prefix=none',
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } },
+  );
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    // turbo's summary ("Tasks: 12 successful, 12 total") and errors are worth showing; its banner is not.
+    if (/^\s*(Tasks|Cached|Time|Failed):/.test(line) || /error|ERR!/i.test(line))
+      say('platform', line.trim());
+  });
+  const tick = setInterval(
+    () => say('platform', `  still building... ${Math.round((Date.now() - started) / 1000)} s`),
+    15_000,
+  );
+  const stopBuild = () => child.kill('SIGTERM');
+  process.once('SIGTERM', stopBuild);
+  process.once('SIGINT', stopBuild);
+  const code = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  clearInterval(tick);
+  process.removeListener('SIGTERM', stopBuild);
+  process.removeListener('SIGINT', stopBuild);
+  if (code !== 0) {
     console.error('build failed: see the errors above');
     process.exit(1);
   }
+  say('platform', `built in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
-async function infraUp(profile, reset, log) {
+async function infraUp(p, reset, log, extra = {}) {
   const { startInfra } = require(join(root, 'packages', 'infra'));
   const { ALL_TOPICS } = require(join(root, 'packages', 'contracts'));
-  const p = PROFILES[profile];
   return startInfra({
     stateDir: p.stateDir,
     services: DATA_SERVICES,
@@ -83,7 +125,55 @@ async function infraUp(profile, reset, log) {
     topics: ALL_TOPICS,
     reset,
     log,
+    ...extra,
   });
+}
+
+/** `--name value` from the command's arguments. */
+function opt(name, def) {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
+}
+
+function intOpt(name, def) {
+  const raw = opt(name, String(def));
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65534) {
+    console.error(`--${name}: expected a port number (or offset), got ${raw}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** The profile of `--name N` (state dir .local/N) with --pg-port / --kafka-port, `base` giving the defaults. */
+function namedProfile(base) {
+  const name = opt('name', base.name);
+  if (!/^[\w-]+$/.test(name)) {
+    console.error('--name: letters, digits, _ and - only');
+    process.exit(2);
+  }
+  return {
+    name,
+    stateDir: join(root, '.local', name),
+    postgresPort: intOpt('pg-port', base.postgresPort),
+    kafkaPort: intOpt('kafka-port', base.kafkaPort),
+  };
+}
+
+/**
+ * Stops the run when the process that started it is gone: npm killed by SIGKILL, or a shell between npm and us
+ * killed by the signal meant for the whole run. We are then reparented, and process.ppid changes.
+ */
+function watchParent(onGone) {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onGone(parent);
+    }
+  }, 500);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 // --- npm start -------------------------------------------------------------------------------------------------
@@ -124,22 +214,36 @@ function serviceEnv(svc, infra, extra = {}) {
   return env;
 }
 
+/** The absolute path of a service's entry point: it is in the service's command line, which proves it is ours. */
+const serviceMain = (svc) => join(root, 'services', svc.name, 'dist', 'src', 'main.js');
+
 function spawnService(svc, env, onExit) {
   const cwd = join(root, 'services', svc.name);
+  // The IPC channel closes when the launcher dies, however it dies; the service then shuts itself down
+  // (@shop/platform runService), so that it never outlives the launcher.
   const child = spawn(
     process.execPath,
-    [...NODE_FLAGS, '--require', './dist/src/instrumentation.js', 'dist/src/main.js'],
+    [...NODE_FLAGS, '--require', './dist/src/instrumentation.js', serviceMain(svc)],
     {
       cwd,
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     },
   );
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (l) => say(svc.name, pretty(l)));
   }
-  child.on('exit', (code, signal) => onExit(svc, code, signal));
+  child.on('exit', (code, signal) => onExit(svc, child, code, signal));
   return child;
+}
+
+// A service that dies is restarted, as a Deployment's pod would be: after 1 s, doubling up to 30 s while it keeps
+// dying, back to 1 s once it has stayed up for a minute. Exit code 2 (invalid configuration) is not retried.
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+const RESTART_RESET_AFTER_MS = 60_000;
+function restartDelay(attempt) {
+  return Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** attempt);
 }
 
 async function waitReady(url, timeoutMs) {
@@ -173,26 +277,44 @@ function waitExit(child, ms) {
 
 async function startPlatform() {
   if (args.includes('--help')) {
-    console.log(`npm start [-- --reset] [-- --prometheus]
+    console.log(`npm start [-- --reset] [-- --prometheus] [-- --name N --pg-port P --kafka-port K --port-offset O]
 
 Provisions PostgreSQL (a database and a role per service) and a single-node Kafka broker, then starts
-inventory, payments, orders and gateway, with one combined log. Ctrl+C or SIGTERM stops everything.
+inventory, payments, orders and gateway, with one combined log. Ctrl+C or SIGTERM (to npm or to this process)
+stops everything. A service that exits is restarted after 1 s, 2 s, 4 s ... up to 30 s.
 
   --reset        wipe the local state (.local/dev: databases, Kafka log, credentials) before starting
   --prometheus   also run a local Prometheus (Debian package 'prometheus') on 127.0.0.1:9090 with the
                  platform's rules, scraping every service
+  --name N       state in .local/N instead of .local/dev (a second platform beside the first)
+  --pg-port P    PostgreSQL port (55432)
+  --kafka-port K Kafka port (59092; the controller uses K+1)
+  --port-offset O  added to every service port (8080, 9101-9103, 50051-50053); demo and the other tools
+                 expect the defaults
 Environment: KAFKA_BROKERS (use an existing broker), SHOP_POSTGRES_URL (admin URL of an existing PostgreSQL),
 LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf).`);
     return;
   }
-  build();
+  const profile = namedProfile({ name: 'dev', ...PROFILES.dev });
+  const offset = intOpt('port-offset', 0);
+  const services = servicesAt(offset);
+  const addr = (name) => `127.0.0.1:${services.find((s) => s.name === name).grpcPort}`;
+  const upstreams = {
+    ORDERS_ADDR: addr('orders'),
+    INVENTORY_ADDR: addr('inventory'),
+    PAYMENTS_ADDR: addr('payments'),
+  };
   const children = new Map();
+  const restarts = new Map();
   let stopping = false;
   let infra;
   let prometheus;
+  let unwatchParent = () => undefined;
   const stopAll = async (code) => {
     if (stopping) return;
     stopping = true;
+    unwatchParent();
+    for (const r of restarts.values()) clearTimeout(r.timer);
     say('platform', 'stopping services...');
     const exits = [...children.values()].map((c) => {
       c.kill('SIGTERM');
@@ -212,12 +334,24 @@ LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf).`
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
+  process.on('SIGHUP', () => void stopAll(0));
+  unwatchParent = watchParent((parent) => {
+    say('platform', `the process that started this run (pid ${parent}) is gone; stopping everything`);
+    void stopAll(0);
+  });
 
+  await build();
+  if (stopping) return;
   try {
     // PostgreSQL's routine LOG lines (checkpoints, connections) would drown the services' logs; keep its problems.
-    infra = await infraUp('dev', args.includes('--reset'), (source, line) => {
-      if (source !== 'postgres' || /\b(WARNING|ERROR|FATAL|PANIC):/.test(line)) say(source, line);
-    });
+    infra = await infraUp(
+      profile,
+      args.includes('--reset'),
+      (source, line) => {
+        if (source !== 'postgres' || /\b(WARNING|ERROR|FATAL|PANIC):/.test(line)) say(source, line);
+      },
+      { watchdog: true },
+    );
   } catch (err) {
     say('platform', `could not provision the infrastructure:\n${err.message}`);
     process.exit(1);
@@ -225,34 +359,66 @@ LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf).`
   for (const line of infra.describe()) say('infra', line);
   if (stopping) return;
 
-  const onExit = (svc, code, signal) => {
-    children.delete(svc.name);
-    if (!stopping)
+  const launch = (svc) => {
+    const child = spawnService(svc, serviceEnv(svc, infra, upstreams), onExit);
+    children.set(svc.name, child);
+    const state = restarts.get(svc.name) ?? { attempt: 0, timer: undefined, startedAt: 0 };
+    state.startedAt = Date.now();
+    restarts.set(svc.name, state);
+    if (child.pid) infra.track(svc.name, child.pid, serviceMain(svc));
+    return child;
+  };
+  function onExit(svc, child, code, signal) {
+    if (child.pid) infra.untrack(child.pid);
+    if (children.get(svc.name) === child) children.delete(svc.name);
+    if (stopping) return;
+    const how = signal ?? `code ${code}`;
+    if (code === 2) {
       say(
         'platform',
-        `${svc.name} exited (${signal ?? `code ${code}`}); the others keep running. Ctrl+C to stop.`,
+        `${svc.name} exited (${how}: invalid configuration); not restarting it. Ctrl+C to stop.`,
       );
-  };
-  for (const svc of SERVICES) children.set(svc.name, spawnService(svc, serviceEnv(svc, infra), onExit));
+      return;
+    }
+    const state = restarts.get(svc.name);
+    const upMs = Date.now() - state.startedAt;
+    if (upMs >= RESTART_RESET_AFTER_MS) state.attempt = 0;
+    const delay = restartDelay(state.attempt);
+    state.attempt += 1;
+    say(
+      'platform',
+      `${svc.name} exited (${how}) after ${Math.round(upMs / 1000)} s; restarting it in ${delay / 1000} s (restart ${state.attempt}); the others keep running`,
+    );
+    state.timer = setTimeout(() => {
+      if (stopping) return;
+      const restarted = launch(svc);
+      say('platform', `${svc.name} restarted (pid ${restarted.pid})`);
+      void waitReady(`http://127.0.0.1:${svc.httpPort}/readyz`, 90_000).then((ok) => {
+        if (!stopping && children.get(svc.name) === restarted)
+          say('platform', ok ? `${svc.name} ready again` : `${svc.name} NOT READY 90 s after its restart`);
+      });
+    }, delay);
+  }
+  for (const svc of services) launch(svc);
 
-  if (args.includes('--prometheus')) prometheus = startPrometheus();
+  if (args.includes('--prometheus')) prometheus = startPrometheus(profile.stateDir);
 
   const results = await Promise.all(
-    SERVICES.map((s) => waitReady(`http://127.0.0.1:${s.httpPort}/readyz`, 90_000)),
+    services.map((s) => waitReady(`http://127.0.0.1:${s.httpPort}/readyz`, 90_000)),
   );
   if (stopping) return;
-  const lines = SERVICES.map(
+  const lines = services.map(
     (s, i) =>
       `${s.name.padEnd(10)} ${results[i] ? 'ready    ' : 'NOT READY'} http://127.0.0.1:${s.httpPort}` +
       (s.grpcPort ? `  grpc 127.0.0.1:${s.grpcPort}` : '  (REST edge)'),
   );
   say(
     'platform',
-    `\n  ${lines.join('\n  ')}\n  PostgreSQL ${infra.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${infra.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}  Try: curl http://127.0.0.1:8080/v1/products    Stop: Ctrl+C`,
+    `\n  ${lines.join('\n  ')}\n  PostgreSQL ${infra.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${infra.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}  Try: curl http://127.0.0.1:${services.at(-1).httpPort}/v1/products    Stop: Ctrl+C`,
   );
 }
 
-function startPrometheus() {
+function startPrometheus(stateDir) {
   const bin = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).stdout.trim();
   if (!bin) {
     say(
@@ -261,7 +427,7 @@ function startPrometheus() {
     );
     return undefined;
   }
-  const dataDir = join(PROFILES.dev.stateDir, 'prometheus');
+  const dataDir = join(stateDir, 'prometheus');
   mkdirSync(dataDir, { recursive: true });
   const child = spawn(
     bin,
@@ -302,7 +468,7 @@ async function testPlatform() {
     checks.push({ name, ok: status === 0 });
     say('platform', `${status === 0 ? 'ok  ' : 'FAIL'} ${name}`);
   };
-  build();
+  await build();
   check(
     'format (prettier --check)',
     run(join(root, 'node_modules', '.bin', 'prettier'), ['--check', '--log-level=warn', '.']),
@@ -317,10 +483,16 @@ async function testPlatform() {
   let infra;
   let testsStatus = 1;
   try {
-    infra = await infraUp('test', true, (source, line) => {
-      // Tests provoke database errors on purpose (constraint checks); only a crash of the servers matters here.
-      if (/\b(FATAL|PANIC)\b|exited|failed to start/i.test(line)) say(source, line);
-    });
+    infra = await infraUp(
+      PROFILES.test,
+      true,
+      (source, line) => {
+        // Tests provoke database errors on purpose (constraint checks); only a crash of the servers matters here.
+        if (/\b(FATAL|PANIC)\b|exited|failed to start/i.test(line)) say(source, line);
+      },
+      // A test run killed by SIGKILL (a CI timeout) must not leave PostgreSQL and Kafka running.
+      { watchdog: true },
+    );
     for (const line of infra.describe()) say('infra', line);
     testsStatus = run(
       turbo,
@@ -357,21 +529,44 @@ async function testPlatform() {
 // --- infra only (for developing one package's tests) ----------------------------------------------------------
 
 async function infraOnly() {
-  const opt = (name, def) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 && args[i + 1] ? args[i + 1] : def;
+  if (args.includes('--help')) {
+    console.log(`npm run infra -- [--name N] [--pg-port P] [--kafka-port K] [--reset]
+
+Only PostgreSQL and Kafka (databases, roles and topics provisioned), for developing one package's tests;
+the environment for those tests is written to .local/N/env.sh. Ctrl+C or SIGTERM stops both.
+
+  --name N       state in .local/N (default: infra)
+  --pg-port P    PostgreSQL port (55434)
+  --kafka-port K Kafka port (59096; the controller uses K+1)
+  --reset        wipe .local/N first`);
+    return;
+  }
+  const profile = namedProfile({ name: 'infra', postgresPort: 55434, kafkaPort: 59096 });
+  let infra;
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await infra?.stop().catch((err) => say('platform', `stop failed: ${err.message}`));
+    process.exit(0);
   };
-  const name = opt('name', 'infra');
-  if (!/^[\w-]+$/.test(name)) throw new Error('--name: letters, digits, _ and - only');
-  PROFILES[name] = {
-    stateDir: join(root, '.local', name),
-    postgresPort: Number(opt('pg-port', '55434')),
-    kafkaPort: Number(opt('kafka-port', '59096')),
-  };
-  const infra = await infraUp(name, args.includes('--reset'), (source, line) => {
-    if (/error|fatal/i.test(line)) say(source, line);
-  });
-  const envFile = join(PROFILES[name].stateDir, 'env.sh');
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGHUP', () => void stop());
+  watchParent(() => void stop());
+  // Only what provisioning needs: the infra library and the topic list of the contracts.
+  await build(['@shop/infra', '@shop/contracts']);
+  if (stopping) return;
+  infra = await infraUp(
+    profile,
+    args.includes('--reset'),
+    (source, line) => {
+      if (source === 'infra' || /error|fatal/i.test(line)) say(source, line);
+    },
+    { watchdog: true },
+  );
+  if (stopping) return void (await infra.stop());
+  const envFile = join(profile.stateDir, 'env.sh');
   const q = (v) => `'${v.replace(/'/g, `'\\''`)}'`;
   writeFileSync(
     envFile,
@@ -385,12 +580,6 @@ async function infraOnly() {
   );
   for (const line of infra.describe()) say('infra', line);
   say('platform', `infrastructure up; for tests: source ${envFile}   Stop: Ctrl+C or SIGTERM`);
-  const stop = async () => {
-    await infra.stop().catch((err) => say('platform', `stop failed: ${err.message}`));
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
 }
 
 // --- tools that drive a running platform (demo, consistency check, benchmark) ----------------------------------
@@ -555,7 +744,7 @@ else if (command === 'infra') await infraOnly();
 else if (command === 'test') await testPlatform();
 else {
   console.log(
-    'usage: node scripts/platform.mjs start|test|infra   (normally via `npm start` and `npm test`)\n  infra --name N --pg-port P --kafka-port K [--reset]: only PostgreSQL and Kafka, env for tests in .local/N/env.sh',
+    'usage: node scripts/platform.mjs start|test|infra|tool   (normally via `npm start`, `npm test`, `npm run infra`)\n  start --help: options of `npm start`\n  infra --name N --pg-port P --kafka-port K [--reset]: only PostgreSQL and Kafka, env for tests in .local/N/env.sh (`npm run infra -- --help`)',
   );
   process.exit(command === 'help' ? 0 : 2);
 }

@@ -91,12 +91,23 @@ seccompProfile:
      ctx = dict "host" "port" "svc" "weight" "m" */}}
 {{- define "shop.vsRoutes" -}}
 {{- $r := .svc.route -}}
+{{- $uris := .uris | default list -}}
 {{- if .svc.canary.enabled }}
 - name: canary-by-header
   match:
+    {{- if $uris }}
+    {{- range $uris }}
+    - uri:
+        {{- toYaml . | nindent 8 }}
+      headers:
+        {{ $.m.canaryHeader.name }}:
+          exact: {{ $.m.canaryHeader.value | quote }}
+    {{- end }}
+    {{- else }}
     - headers:
         {{ .m.canaryHeader.name }}:
           exact: {{ .m.canaryHeader.value | quote }}
+    {{- end }}
   route:
     - destination:
         host: {{ .host }}
@@ -109,6 +120,13 @@ seccompProfile:
     {{- toYaml $r.retries | nindent 4 }}
 {{- end }}
 - name: weighted
+  {{- if $uris }}
+  match:
+    {{- range $uris }}
+    - uri:
+        {{- toYaml . | nindent 8 }}
+    {{- end }}
+  {{- end }}
   route:
     - destination:
         host: {{ .host }}

@@ -400,6 +400,32 @@ for (const { name, values, objects } of rendered) {
           v.spec.gateways?.includes(gw[0].metadata.name),
         );
         assert.ok(edge, 'edge VirtualService bound to the Gateway');
+        // What the ingress gateway routes: the first http route with a matching `match` entry (no `match`: all).
+        const routed = (path: string, headers: Record<string, string> = {}): boolean =>
+          (edge.spec.http as Any[]).some(
+            (r) =>
+              !r.match ||
+              (r.match as Any[]).some((m) => {
+                const uri = m.uri;
+                const uriOk =
+                  !uri ||
+                  (uri.exact !== undefined && uri.exact === path) ||
+                  (uri.prefix !== undefined && path.startsWith(uri.prefix));
+                const headersOk = Object.entries((m.headers ?? {}) as Record<string, Any>).every(
+                  ([name, want]) => headers[name] === want.exact,
+                );
+                return uriOk && headersOk;
+              }),
+          );
+        const canary = { [values.mesh.canaryHeader.name]: values.mesh.canaryHeader.value };
+        for (const path of ['/v1/products', '/v1/orders/x/cancel', '/openapi.yaml']) {
+          assert.ok(routed(path), `${path} is public`);
+          assert.ok(routed(path, canary), `${path} is public with the canary header`);
+        }
+        for (const path of ['/metrics', '/readyz', '/livez', '/', '/v1', '/openapi.yaml.bak']) {
+          assert.ok(!routed(path), `${path} is not routed from the ingress`);
+          assert.ok(!routed(path, canary), `${path} is not routed from the ingress with the canary header`);
+        }
         const ra = objectsOf<Any>(objects, 'RequestAuthentication');
         if (values.mesh.jwt.enabled) {
           assert.equal(ra.length, 1);

@@ -76,6 +76,10 @@ void describe('Dockerfile', () => {
     assert.match(text, /^ARG NODE_IMAGE=node:24\.\d+\.\d+-bookworm-slim$/m);
     assert.match(text, /turbo prune "@shop\/\$\{SERVICE\}" --docker/);
     assert.match(text, /npm ci --omit=dev/);
+    // Every install from the lock file is `npm ci` (the lock file is complete); only the global turbo is installed.
+    assert.match(text, /^RUN npm ci --no-audit --no-fund$/m);
+    const installs = text.split('\n').filter((l) => /npm (install|i) /.test(l));
+    assert.deepEqual(installs, ['RUN npm install --global --no-audit --no-fund turbo@2.11.11']);
     assert.match(text, /^COPY proto\/ \.\/proto\/$/m);
     const runtime = text.slice(text.lastIndexOf('FROM '));
     assert.match(runtime, /^USER 1000:1000$/m);

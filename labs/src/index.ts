@@ -1,6 +1,8 @@
 import type { Lab } from './lab';
+import { brokerAcl } from './labs/broker-acl';
 import { canaryRollback } from './labs/canary-rollback';
 import { dbPoolExhaustion } from './labs/db-pool';
+import { discoveryOutage } from './labs/discovery-outage';
 import { faultInjection } from './labs/fault-injection';
 import { noDrainShutdown } from './labs/no-drain-shutdown';
 import { paymentsContract } from './labs/payments-contract';
@@ -16,6 +18,8 @@ export const LABS: Lab[] = [
   paymentsContract,
   faultInjection,
   dbPoolExhaustion,
+  discoveryOutage,
+  brokerAcl,
   noDrainShutdown,
   upgradeDataLoss,
   canaryRollback,

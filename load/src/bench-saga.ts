@@ -43,7 +43,7 @@ async function terminalEvents(kafka: Kafka) {
     eachMessage: async ({ message }) => {
       await Promise.resolve();
       let outcome: string | undefined;
-      let orderId = '';
+      let orderId: string;
       try {
         const env = decodeEnvelope(message.value);
         orderId = env.orderId;

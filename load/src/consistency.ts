@@ -11,6 +11,7 @@ async function allOrders(c: ReturnType<typeof clients>): Promise<ordersV1.Order[
   for (let page = 0; page < 100_000; page++) {
     const res = await call(c.orders.listOrders.bind(c.orders), {
       customerId: '',
+      allCustomers: true,
       status: 0,
       pageSize: 100,
       pageToken,

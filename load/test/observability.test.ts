@@ -6,6 +6,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { eventually, testInfra, uniqueCustomer } from '@shop/testkit';
 import { Rest } from '../src/lib';
 import { grpcHealth, reflectionServices } from './grpc-probe';
+import { ensureGrpcurl, grpcurl } from './grpcurl';
 import type { ReceivedSpan } from './otlp';
 import { SpanKind, startOtlpReceiver } from './otlp';
 import type { Stack } from './stack';
@@ -13,12 +14,16 @@ import { startStack } from './stack';
 
 // One real order through the four services running as separate processes, each exporting its spans over OTLP
 // http/protobuf to a receiver inside this test: the trace tree, the metrics and the logs are checked from outside.
-describe('the running platform from outside: telemetry of an order, gRPC health and reflection', () => {
+describe('the running platform from outside: telemetry of an order, gRPC health, reflection and grpcurl', () => {
   let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
   let stack: Stack;
   let rest: Rest;
+  // Built (or found in the cache) while the services start; awaited by the grpcurl test only.
+  let grpcurlBinary: Promise<string>;
 
   before(async () => {
+    grpcurlBinary = ensureGrpcurl();
+    grpcurlBinary.catch(() => undefined);
     otlp = await startOtlpReceiver();
     stack = await startStack({
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
@@ -359,5 +364,67 @@ describe('the running platform from outside: telemetry of an order, gRPC health 
       for (const service of [...services, 'grpc.health.v1.Health'])
         assert.ok(listed.includes(service), `${name} lists ${service}: ${listed.join(', ')}`);
     }
+  });
+
+  // What the README promises: grpcurl, a real client, can list, describe and call every service. Each server lists
+  // only what it implements, serves complete file descriptors (imports included) and a valid health descriptor.
+  it('grpcurl lists, describes and calls every gRPC service', { timeout: 12 * 60_000 }, async () => {
+    const bin = await grpcurlBinary;
+    const { order, customerId } = await place('SKU-0001', randomUUID());
+    const expected = {
+      orders: {
+        service: 'orders.v1.OrderService',
+        call: 'orders.v1.OrderService/GetOrder',
+        data: { orderId: order.id },
+        check: (out: Record<string, unknown>) => {
+          const got = out.order as { id?: string; customerId?: string };
+          assert.equal(got.id, order.id);
+          assert.equal(got.customerId, customerId);
+        },
+      },
+      inventory: {
+        service: 'inventory.v1.InventoryService',
+        call: 'inventory.v1.InventoryService/GetProduct',
+        data: { sku: 'SKU-0001' },
+        check: (out: Record<string, unknown>) =>
+          assert.equal((out.product as { sku?: string }).sku, 'SKU-0001'),
+      },
+      payments: {
+        service: 'payments.v1.PaymentService',
+        call: 'payments.v1.PaymentService/GetAccount',
+        data: { customerId },
+        check: (out: Record<string, unknown>) =>
+          assert.equal((out.account as { customerId?: string }).customerId, customerId),
+      },
+    };
+    for (const [name, want] of Object.entries(expected)) {
+      const address = `127.0.0.1:${stack.services[name as 'orders'].grpcPort}`;
+      const ok = (args: string[], data?: unknown) => {
+        const r = grpcurl(bin, address, args, data);
+        assert.equal(r.status, 0, `grpcurl ${args.join(' ')} on ${name}: ${r.stderr}${r.stdout}`);
+        return r.stdout;
+      };
+      const listed = ok(['list']).trim().split('\n').sort();
+      assert.deepEqual(
+        listed,
+        [
+          want.service,
+          'grpc.health.v1.Health',
+          'grpc.reflection.v1.ServerReflection',
+          'grpc.reflection.v1alpha.ServerReflection',
+        ].sort(),
+        `${name} lists its own service, health and reflection only`,
+      );
+      for (const service of [want.service, 'grpc.health.v1.Health'])
+        assert.match(ok(['describe', service]), new RegExp(`${service.replace(/\./g, '\\.')} is a service`));
+      assert.deepEqual(JSON.parse(ok(['grpc.health.v1.Health/Check'])), { status: 'SERVING' });
+      want.check(JSON.parse(ok([want.call], want.data)) as Record<string, unknown>);
+    }
+    // Another service's methods are not offered (grpcurl used to list them here and get Unimplemented).
+    const foreign = grpcurl(bin, `127.0.0.1:${stack.services.orders.grpcPort}`, [
+      'describe',
+      'inventory.v1.InventoryService',
+    ]);
+    assert.notEqual(foreign.status, 0, 'orders does not describe inventory.v1.InventoryService');
   });
 });

@@ -73,7 +73,10 @@ export const dbPoolExhaustion: Lab = {
   restarts: true,
   async break(ctx) {
     // "A recent deployment introduced a change that increased transaction duration": ListOrders holds its
-    // connection 4 s. orders runs with the default pool of 10 and no statement timeout.
+    // connection 4 s. orders runs with the default pool of 10 and no statement timeout. The edge's circuit breaker
+    // towards orders is off, as in the book's system: with it, the edge would shed orders' calls after five timeouts
+    // (the circuit-breaker lab shows that) and hide the pool, which is where this incident's cause and fix are.
+    await ctx.platform.restart('gateway', { GRPC_BREAKER_FAILURES: '0' });
     await ctx.setFault('orders', 'db-slow-transactions', SLOW);
   },
   async observe(ctx): Promise<Check[]> {
@@ -143,6 +146,6 @@ export const dbPoolExhaustion: Lab = {
     ];
   },
   async reset() {
-    // The runner turns the fault off and restarts orders on its baseline variables.
+    // The runner turns the fault off and restarts orders and the gateway on their baseline variables.
   },
 };

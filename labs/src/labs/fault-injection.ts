@@ -54,9 +54,13 @@ export const faultInjection: Lab = {
   },
   runsOn: ['local'],
   durationS: 45,
-  restarts: false,
+  restarts: true,
   async break(ctx) {
-    // The book's Example 1 (delay) on the orders -> inventory call, Example 2 (abort) on inventory itself.
+    // The book's Example 1 (delay) on the orders -> inventory call, Example 2 (abort) on inventory itself. The
+    // edge's circuit breakers are off here so that the injected 50% is what the edge shows: with the product default,
+    // five failures in a row open the gateway's circuit to inventory and every call fails fast for 5 s (lab
+    // circuit-breaker is about that).
+    await ctx.platform.restart('gateway', { GRPC_BREAKER_FAILURES: '0' });
     await ctx.setFault('orders', 'grpc-client-latency', LATENCY);
     await ctx.setFault('inventory', 'grpc-server-error', ERRORS);
   },

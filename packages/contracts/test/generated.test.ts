@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, test } from 'node:test';
-import { buf, describe, packageDir } from './buf-support';
+import { buf, describe, packageDir, run } from './buf-support';
 
 function listFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -18,6 +18,11 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 void test('committed src/gen is what `npm run generate` produces from proto/', () => {
   const result = buf(['generate', '-o', scratch]);
   assert.equal(result.status, 0, describe('buf generate', result));
+  const descriptors = run(process.execPath, [
+    join(packageDir, 'scripts', 'descriptor-set.mjs'),
+    join(scratch, 'src', 'gen', 'descriptor-set.ts'),
+  ]);
+  assert.equal(descriptors.status, 0, describe('scripts/descriptor-set.mjs', descriptors));
 
   const committedDir = join(packageDir, 'src', 'gen');
   const freshDir = join(scratch, 'src', 'gen');

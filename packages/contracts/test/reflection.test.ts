@@ -5,7 +5,13 @@ import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { ServiceNames, loadReflectionPackageDefinition, protoDir, serviceProtoFiles } from '../src';
+import {
+  ServiceNames,
+  StandardServiceNames,
+  protoDir,
+  reflectionPackageDefinition,
+  serviceProtoFiles,
+} from '../src';
 
 void test('protoDir is the repository proto/ and holds the service protos', () => {
   assert.ok(
@@ -16,17 +22,23 @@ void test('protoDir is the repository proto/ and holds the service protos', () =
   for (const file of serviceProtoFiles) assert.ok(existsSync(join(protoDir, file)), file);
 });
 
-void test('the reflection package definition holds every service, the health service and their messages', () => {
-  const definition = loadReflectionPackageDefinition();
-  for (const name of Object.values(ServiceNames)) assert.ok(name in definition, `${name} missing`);
+void test('the reflection definition of one service holds its file, its imports and the standard files only', () => {
+  const definition = reflectionPackageDefinition([ServiceNames.orders]);
+  const files = Object.values(definition).flatMap((entry) =>
+    'fileDescriptorProtos' in entry ? (entry.fileDescriptorProtos as Buffer[]) : [],
+  );
+  const texts = files.map((file) => file.toString('latin1'));
+  const named = (name: string) => texts.some((text) => text.includes(name));
   for (const name of [
-    'orders.v1.Order',
-    'inventory.v1.Product',
-    'payments.v1.Payment',
-    'google.protobuf.Timestamp',
-  ]) {
-    assert.ok(name in definition, `${name} missing`);
-  }
+    'orders/v1/orders.proto',
+    'google/protobuf/timestamp.proto',
+    'health/v1/health.proto',
+    'grpc/reflection/v1/reflection.proto',
+  ])
+    assert.ok(named(name), `${name} missing`);
+  assert.ok(!named('inventory/v1/inventory.proto'), 'inventory.proto is not served by orders');
+  assert.ok(!named('payments/v1/payments.proto'), 'payments.proto is not served by orders');
+  assert.throws(() => reflectionPackageDefinition(['nope.v1.Nope']), /no descriptor declares nope\.v1\.Nope/);
 });
 
 // What grpcurl does: list services and fetch the descriptor of one, over the reflection protocol.
@@ -41,7 +53,10 @@ let address: string;
 
 before(async () => {
   server = new grpc.Server();
-  new ReflectionService(loadReflectionPackageDefinition()).addToServer(server);
+  const services = [ServiceNames.orders];
+  new ReflectionService(reflectionPackageDefinition(services), {
+    services: [...services, ...StandardServiceNames],
+  }).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
       error ? reject(error) : resolve(boundPort),
@@ -83,20 +98,27 @@ function reflect(request: Record<string, unknown>): Promise<ReflectionResponse> 
   });
 }
 
-void test('a reflection client lists every service', async () => {
+void test("a reflection client lists the server's own service, health and reflection only", async () => {
   const response = await reflect({ list_services: '' });
   const names = (response.list_services_response?.service ?? []).map((service) => service.name).sort();
-  assert.deepEqual(names, [...Object.values(ServiceNames)].sort());
+  assert.deepEqual(names, [ServiceNames.orders, ...StandardServiceNames].sort());
 });
 
 void test('a reflection client gets the descriptor of OrderService', async () => {
   const response = await reflect({ file_containing_symbol: 'orders.v1.OrderService' });
   assert.equal(response.error_response, undefined, response.error_response?.error_message);
   const files = response.file_descriptor_response?.file_descriptor_proto ?? [];
-  // proto-loader names the synthesized files per package (orders_v1.proto), so look for the content instead.
-  const orders = files.map((file) => file.toString('latin1')).find((text) => text.includes('OrderService'));
+  const texts = files.map((file) => file.toString('latin1'));
+  const orders = texts.find(
+    (text) => text.includes('orders/v1/orders.proto') && text.includes('OrderService'),
+  );
   assert.ok(orders !== undefined, 'no file descriptor declares OrderService');
   for (const method of ['PlaceOrder', 'GetOrder', 'ListOrders', 'CancelOrder', 'WatchOrder']) {
     assert.ok(orders.includes(method), `${method} missing from the OrderService descriptor`);
   }
+  // Its import comes along: a client can resolve google.protobuf.Timestamp.
+  assert.ok(
+    texts.some((text) => text.startsWith('\n\x1fgoogle/protobuf/timestamp.proto')),
+    'google/protobuf/timestamp.proto is served with OrderService',
+  );
 });

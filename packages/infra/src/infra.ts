@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ensureServiceCredentials } from './credentials.js';
 import { ensureTopics, startKafka, type RunningKafka } from './kafka.js';
 import { InfraLock, readLock, ownerAlive, AlreadyRunningError } from './lock.js';
+import { processStartTime } from './proc.js';
 import { waitPortsFree } from './ports.js';
 import { provisionDatabases, startPostgres, type RunningPostgres } from './postgres.js';
 import type { Infra, InfraOptions, Logger } from './types.js';
@@ -52,14 +54,20 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
   // to shut down on the way out. A parent killed with SIGKILL runs no code at all; the next start cleans up then.
   const onExit = (): void => {
     for (const p of lock.processes) {
+      const signal = p.name === 'postgres' ? 'SIGINT' : 'SIGTERM';
       try {
-        process.kill(-p.pid, p.name === 'postgres' ? 'SIGINT' : 'SIGTERM');
+        process.kill(-p.pid, signal);
       } catch {
-        // already gone
+        try {
+          process.kill(p.pid, signal); // not a group leader (a tracked service)
+        } catch {
+          // already gone
+        }
       }
     }
   };
   process.on('exit', onExit);
+  if (opts.watchdog) startWatchdog(stateDir);
   let pg: RunningPostgres | undefined;
   let kafka: RunningKafka | undefined;
   const stopAll = async (): Promise<void> => {
@@ -122,9 +130,22 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
       kafkaBrokers: kafka.brokers,
       describe: () => [...lines],
       stop: () => (stopping ??= stopAll()),
+      track: (name, pid, marker) => lock.record(name, pid, marker),
+      untrack: (pid) => lock.forget(pid),
     };
   } catch (err) {
     await stopAll().catch(() => undefined);
     throw err;
   }
+}
+
+/** See InfraOptions.watchdog. Detached and unreferenced: it neither receives our Ctrl+C nor keeps us alive. */
+function startWatchdog(stateDir: string): void {
+  const child = spawn(
+    process.execPath,
+    [join(__dirname, 'watchdog.js'), stateDir, String(process.pid), processStartTime(process.pid)],
+    { detached: true, stdio: 'ignore' },
+  );
+  child.on('error', () => undefined);
+  child.unref();
 }

@@ -116,14 +116,29 @@ export async function kafkaJars(env: NodeJS.ProcessEnv, log: Logger): Promise<Fo
   const tmp = mkdtempSync(join(parent, `kafka-${KAFKA_VERSION}.tmp-`));
   try {
     writeFileSync(join(tmp, 'pom.xml'), pom());
-    log('infra', `resolving Apache Kafka ${KAFKA_VERSION} jars with Maven into ${dir} (once)`);
+    log(
+      'infra',
+      `resolving Apache Kafka ${KAFKA_VERSION} jars with Maven into ${dir} (once; about 60 files, 46 MB, plus Maven's own plugins)`,
+    );
     const output: string[] = [];
+    const progress = new MavenProgress();
+    const started = Date.now();
+    let reported = 0;
+    const report = (): void => {
+      reported = progress.files;
+      log(
+        'infra',
+        `  fetching Kafka jars: ${progress.files} files, ${(progress.bytes / 1e6).toFixed(1)} MB so far (${Math.round((Date.now() - started) / 1000)} s)`,
+      );
+    };
+    // A line every 10 s, or every 20 files, whichever comes first: a slow mirror is visibly slow, not silent.
+    const ticker = setInterval(report, 10_000);
     const code = await new Promise<number | null>((resolve) => {
       const child = spawn(
         'mvn',
         [
-          '-q',
           '-B',
+          '-Dstyle.color=never',
           '-f',
           join(tmp, 'pom.xml'),
           'dependency:copy-dependencies',
@@ -134,12 +149,18 @@ export async function kafkaJars(env: NodeJS.ProcessEnv, log: Logger): Promise<Fo
       );
       const timer = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000);
       pipeLines(child, (line) => {
+        if (progress.add(line)) {
+          if (progress.files - reported >= 20) report();
+          return;
+        }
+        if (/^\[INFO\] (Downloading from|Copying) /.test(line)) return;
         output.push(line);
         if (output.length > 30) output.shift();
       });
       child.on('error', () => resolve(-1));
       child.on('close', (c) => {
         clearTimeout(timer);
+        clearInterval(ticker);
         resolve(c);
       });
     });
@@ -160,10 +181,30 @@ export async function kafkaJars(env: NodeJS.ProcessEnv, log: Logger): Promise<Fo
         renameSync(tmp, dir);
       }
     }
-    log('infra', `Kafka jars cached (${readdirSync(libs).length} files)`);
+    log(
+      'infra',
+      `Kafka jars cached (${readdirSync(libs).length} files) in ${Math.round((Date.now() - started) / 1000)} s; Maven fetched ${progress.files} files, ${(progress.bytes / 1e6).toFixed(1)} MB`,
+    );
     return { ok: true, dir: libs };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const UNITS: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9 };
+
+/** Counts Maven's "Downloaded from <repo>: <url> (12 kB at 3.4 MB/s)" lines (batch mode prints one per file). */
+export class MavenProgress {
+  files = 0;
+  bytes = 0;
+
+  /** True when the line was a download line (counted). */
+  add(line: string): boolean {
+    const m = /^\[INFO\] Downloaded from [^:]+: \S+ \((\d+(?:\.\d+)?) (B|kB|KB|MB|GB)\b/.exec(line);
+    if (!m) return false;
+    this.files += 1;
+    this.bytes += Number(m[1]) * (UNITS[m[2] ?? 'B'] ?? 1);
+    return true;
   }
 }
 
@@ -209,6 +250,8 @@ function serverProperties(port: number, dataDir: string): string {
     'transaction.state.log.replication.factor=1',
     'transaction.state.log.min.isr=1',
     'group.initial.rebalance.delay.ms=0',
+    // Kafka's default floor is 6 s; 1 s lets KAFKA_SESSION_TIMEOUT_MS be set short (the scenario-9 lab does).
+    'group.min.session.timeout.ms=1000',
     'log.retention.hours=168',
     '',
   ].join('\n');
@@ -311,6 +354,7 @@ async function startLocalKafka(
     await stop();
     throw new Error(
       `${(err as Error).message}\n${tailFile(join(kafkaDir, 'server.log'), 15)}\n(see ${join(kafkaDir, 'server.log')})`,
+      { cause: err },
     );
   }
   return {

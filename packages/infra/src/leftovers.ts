@@ -28,7 +28,7 @@ export async function stopLeftovers(stateDirArg: string, ownerGraceMs = 15_000):
     );
   }
   const killed = await killLeftovers(lock, stateDir);
-  if (killed.length > 0) parts.push(`killed leftover processes ${killed.join(', ')}`);
+  if (killed.length > 0) parts.push(`killed leftover processes: ${killed.join(', ')}`);
   const current = readLock(stateDir);
   if (current && current.ownerPid === lock.ownerPid && !ownerAlive(current)) {
     try {

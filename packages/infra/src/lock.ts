@@ -7,6 +7,8 @@ export interface LockedProcess {
   name: string;
   pid: number;
   startTime: string;
+  /** What its command line must contain to count as ours (default: the state dir). */
+  marker?: string;
 }
 
 export interface LockContent {
@@ -48,20 +50,25 @@ export function ownerAlive(lock: LockContent): boolean {
   );
 }
 
-/** A recorded child is still ours: alive, same start time, and its command line names our state dir. */
+/** A recorded child is still ours: alive, same start time, and its command line names our state dir (or marker). */
 export function stillOurs(p: LockedProcess, stateDir: string): boolean {
   if (!isAlive(p.pid)) return false;
   if (p.startTime !== '' && processStartTime(p.pid) !== p.startTime) return false;
-  return cmdline(p.pid).includes(stateDir);
+  return cmdline(p.pid).includes(p.marker ?? stateDir);
 }
 
-/** Kills what a crashed run left behind (only processes that are provably ours). Returns the PIDs killed. */
-export async function killLeftovers(lock: LockContent, stateDir: string): Promise<number[]> {
+/**
+ * Kills what a crashed run left behind (only processes that are provably ours). Returns what it killed, as
+ * "name pid N". Services first, so that they do not log connection errors while the infrastructure goes away.
+ */
+export async function killLeftovers(lock: LockContent, stateDir: string): Promise<string[]> {
   const ours = lock.processes.filter((p) => stillOurs(p, stateDir));
-  await Promise.all(
-    ours.map((p) => terminate(p.pid, p.name === 'postgres' ? 'SIGINT' : 'SIGTERM', 5000, true)),
-  );
-  return ours.map((p) => p.pid);
+  const infra = (p: LockedProcess): boolean => p.name === 'postgres' || p.name === 'kafka';
+  const stop = (p: LockedProcess): Promise<void> =>
+    terminate(p.pid, p.name === 'postgres' ? 'SIGINT' : 'SIGTERM', 5000, true);
+  await Promise.all(ours.filter((p) => !infra(p)).map(stop));
+  await Promise.all(ours.filter(infra).map(stop));
+  return ours.map((p) => `${p.name} pid ${p.pid}`);
 }
 
 function describeOwner(lock: LockContent): string {
@@ -116,7 +123,7 @@ export class InfraLock {
         const killed = await killLeftovers(existing, stateDir);
         log(
           'infra',
-          `removed a stale lock of crashed run pid ${existing.ownerPid}${killed.length ? `; stopped its leftover processes ${killed.join(', ')}` : ''}`,
+          `removed a stale lock of crashed run pid ${existing.ownerPid}${killed.length ? `; stopped its leftover processes: ${killed.join(', ')}` : ''}`,
         );
       } else {
         log('infra', `removed an unreadable lock file ${lockPath(stateDir)}`);
@@ -135,11 +142,14 @@ export class InfraLock {
   }
 
   /** Records a started process (before waiting for it to be ready, so that a crash in between is still cleaned up). */
-  record(name: string, pid: number): void {
-    this.content = {
-      ...this.content,
-      processes: [...this.content.processes, { name, pid, startTime: processStartTime(pid) }],
+  record(name: string, pid: number, marker?: string): void {
+    const entry: LockedProcess = {
+      name,
+      pid,
+      startTime: processStartTime(pid),
+      ...(marker ? { marker } : {}),
     };
+    this.content = { ...this.content, processes: [...this.content.processes, entry] };
     this.write();
   }
 

@@ -152,6 +152,7 @@ function ensureTraversable(path: string, user: RunAs, log: Logger): void {
         throw new Error(
           `PostgreSQL runs as the user "${ADMIN_ROLE}" (it refuses root), which cannot enter ${d} ` +
             `(${(err as Error).message}). Run \`chmod o+x ${d}\` or choose a state dir below a directory others may enter.`,
+          { cause: err },
         );
       }
     }
@@ -284,7 +285,7 @@ function initCluster(
     );
   } catch (err) {
     const e = err as { stderr?: Buffer; message: string };
-    throw new Error(`initdb failed: ${e.stderr?.toString() ?? e.message}`);
+    throw new Error(`initdb failed: ${e.stderr?.toString() ?? e.message}`, { cause: err });
   } finally {
     rmSync(pwFile, { force: true });
   }

@@ -25,6 +25,11 @@ export interface InfraOptions {
    */
   databasePrefix?: string;
   log?: (source: LogSource, line: string) => void;
+  /**
+   * Start a small detached watchdog that stops every recorded process (PostgreSQL, Kafka and whatever `track`
+   * recorded) if the owner dies without stopping them (SIGKILL). Default false.
+   */
+  watchdog?: boolean;
 }
 
 export interface Infra {
@@ -38,6 +43,13 @@ export interface Infra {
   describe(): string[];
   /** Stops what this call started (by PID) and waits until its ports are free; idempotent. */
   stop(): Promise<void>;
+  /**
+   * Records another process of this run in the lock (e.g. a service), so that a later start, `cli.js down` or the
+   * watchdog stop it if this owner dies first. `marker` is a string its command line contains (proof it is ours).
+   */
+  track(name: string, pid: number, marker: string): void;
+  /** Removes a tracked process from the lock (it exited). */
+  untrack(pid: number): void;
 }
 
 export type Logger = (source: LogSource, line: string) => void;

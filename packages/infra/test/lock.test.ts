@@ -79,7 +79,10 @@ describe('infra.lock', () => {
       assert.ok(await waitFor(() => !isAlive(ours.pid ?? 0), 2000), 'our leftover was killed');
       assert.ok(isAlive(stranger.pid ?? 0), 'a process that is not ours survives');
       assert.equal(readLock(stateDir)?.ownerPid, process.pid);
-      assert.match(lines.join('\n'), new RegExp(`stale lock .*stopped its leftover processes ${ours.pid}`));
+      assert.match(
+        lines.join('\n'),
+        new RegExp(`stale lock .*stopped its leftover processes: kafka pid ${ours.pid}$`),
+      );
       lock.release();
       assert.ok(!existsSync(lockPath(stateDir)));
     } finally {

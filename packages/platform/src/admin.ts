@@ -102,6 +102,7 @@ export function createAdminServer(faults: FaultRegistry, logger: Logger): AdminS
         if ((err as { code?: string }).code === 'EADDRINUSE')
           throw new Error(
             `admin port ${port} on ${ADMIN_HOST} is already in use; set ADMIN_PORT to a free port`,
+            { cause: err },
           );
         throw err;
       }

@@ -126,6 +126,18 @@ export const env = {
           .optional(),
       )
       .describe(description),
+  /** host:port, or file:/absolute/path of a discovery file listing host:port lines (discovery.ts). */
+  grpcTarget: (def: string, description: string) =>
+    optional(
+      z
+        .string()
+        .regex(
+          /^([A-Za-z0-9.-]+:\d{1,5}|file:(\/\/)?\/\S+)$/,
+          'expected host:port or file:/absolute/path of a discovery file',
+        ),
+      def,
+      description,
+    ),
   address: (def: string, description: string) =>
     optional(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port'), def, description),
 };

@@ -120,6 +120,12 @@ export const FAULT_CATALOG = {
     scope: 'topic',
     schema: z.strictObject({ service, topic: z.string().min(1).optional(), percent }),
   },
+  'kafka-acl-denied': {
+    description:
+      'the broker refuses what this service publishes to the topic: TOPIC_AUTHORIZATION_FAILED (an ACL without WRITE)',
+    scope: 'topic',
+    schema: z.strictObject({ service, topic: z.string().min(1).optional(), percent }),
+  },
   'contract-version-skew': {
     description:
       'published messages of a type are written in its next, incompatible version (a producer deployed ahead)',
@@ -583,6 +589,16 @@ export function instrumentPool(pool: Pool, faults: FaultRegistry): Pool {
   return pool;
 }
 
+/** What kafkajs throws when the broker's authorizer denies a produce (error code 29, not retriable). */
+export function topicAuthorizationFailed(topic: string): Error {
+  return Object.assign(new Error(`Not authorized to access topics: [${topic}]`), {
+    name: 'KafkaJSProtocolError',
+    type: 'TOPIC_AUTHORIZATION_FAILED',
+    code: 29,
+    retriable: false,
+  });
+}
+
 /** Producer faults on what the relay publishes: rewritten in a newer contract version, or silently dropped. */
 export function instrumentBus(bus: MessageBus, faults: FaultRegistry): MessageBus {
   const skew = (r: OutgoingRecord): OutgoingRecord => {
@@ -599,6 +615,11 @@ export function instrumentBus(bus: MessageBus, faults: FaultRegistry): MessageBu
   return {
     ...bus,
     send: async (records) => {
+      const denied = faults.isActive('kafka-acl-denied')
+        ? records.find((r) => faults.hit('kafka-acl-denied', { topic: r.topic }))
+        : undefined;
+      // A produce request is all or nothing, as the broker's answer is: one denied topic fails the whole batch.
+      if (denied) throw topicAuthorizationFailed(denied.topic);
       const kept = records.filter((r) => !faults.hit('kafka-producer-blackhole', { topic: r.topic }));
       if (kept.length < records.length)
         faults.log.debug({ dropped: records.length - kept.length }, 'messages swallowed by fault');

@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { decodeBadRequest, encodeBadRequest } from '@shop/contracts';
+import {
+  decodeBadRequest,
+  encodeBadRequest,
+  reflectionPackageDefinition,
+  StandardServiceNames,
+} from '@shop/contracts';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
@@ -12,6 +16,7 @@ import type { RetrySettings } from './resilience';
 import { retryServiceConfig } from './resilience';
 import type { FaultRegistry } from './faults';
 import { faultClientInterceptor, faultRegistryOf, grpcServerFault } from './faults';
+import { DISCOVERY_REFRESH_OPTION, registerFileResolver } from './discovery';
 
 export { grpc };
 export const Status = grpc.status;
@@ -118,12 +123,13 @@ function withRequestIds<T extends object>(implementation: T, faults?: FaultRegis
 }
 
 export interface GrpcServerOptions {
+  /** false: no server reflection (a test's ad-hoc service has no descriptor in @shop/contracts). Default: on. */
+  reflection?: false;
   services: {
     name: string;
     definition: grpc.ServiceDefinition;
     implementation: grpc.UntypedServiceImplementation;
   }[];
-  reflection: PackageDefinition;
   metrics: Metrics;
   logger: Logger;
   /** The service's fault layer (latency and errors on its methods); none: no faults. */
@@ -137,7 +143,7 @@ export interface RunningGrpcServer {
   stop(timeoutMs: number): Promise<void>;
 }
 
-/** A gRPC server with `grpc.health.v1`, server reflection, RED metrics and request ids on every call. */
+/** A gRPC server with `grpc.health.v1`, server reflection of its own services, RED metrics and request ids on every call. */
 export async function startGrpcServer(
   opts: GrpcServerOptions,
   host: string,
@@ -151,7 +157,13 @@ export async function startGrpcServer(
   for (const s of opts.services) statuses[s.name] = 'NOT_SERVING';
   const health = new HealthImplementation(statuses);
   health.addToServer(server);
-  new ReflectionService(opts.reflection).addToServer(server);
+  // Reflection describes what this server implements and nothing else (grpcurl would otherwise offer, and call,
+  // another service's methods here).
+  const names = opts.services.map((s) => s.name);
+  if (opts.reflection !== false)
+    new ReflectionService(reflectionPackageDefinition(names), {
+      services: [...names, ...StandardServiceNames],
+    }).addToServer(server);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
       if (err) {
@@ -194,6 +206,8 @@ export interface ClientOptions {
   metrics: Metrics;
   /** Retries for the methods safe to repeat, under a retry budget (resilience.ts). None when absent. */
   retry?: { service: string; methods: readonly string[]; settings: RetrySettings };
+  /** For a `file:/path` target: how long the endpoints read from the file are trusted before it is read again. */
+  discoveryRefreshMs?: number;
 }
 
 /**
@@ -234,8 +248,10 @@ export function createGrpcClient<C>(Ctor: ClientCtor<C>, address: string, opts: 
   // The fault interceptor sits inside the metrics one, so injected latency and errors are measured like real ones.
   const faults = faultRegistryOf(opts.metrics);
   const interceptors = [clientInterceptor(opts), ...(faults ? [faultClientInterceptor(faults)] : [])];
+  if (address.startsWith('file:')) registerFileResolver();
   return new Ctor(address, grpc.credentials.createInsecure(), {
     interceptors,
+    ...(opts.discoveryRefreshMs ? { [DISCOVERY_REFRESH_OPTION]: opts.discoveryRefreshMs } : {}),
     ...(opts.retry
       ? {
           'grpc.service_config': retryServiceConfig(

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
 import type { Metrics } from './metrics';
@@ -15,11 +15,21 @@ export type ReadinessCheck = () => Promise<void>;
 export interface HttpServerOptions {
   logger: Logger;
   metrics: Metrics;
-  /** Named checks; `/readyz` is 200 only when every check resolves. */
+  /** Named checks; `/readyz` is 200 only when every check resolves (or, with readyWhen 'any', at least one). */
   readiness: Record<string, ReadinessCheck>;
+  /**
+   * 'all' (default): unready when any check fails. 'any': degraded but ready (200, status "degraded") while at least
+   * one check holds, for a service such as the edge that still serves what its healthy dependencies answer; taking
+   * it out of the load balancer for one dependency would turn a partial outage into a total one.
+   */
+  readyWhen?: 'all' | 'any';
   bodyLimit?: number;
   /** The service's fault layer (latency, errors, failing readiness); none: no faults. */
   faults?: FaultRegistry;
+  /** The edge answers fastify's own routing errors (a malformed URL, an over-long parameter) itself. */
+  frameworkErrors?: FastifyServerOptions['frameworkErrors'];
+  /** false: an HTTP/1.1 request without Host reaches the hooks (the edge answers it) instead of Node's empty 400. */
+  requireHostHeader?: boolean;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -44,6 +54,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     // Request lines are logged by the onResponse hook below (5xx only), with route templates, not raw URLs.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    ...(opts.frameworkErrors ? { frameworkErrors: opts.frameworkErrors } : {}),
+    ...(opts.requireHostHeader === false ? { http: { requireHostHeader: false } } : {}),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -110,9 +122,14 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   });
 
   app.get('/livez', (_req, reply) => reply.send({ status: 'ok' }));
+  // The body says only which dependency is up or down: a probe port may be reachable by more than the kubelet, and
+  // the reason (addresses, driver and gRPC messages) is for the log, once per change of a check's outcome.
+  const lastFailure = new Map<string, string>();
   app.get('/readyz', async (_req, reply) => {
     const checks: Record<string, string> = {};
     let ok = ready;
+    let up = 0;
+    let down = 0;
     if (!ready) checks.startup = 'starting';
     const failing = opts.faults?.params('readiness-fail');
     if (failing) {
@@ -123,14 +140,24 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       Object.entries(opts.readiness).map(async ([name, check]) => {
         try {
           await withTimeout(check(), 2000, name);
-          checks[name] = 'ok';
+          checks[name] = 'up';
+          up++;
+          if (lastFailure.delete(name)) opts.logger.info({ check: name }, 'readiness check up again');
         } catch (err) {
-          ok = false;
-          checks[name] = errorMessage(err);
+          down++;
+          checks[name] = 'down';
+          const reason = errorMessage(err);
+          if (lastFailure.get(name) !== reason) {
+            lastFailure.set(name, reason);
+            opts.logger.warn({ check: name, err: reason }, 'readiness check down');
+          }
         }
       }),
     );
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+    const degraded = down > 0 && up > 0 && opts.readyWhen === 'any';
+    if (down > 0 && !degraded) ok = false;
+    const status = !ok ? 'not ready' : degraded ? 'degraded' : 'ready';
+    return reply.code(ok ? 200 : 503).send({ status, checks });
   });
   app.get('/metrics', async (_req, reply) => {
     const body = await opts.metrics.registry.metrics();
@@ -149,6 +176,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
         if ((err as { code?: string }).code === 'EADDRINUSE') {
           throw new Error(
             `HTTP port ${port} on ${host} is already in use; set ${portVariable} to a free port`,
+            { cause: err },
           );
         }
         throw err;

@@ -6,6 +6,7 @@ export * from './kafka';
 export * from './messaging';
 export * from './metrics';
 export * from './grpc';
+export * from './discovery';
 export * from './resilience';
 export * from './http';
 export * from './lifecycle';

@@ -83,6 +83,8 @@ export interface KafkaBusOptions {
   brokers: string[];
   clientId: string;
   logger: Logger;
+  /** Consumer session timeout (default CONSUMER_SESSION_TIMEOUT_MS); heartbeats every third of it. */
+  sessionTimeoutMs?: number;
 }
 
 export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
@@ -176,11 +178,14 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
 
   async function subscribe(options: SubscribeOptions): Promise<void> {
     const maxAttempts = options.maxAttempts ?? 3;
+    const sessionTimeout = opts.sessionTimeoutMs ?? CONSUMER_SESSION_TIMEOUT_MS;
     const consumer = kafka.consumer({
       groupId: options.groupId,
-      // A member that died without leaving is replaced after this long (the next start waits for it).
-      sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS,
-      heartbeatInterval: CONSUMER_SESSION_TIMEOUT_MS / 3,
+      // A member that died without leaving is replaced after this long (the next start waits for it). A member that
+      // does not heartbeat within it (a message slower than it: kafkajs heartbeats between messages) is expelled
+      // and its partitions rebalanced; the message is delivered again (incident scenario 9).
+      sessionTimeout,
+      heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 3)),
       // The long-poll of an idle fetch; disconnect waits for it, so it bounds how long a clean stop takes.
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
@@ -195,6 +200,17 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
       log.error(
         { groupId: options.groupId, err: reason, code: 'CONSUMER_CRASHED' },
         'Kafka consumer crashed and will not be restarted',
+      );
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      log.info(
+        {
+          groupId: payload.groupId,
+          memberId: payload.memberId,
+          durationMs: payload.duration,
+          code: 'CONSUMER_GROUP_JOINED',
+        },
+        'consumer joined its group (rebalance)',
       );
     });
     await consumer.connect();

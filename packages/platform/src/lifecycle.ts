@@ -62,6 +62,12 @@ export function runService(service: Service, logger: Logger, shutdownTimeoutMs: 
   // signal must not fall back to the default action and kill the process in the middle of its drain.
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // Started by the local launcher with an IPC channel: it closes when the launcher dies, even by SIGKILL, and the
+  // service must not outlive it (nothing would stop it, and the next start would find its ports taken).
+  if (process.channel) {
+    process.channel.unref();
+    process.once('disconnect', () => shutdown('parent exited'));
+  }
   const fatal = (kind: string) => (err: unknown) => {
     logger.fatal(
       { err: errorMessage(err), stack: (err as Error)?.stack, code: kind },

@@ -129,7 +129,7 @@ export class OutboxRelay {
         return undefined;
       });
       if (!client) return;
-      let published = 0;
+      let published: number;
       try {
         await client.query('BEGIN');
         // SKIP LOCKED lets several replicas relay in parallel without publishing the same row twice.

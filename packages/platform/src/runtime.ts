@@ -1,4 +1,3 @@
-import type { PackageDefinition } from '@grpc/proto-loader';
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { env } from './config';
@@ -6,10 +5,10 @@ import type { Pool, Tx } from './db';
 import { createPool, migrate, waitForDatabase } from './db';
 import type { RunningGrpcServer, GrpcServerOptions } from './grpc';
 import { startGrpcServer } from './grpc';
-import type { HttpServer } from './http';
+import type { HttpServer, HttpServerOptions } from './http';
 import { createHttpServer } from './http';
 import type { MessageBus, SubscribeOptions } from './kafka';
-import { CONSUME_OUTCOMES, createKafkaBus, waitForKafka } from './kafka';
+import { CONSUME_OUTCOMES, CONSUMER_SESSION_TIMEOUT_MS, createKafkaBus, waitForKafka } from './kafka';
 import type { Logger } from './logger';
 import { createLogger } from './logger';
 import { OutboxRelay } from './messaging';
@@ -84,6 +83,12 @@ export const backendConfig = (grpcPort: number, httpPort: number) => ({
     'how long a query waits for a free pool client before failing, in ms',
   ),
   KAFKA_BROKERS: env.brokers('Kafka bootstrap brokers, comma-separated host:port'),
+  KAFKA_SESSION_TIMEOUT_MS: env.boundedInt(
+    CONSUMER_SESSION_TIMEOUT_MS,
+    1000,
+    300_000,
+    'Kafka consumer session timeout, in ms (heartbeat every third of it): above the longest time one message may take, network latency included, and well below SAGA_STEP_TIMEOUT_MS',
+  ),
 });
 
 /** Variables of a service that calls others over gRPC (gateway, orders): deadline, retries, breaker, bulkhead. */
@@ -144,7 +149,6 @@ export interface BackendContext {
 export interface BackendParts {
   migrationsDirs: string[];
   grpcServices: (ctx: BackendContext) => GrpcServerOptions['services'];
-  reflection: PackageDefinition;
   consumers: (ctx: BackendContext) => SubscribeOptions[];
   /** Topics this service's outbox publishes to (their publish counters exist from the start, at 0). */
   publishes: readonly string[];
@@ -228,6 +232,7 @@ export function createBackend(
       brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()),
       clientId: name,
       logger,
+      sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     }),
     faults,
   );
@@ -301,7 +306,7 @@ export function createBackend(
       }
       relay.start();
       grpcServer = await startGrpcServer(
-        { services: parts.grpcServices(ctx), reflection: parts.reflection, metrics, logger, faults },
+        { services: parts.grpcServices(ctx), metrics, logger, faults },
         config.BIND_HOST,
         config.GRPC_PORT,
         'GRPC_PORT',
@@ -346,7 +351,12 @@ export function createEdge(
   config: Common,
   routes: (app: FastifyInstance, ctx: GatewayContext) => void,
   readiness: Record<string, () => Promise<void>>,
-  opts: { logger?: Logger; onStop?: () => Promise<void>; bodyLimit?: number } = {},
+  opts: {
+    logger?: Logger;
+    onStop?: () => Promise<void>;
+    bodyLimit?: number;
+    http?: Pick<HttpServerOptions, 'frameworkErrors' | 'requireHostHeader' | 'readyWhen'>;
+  } = {},
 ): RunningService & { readonly gateway: GatewayContext } {
   const logger = opts.logger ?? startupLogger(name, config);
   const metrics = createMetrics(name);
@@ -370,6 +380,7 @@ export function createEdge(
         faults,
         readiness,
         ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+        ...opts.http,
       });
       routes(http.app, gctx);
       ports.http = await http.listen(config.BIND_HOST, config.HTTP_PORT, 'HTTP_PORT');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { inventoryV1, loadReflectionPackageDefinition, ServiceNames } from '@shop/contracts';
+import { inventoryV1, ServiceNames } from '@shop/contracts';
 import pino from 'pino';
 import type { DependencySettings, RunningGrpcServer, grpc } from '../src';
 import {
@@ -61,7 +61,6 @@ class Scripted {
             },
           },
         ],
-        reflection: loadReflectionPackageDefinition(),
         metrics,
         logger,
       },
@@ -236,7 +235,6 @@ describe('resilience of outgoing gRPC calls (real gRPC on loopback)', () => {
             },
           },
         ],
-        reflection: loadReflectionPackageDefinition(),
         metrics,
         logger,
       },

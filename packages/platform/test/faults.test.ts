@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadReflectionPackageDefinition } from '@shop/contracts';
 import { z } from 'zod';
 import {
   ConfigError,
@@ -118,7 +117,7 @@ describe('gRPC faults', () => {
             },
           },
         ],
-        reflection: loadReflectionPackageDefinition(),
+        reflection: false,
         metrics,
         logger: quiet(),
         faults,

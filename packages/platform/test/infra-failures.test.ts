@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { loadReflectionPackageDefinition } from '@shop/contracts';
 import { eventually, testInfra } from '@shop/testkit';
 import pg from 'pg';
 import pino from 'pino';
@@ -165,7 +164,6 @@ describe('Kafka consumer failures', () => {
       {
         migrationsDirs: [],
         grpcServices: () => [],
-        reflection: loadReflectionPackageDefinition(),
         publishes: [],
         consumers: () => [
           {
@@ -192,7 +190,8 @@ describe('Kafka consumer failures', () => {
         },
         { what: '/readyz 503 after the consumer crashed', timeoutMs: 60_000 },
       );
-      assert.match(unready.body.checks.consumers ?? '', new RegExp(`consumer crashed: ${groupId}`));
+      // The probe says only up or down; the group and the error are in the log (readiness check down).
+      assert.equal(unready.body.checks.consumers, 'down');
     } finally {
       await service.stop();
       await db.drop();

@@ -3,7 +3,6 @@ import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { loadConfig, z } from '../src';
 import { backendConfig, commonConfig, createBackend, createEdge } from '../src/runtime';
-import { loadReflectionPackageDefinition } from '@shop/contracts';
 import pino from 'pino';
 
 const schema = z.object(backendConfig(0, 0));
@@ -11,7 +10,6 @@ const logger = pino({ level: 'silent' });
 const parts = {
   migrationsDirs: [],
   grpcServices: () => [],
-  reflection: loadReflectionPackageDefinition(),
   consumers: () => [],
   publishes: [],
 };

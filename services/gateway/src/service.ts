@@ -1,8 +1,8 @@
 import type { Logger, RunningService, GatewayContext } from '@shop/platform';
-import { checkHealth, createEdge, dependencySettings } from '@shop/platform';
+import { checkHealth, createEdge, dependencySettings, errorMessage } from '@shop/platform';
 import { createGrpcUpstreams } from './adapters/grpc/upstreams';
 import type { GrpcUpstreams } from './adapters/grpc/upstreams';
-import { registerRoutes } from './adapters/http/routes';
+import { frameworkErrors, registerRoutes } from './adapters/http/routes';
 import type { Config } from './config';
 
 export type { Config } from './config';
@@ -14,8 +14,9 @@ export const BODY_LIMIT_BYTES = 64 * 1024;
 export type GatewayService = RunningService & { readonly gateway: GatewayContext };
 
 /**
- * The REST edge: stateless, no database and no Kafka. Ready only when orders, inventory and payments each answer
- * `grpc.health.v1.Health/Check` with SERVING.
+ * The REST edge: stateless, no database and no Kafka. Ready while at least one of orders, inventory and payments
+ * answers `grpc.health.v1.Health/Check` with SERVING ("degraded" when one is down: the routes of the healthy ones keep
+ * working, those of the down one answer 503 problems); not ready when none does.
  */
 export function createService(config: Config, opts: { logger?: Logger } = {}): GatewayService {
   const upstreamAddrs = {
@@ -28,9 +29,12 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
   const readiness = Object.fromEntries(
     Object.entries(upstreamAddrs).map(([name, address]) => [
       name,
+      // The reason, with the address, goes to the gateway's log; /readyz itself says only up or down.
       async () => {
-        if (!(await checkHealth(address, healthDeadline)))
-          throw new Error(`${name} (${address}) is not SERVING`);
+        const serving = await checkHealth(address, healthDeadline).catch((err: unknown) => {
+          throw new Error(`${name} (${address}): ${errorMessage(err)}`);
+        });
+        if (!serving) throw new Error(`${name} (${address}) is not SERVING`);
       },
     ]),
   );
@@ -51,6 +55,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
     {
       ...(opts.logger ? { logger: opts.logger } : {}),
       bodyLimit: BODY_LIMIT_BYTES,
+      http: { frameworkErrors, requireHostHeader: false, readyWhen: 'any' },
       onStop: async () => {
         upstreams?.close();
         upstreams = undefined;

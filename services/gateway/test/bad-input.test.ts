@@ -347,7 +347,7 @@ describe('POST /v1/orders refuses bad bodies, naming the field', () => {
 });
 
 /** Bytes on a socket, for requests no HTTP client library would send. */
-async function rawRequest(head: Buffer): Promise<{ statusLine: string; body: string }> {
+async function rawRequest(head: Buffer): Promise<{ statusLine: string; head: string; body: string }> {
   const { port } = new URL(gw.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1', () => socket.end(head));
@@ -356,7 +356,11 @@ async function rawRequest(head: Buffer): Promise<{ statusLine: string; body: str
     socket.on('data', (d: string) => (out += d));
     socket.on('error', reject);
     socket.on('close', () =>
-      resolve({ statusLine: out.split('\r\n')[0] ?? '', body: out.slice(out.indexOf('\r\n\r\n') + 4) }),
+      resolve({
+        statusLine: out.split('\r\n')[0] ?? '',
+        head: out.slice(0, out.indexOf('\r\n\r\n')),
+        body: out.slice(out.indexOf('\r\n\r\n') + 4),
+      }),
     );
   });
 }
@@ -379,6 +383,59 @@ describe('requests the HTTP parser refuses are problems too', () => {
       ['Idempotency-Key'],
     );
     assert.equal(await upstreamCalls(gw.url), before);
+  });
+});
+
+describe('requests Node or the router would answer on their own are problems too', () => {
+  it('two Idempotency-Key headers (Node would join them into one key "a, b")', async () => {
+    const before = await upstreamCalls(gw.url);
+    // A bad body as well: every violation is reported at once.
+    const body = JSON.stringify(item({ quantity: 0 }));
+    const a = await rawRequest(
+      Buffer.from(
+        `POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIdempotency-Key: a\r\n` +
+          `Idempotency-Key: b\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        'latin1',
+      ),
+    );
+    assert.match(a.statusLine, /^HTTP\/1\.1 400 /);
+    assert.match(a.head, /content-type: application\/problem\+json/i);
+    const p = JSON.parse(a.body) as { type: string; errors: { field: string; message: string }[] };
+    assert.equal(p.type, `${PROBLEM}validation-failed`);
+    assert.deepEqual(p.errors.map((e) => e.field).sort(), ['Idempotency-Key', 'items[0].quantity']);
+    assert.match(p.errors.find((e) => e.field === 'Idempotency-Key')?.message ?? '', /once, got 2/);
+    assert.equal(await upstreamCalls(gw.url), before, 'no order was placed');
+  });
+
+  it('an HTTP/1.1 request without Host', async () => {
+    const a = await rawRequest(Buffer.from('GET /v1/products HTTP/1.1\r\nConnection: close\r\n\r\n'));
+    assert.match(a.statusLine, /^HTTP\/1\.1 400 /);
+    assert.match(a.head, /content-type: application\/problem\+json/i);
+    const p = JSON.parse(a.body) as { type: string; errors: { field: string }[] };
+    assert.equal(p.type, `${PROBLEM}bad-request`);
+    assert.deepEqual(
+      p.errors.map((e) => e.field),
+      ['Host'],
+    );
+  });
+
+  for (const [name, path, field] of [
+    ['an order id with invalid percent-encoding', '/v1/orders/%E0%A4%A', 'id'],
+    ['a cancel with invalid percent-encoding', '/v1/orders/%ZZ%E0/cancel', 'id'],
+    ['an over-long order id', `/v1/orders/${'x'.repeat(5000)}`, 'id'],
+    ['an over-long sku', `/v1/products/${'S'.repeat(101)}`, 'sku'],
+  ] as const) {
+    it(`${name}: a problem naming the parameter, without echoing it`, async () => {
+      const a = await refused('GET', path, {}, 400, 'validation-failed', field);
+      const id = path.split('/')[3] ?? '';
+      assert.ok(!a.text.includes(id), `the answer echoes the input: ${a.text.slice(0, 200)}`);
+      assert.doesNotMatch(a.text, /FST_ERR/);
+    });
+  }
+
+  it('a malformed literal segment is a problem naming the path', async () => {
+    const a = await refused('GET', '/v1/%E0rders', {}, 400, 'bad-request', 'path');
+    assert.ok(!a.text.includes('%E0rders'), a.text);
   });
 });
 

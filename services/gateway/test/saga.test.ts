@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { eventually, uniqueCustomer } from '@shop/testkit';
 import type { OrderView, PaymentView, ProductView } from '../src/domain/model';
 import type { Answer, ProblemBody, RunningGateway } from './support';
-import { call, deadAddress, startGateway, upstreamCalls } from './support';
+import { call, capturingLogger, deadAddress, startGateway, upstreamCalls } from './support';
 import type { Stack } from './stack';
 import { startBackends } from './stack';
 
@@ -259,20 +259,29 @@ describe('readiness and upstream failures', () => {
   it('is ready when every upstream is SERVING', async () => {
     const a = await call<{ status: string }>(gw.url, 'GET', '/readyz');
     assert.equal(a.status, 200, a.text);
+    assert.deepEqual(a.body, { status: 'ready', checks: { orders: 'up', inventory: 'up', payments: 'up' } });
   });
 
-  it('is not ready (503) while an upstream is down, and a call to it is a 503 problem', async () => {
-    const down = await startGateway({ ...stack.addresses, payments: await deadAddress() });
+  it('degrades instead of going unready while one upstream is down: its calls are 503 problems, the others work', async () => {
+    const dead = await deadAddress();
+    const { logger, lines } = capturingLogger();
+    const down = await startGateway({ ...stack.addresses, payments: dead, logger });
     try {
       const ready = await call<{ status: string; checks: Record<string, string> }>(
         down.url,
         'GET',
         '/readyz',
       );
-      assert.equal(ready.status, 503, ready.text);
-      assert.equal(ready.body.checks.orders, 'ok');
-      assert.equal(ready.body.checks.inventory, 'ok');
-      assert.notEqual(ready.body.checks.payments, 'ok');
+      // Still in the load balancer: taking the edge out for one dependency would stop the catalogue and orders too.
+      assert.equal(ready.status, 200, ready.text);
+      // Up or down per dependency and nothing else: no addresses, no gRPC messages (issue 12).
+      assert.deepEqual(ready.body, {
+        status: 'degraded',
+        checks: { orders: 'up', inventory: 'up', payments: 'down' },
+      });
+      const logged = lines.find((l) => l.msg === 'readiness check down' && l.check === 'payments');
+      assert.ok(logged, `the reason is logged: ${JSON.stringify(lines.slice(-5))}`);
+      assert.match(String(logged.err), new RegExp(dead.replace(/\./g, '\\.')), 'the log names the address');
       const before = await upstreamCalls(down.url);
       const a = await call(down.url, 'GET', `/v1/payments?orderId=${randomUUID()}`);
       assert.equal(a.status, 503, a.text);
@@ -282,6 +291,25 @@ describe('readiness and upstream failures', () => {
       assert.equal((await call(down.url, 'GET', '/v1/products')).status, 200);
     } finally {
       await down.stop();
+    }
+  });
+
+  it('is not ready (503) when no upstream answers', async () => {
+    const dead = await deadAddress();
+    const none = await startGateway({ orders: dead, inventory: dead, payments: dead });
+    try {
+      const ready = await call<{ status: string; checks: Record<string, string> }>(
+        none.url,
+        'GET',
+        '/readyz',
+      );
+      assert.equal(ready.status, 503, ready.text);
+      assert.deepEqual(ready.body, {
+        status: 'not ready',
+        checks: { orders: 'down', inventory: 'down', payments: 'down' },
+      });
+    } finally {
+      await none.stop();
     }
   });
 });

@@ -7,6 +7,17 @@ import type { GatewayService } from '../src/service';
 
 export const quiet = (): Logger => createLogger('gateway-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 
+/** A logger whose JSON lines are kept in `lines`, to assert on what the gateway logs. */
+export function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger('gateway-test', 'info', {
+    write: (line: string) => {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  });
+  return { logger, lines };
+}
+
 /** A loopback port that nothing listens on (bound then released): an upstream that is down. */
 export async function deadAddress(): Promise<string> {
   const server = createServer();
@@ -31,6 +42,7 @@ export async function startGateway(upstreams: {
   deadlineMs?: number;
   /** More variables (for example GRPC_BREAKER_FAILURES). */
   env?: Record<string, string>;
+  logger?: Logger;
 }): Promise<RunningGateway> {
   const config = loadConfig(schema, {
     BIND_HOST: '127.0.0.1',
@@ -42,7 +54,7 @@ export async function startGateway(upstreams: {
     GRPC_DEADLINE_MS: String(upstreams.deadlineMs ?? 2000),
     ...upstreams.env,
   });
-  const service = createService(config, { logger: quiet() });
+  const service = createService(config, { logger: upstreams.logger ?? quiet() });
   await service.start();
   return { service, url: `http://127.0.0.1:${service.ports.http}`, stop: () => service.stop() };
 }

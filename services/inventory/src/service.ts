@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadReflectionPackageDefinition, Topics } from '@shop/contracts';
+import { Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
 import { createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
 import { inventoryGrpcService } from './adapters/grpc/inventory-grpc';
@@ -29,7 +29,6 @@ export function createService(config: Config, opts: ServiceOptions = {}): Runnin
     config,
     {
       migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
-      reflection: loadReflectionPackageDefinition(),
       grpcServices: (ctx) => [inventoryGrpcService(ctx)],
       consumers: (ctx) => [inventoryCommandsConsumer(ctx)],
       publishes: [Topics.inventoryReplies],

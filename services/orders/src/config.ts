@@ -2,9 +2,13 @@ import { backendConfig, clientConfig, env, z } from '@shop/platform';
 
 export const schema = z.object({
   ...backendConfig(50051, 9101),
-  INVENTORY_ADDR: env.address(
+  INVENTORY_ADDR: env.grpcTarget(
     '127.0.0.1:50052',
-    'inventory gRPC address (QuoteItems prices every new order)',
+    'inventory gRPC address (QuoteItems prices every new order): host:port, or file:/path of a discovery file with one host:port a line',
+  ),
+  DISCOVERY_REFRESH_MS: env.positiveInt(
+    2000,
+    'with a file: address, how long the endpoints read from the discovery file are trusted before it is read again (its TTL)',
   ),
   ...clientConfig(),
   SAGA_STEP_TIMEOUT_MS: env.positiveInt(

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadReflectionPackageDefinition, ordersV1, ServiceNames, Topics } from '@shop/contracts';
+import { ordersV1, ServiceNames, Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
 import { createBackend, dependencySettings, platformMigrationsDir, startupLogger } from '@shop/platform';
 import type { AppDeps } from './app/deps';
@@ -38,6 +38,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
         metrics: ctx.metrics,
         logger: ctx.logger,
         settings: dependencySettings(config),
+        discoveryRefreshMs: config.DISCOVERY_REFRESH_MS,
       });
       deps = {
         pool: ctx.pool,
@@ -56,7 +57,6 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
     config,
     {
       migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
-      reflection: loadReflectionPackageDefinition(),
       grpcServices: (ctx) => [
         {
           name: ServiceNames.orders,

@@ -3,7 +3,13 @@ import { describe, test } from 'node:test';
 import { DomainError } from '../src/domain/errors';
 import type { Order, OrderStatus } from '../src/domain/order';
 import { ORDER_STATUSES, transition } from '../src/domain/order';
-import { compensationsUpTo, decideCancel, decideDeadline, decideReply } from '../src/domain/saga';
+import {
+  compensationsUpTo,
+  decideCancel,
+  decideDeadline,
+  decideMismatchedAuthorization,
+  decideReply,
+} from '../src/domain/saga';
 import {
   decodePageToken,
   encodePageToken,
@@ -71,6 +77,25 @@ describe('saga decision table', () => {
     );
     const p3 = decideReply({ step: 'COMMIT_STOCK', pending: [] }, 'APPROVED', 'StockCommitted');
     assert.deepEqual([p3.kind, p3.next.step, p3.commands], ['complete', 'DONE', []]);
+  });
+  test('an authorization of another amount rejects and compensates the payment too, never approves', () => {
+    const p = decideMismatchedAuthorization({ step: 'AUTHORIZE_PAYMENT', pending: [] }, 'PENDING');
+    assert.deepEqual(
+      [p.kind, p.order, p.events, p.commands, p.next],
+      [
+        'reject',
+        { status: 'REJECTED', reason: 'PAYMENT_DECLINED' },
+        ['OrderRejected'],
+        ['RefundPayment', 'ReleaseStock'],
+        { step: 'COMPENSATING', pending: ['REFUND_PAYMENT', 'RELEASE_STOCK'] },
+      ],
+    );
+    // Already approved by the right amount: a stray one changes nothing; a rejected order refunds it.
+    const approved = decideMismatchedAuthorization({ step: 'COMMIT_STOCK', pending: [] }, 'APPROVED');
+    assert.equal(approved.kind, 'ignore');
+    const late = decideMismatchedAuthorization({ step: 'DONE', pending: [] }, 'REJECTED');
+    assert.ok(late.commands.includes('RefundPayment'), late.why);
+    assert.equal(late.order, undefined);
   });
   test('failures reject and compensate earlier steps', () => {
     const out = decideReply({ step: 'RESERVE_STOCK', pending: [] }, 'PENDING', 'StockRejected');
@@ -253,16 +278,24 @@ describe('input validation', () => {
       assert.equal(decodePageToken(bad), undefined);
     assert.deepEqual(
       fields(
-        validateListOrders({ customerId: '', status: 'NOPE', pageSize: -1, pageToken: 'zz' }).violations,
+        validateListOrders({
+          customerId: '',
+          allCustomers: false,
+          status: 'NOPE',
+          pageSize: -1,
+          pageToken: 'zz',
+        }).violations,
       ),
-      ['status', 'page_size', 'page_token'],
+      ['customer_id', 'status', 'page_size', 'page_token'],
     );
     assert.equal(
-      validateListOrders({ customerId: '', status: null, pageSize: 500, pageToken: '' }).pageSize,
+      validateListOrders({ customerId: '', allCustomers: true, status: null, pageSize: 500, pageToken: '' })
+        .pageSize,
       100,
     );
     assert.equal(
-      validateListOrders({ customerId: '', status: null, pageSize: 0, pageToken: '' }).pageSize,
+      validateListOrders({ customerId: 'c', allCustomers: false, status: null, pageSize: 0, pageToken: '' })
+        .pageSize,
       20,
     );
   });

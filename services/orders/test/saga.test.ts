@@ -208,6 +208,7 @@ describe('PlaceOrder, ListOrders and bad input', () => {
     assert.equal(new Set(burst.map((b) => b.order?.id)).size, 1);
     const list = await call(stack.ordersClient.listOrders.bind(stack.ordersClient), {
       customerId: customer,
+      allCustomers: false,
       status: 0,
       pageSize: 0,
       pageToken: '',
@@ -295,6 +296,7 @@ describe('PlaceOrder, ListOrders and bad input', () => {
         () =>
           callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
             customerId: 'a/b',
+            allCustomers: false,
             status: 0,
             pageSize: 0,
             pageToken: '',
@@ -302,10 +304,36 @@ describe('PlaceOrder, ListOrders and bad input', () => {
         'customer_id',
       ],
       [
-        'ListOrders size',
+        // Issue 12: an empty customer used to list every customer's orders.
+        'ListOrders without a customer',
         () =>
           callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
             customerId: '',
+            allCustomers: false,
+            status: 0,
+            pageSize: 0,
+            pageToken: '',
+          }),
+        'customer_id',
+      ],
+      [
+        'ListOrders with a customer and all_customers',
+        () =>
+          callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
+            customerId: customer,
+            allCustomers: true,
+            status: 0,
+            pageSize: 0,
+            pageToken: '',
+          }),
+        'all_customers',
+      ],
+      [
+        'ListOrders size',
+        () =>
+          callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
+            customerId: customer,
+            allCustomers: false,
             status: 0,
             pageSize: -1,
             pageToken: '',
@@ -316,7 +344,8 @@ describe('PlaceOrder, ListOrders and bad input', () => {
         'ListOrders token',
         () =>
           callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
-            customerId: '',
+            customerId: customer,
+            allCustomers: false,
             status: 0,
             pageSize: 0,
             pageToken: 'garbage',
@@ -327,7 +356,8 @@ describe('PlaceOrder, ListOrders and bad input', () => {
         'ListOrders status',
         () =>
           callError(stack.ordersClient.listOrders.bind(stack.ordersClient), {
-            customerId: '',
+            customerId: customer,
+            allCustomers: false,
             status: 42,
             pageSize: 0,
             pageToken: '',
@@ -355,7 +385,13 @@ describe('PlaceOrder, ListOrders and bad input', () => {
     const placed: string[] = [];
     for (let i = 0; i < 3; i++) placed.push((await stack.place(customer, [{ sku, quantity: 1 }])).order!.id);
     const list = stack.ordersClient.listOrders.bind(stack.ordersClient);
-    const p1 = await call(list, { customerId: customer, status: 0, pageSize: 2, pageToken: '' });
+    const p1 = await call(list, {
+      customerId: customer,
+      allCustomers: false,
+      status: 0,
+      pageSize: 2,
+      pageToken: '',
+    });
     assert.deepEqual(
       p1.orders.map((o) => o.id),
       [placed[2], placed[1]],
@@ -363,6 +399,7 @@ describe('PlaceOrder, ListOrders and bad input', () => {
     assert.notEqual(p1.nextPageToken, '');
     const p2 = await call(list, {
       customerId: customer,
+      allCustomers: false,
       status: 0,
       pageSize: 2,
       pageToken: p1.nextPageToken,
@@ -375,6 +412,7 @@ describe('PlaceOrder, ListOrders and bad input', () => {
     await Promise.all(placed.map((id) => stack.waitStatus(id, S.ORDER_STATUS_APPROVED)));
     const none = await call(list, {
       customerId: customer,
+      allCustomers: false,
       status: S.ORDER_STATUS_REJECTED,
       pageSize: 0,
       pageToken: '',
@@ -382,6 +420,7 @@ describe('PlaceOrder, ListOrders and bad input', () => {
     assert.equal(none.orders.length, 0);
     const approved = await call(list, {
       customerId: customer,
+      allCustomers: false,
       status: S.ORDER_STATUS_APPROVED,
       pageSize: 0,
       pageToken: '',
@@ -491,6 +530,51 @@ describe('messages', () => {
       what: 'unknown order in payments.replies.v1.dlt',
     });
     assert.match(deadUnknown.headers['x-dlt-reason'] ?? '', /unknown order/);
+  });
+});
+
+describe('a PaymentAuthorized for another amount than the order total (issue 12)', () => {
+  test('rejects the order, refunds the authorization and releases the stock', async () => {
+    // Payments down: the saga waits in AUTHORIZE_PAYMENT until the forged reply arrives.
+    await stack.stopPayments();
+    const sku = await stack.freshProduct(5, 1500);
+    let orderId: string | undefined;
+    try {
+      const o = (await stack.place(uniqueCustomer(), [{ sku, quantity: 2 }])).order!;
+      orderId = o.id;
+      await eventually(async () => (await stack.saga(o.id)).step === 'AUTHORIZE_PAYMENT', {
+        what: 'the saga waiting for the payment',
+      });
+      const forged = newEnvelope({
+        $case: 'paymentAuthorized',
+        value: { orderId: o.id, paymentId: randomUUID(), amountCents: o.totalCents - 1 },
+      });
+      await stack.producer.send({
+        topic: Topics.paymentsReplies,
+        messages: [{ key: o.id, value: encodeEnvelope(forged) }],
+      });
+      const rejected = await stack.waitStatus(o.id, S.ORDER_STATUS_REJECTED);
+      assert.equal(rejected.rejectionReason, R.REJECTION_REASON_PAYMENT_DECLINED);
+      await eventually(
+        () => stack.collector.types(o.id, Topics.paymentsCommands).includes(MessageTypes.RefundPayment),
+        {
+          what: 'RefundPayment sent',
+        },
+      );
+      assert.ok(stack.collector.types(o.id, Topics.inventoryCommands).includes(MessageTypes.ReleaseStock));
+      assert.equal(stack.collector.count(o.id, MessageTypes.OrderApproved), 0, 'never approved');
+    } finally {
+      await stack.startPayments();
+    }
+    // Payments processes AuthorizePayment then RefundPayment: nothing stays authorized, the stock is back.
+    assert.ok(orderId, 'the order was placed');
+    await settled(orderId);
+    const pays = await stack.paymentsOf(orderId);
+    assert.ok(
+      pays.every((p) => p.status !== P.PAYMENT_STATUS_AUTHORIZED),
+      JSON.stringify(pays.map((p) => p.status)),
+    );
+    assert.deepEqual(await stack.stock(sku), { sku, initialStock: 5, onHand: 5, reserved: 0, committed: 0 });
   });
 });
 
@@ -708,6 +792,8 @@ describe('hardening (issue 12)', () => {
       }
       await placing;
       for (const id of placed) await stack.waitStatus(id, S.ORDER_STATUS_APPROVED, 30_000);
+      // CommitStock follows the approval: wait for every saga to finish before counting the stock.
+      for (const id of placed) await settled(id);
       assert.deepEqual(await stack.stock(sku), {
         sku,
         initialStock: 100,

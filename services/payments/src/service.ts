@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadReflectionPackageDefinition, Topics } from '@shop/contracts';
+import { Topics } from '@shop/contracts';
 import type { BackendContext, BackendParts, Logger, RunningService } from '@shop/platform';
 import { createBackend, platformMigrationsDir } from '@shop/platform';
 import { paymentGrpcService } from './adapters/grpc/payment-service';
@@ -20,7 +20,6 @@ export function createService(config: Config, opts: ServiceOptions = {}): Runnin
   const parts: BackendParts = {
     migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
     grpcServices: (ctx: BackendContext) => [paymentGrpcService(ctx)],
-    reflection: loadReflectionPackageDefinition(),
     consumers: (ctx: BackendContext) => [
       paymentCommandsConsumer(ctx, { creditLimitCents: config.CREDIT_LIMIT_CENTS }),
     ],

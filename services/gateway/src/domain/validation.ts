@@ -142,7 +142,8 @@ function parseIdempotencyKey(value: unknown, out: Violation[]): string | undefin
   const field = 'Idempotency-Key';
   if (value === undefined) return undefined;
   if (typeof value !== 'string') {
-    out.push({ field, message: 'must be given once' });
+    const count = Array.isArray(value) ? `, got ${value.length} headers` : '';
+    out.push({ field, message: `must be given once${count}` });
     return undefined;
   }
   if (value.length === 0 || value.length > LIMITS.maxIdempotencyKey) {

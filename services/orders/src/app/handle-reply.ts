@@ -1,7 +1,7 @@
 import type { Envelope } from '@shop/contracts';
 import { firstDelivery, inSpan, PoisonMessageError, withTransaction } from '@shop/platform';
 import type { SagaReply } from '../domain/saga';
-import { decideReply } from '../domain/saga';
+import { decideMismatchedAuthorization, decideReply } from '../domain/saga';
 import { isUuid } from '../domain/validation';
 import { getOrder, lockSaga } from '../adapters/db/orders-repo';
 import { applyPlan } from './apply-plan';
@@ -38,7 +38,21 @@ export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'p
       const order = saga ? await getOrder(tx, envelope.orderId, true) : undefined;
       // Commands are sent only after the order committed, so a reply for an unknown order can never be applied.
       if (!saga || !order) throw new PoisonMessageError(`${reply} for unknown order ${envelope.orderId}`);
-      const plan = decideReply({ step: saga.step, pending: saga.pending }, order.status, reply);
+      const state = { step: saga.step, pending: saga.pending };
+      const payload = envelope.payload;
+      // The amount is checked, not trusted: an authorization of another amount never approves the order.
+      const mismatch =
+        payload?.$case === 'paymentAuthorized' && payload.value.amountCents !== order.totalCents
+          ? { authorizedCents: payload.value.amountCents, totalCents: order.totalCents }
+          : undefined;
+      if (mismatch)
+        deps.logger.warn(
+          { orderId: order.id, messageId: envelope.messageId, ...mismatch },
+          'payment authorized for another amount than the order total',
+        );
+      const plan = mismatch
+        ? decideMismatchedAuthorization(state, order.status)
+        : decideReply(state, order.status, reply);
       span.setAttributes({
         'saga.step': saga.step,
         'saga.decision': plan.kind,

@@ -7,7 +7,13 @@ import type { AppDeps } from './deps';
 /** Newest first; the token is an opaque keyset cursor (created_at, id) of the last order of the page. */
 export async function listOrders(
   deps: Pick<AppDeps, 'pool'>,
-  input: { customerId: string; status: string | null; pageSize: number; pageToken: string },
+  input: {
+    customerId: string;
+    allCustomers: boolean;
+    status: string | null;
+    pageSize: number;
+    pageToken: string;
+  },
 ): Promise<{ orders: Order[]; nextPageToken: string }> {
   const v = validateListOrders(input);
   if (v.violations.length > 0) throw validationFailed(v.violations);

@@ -280,3 +280,27 @@ export function decideCancel(state: SagaState): SagaPlan {
     why: 'cancelled by the customer',
   };
 }
+
+/**
+ * A PaymentAuthorized whose amount is not the order's total (issue 12): payments holds money, but not the price of
+ * the order, so the order must not be approved. While the saga waits for that authorization it rejects the order as
+ * a decline does (PAYMENT_DECLINED), and also compensates the payment step itself: REFUND_PAYMENT gives back
+ * whatever was authorized, then RELEASE_STOCK. In any other state the reply is handled as an authorization that came
+ * late (refunded when the order is no longer live, ignored as a duplicate when it is approved): never an approval.
+ */
+export function decideMismatchedAuthorization(state: SagaState, orderStatus: OrderStatus): SagaPlan {
+  if (state.step !== 'AUTHORIZE_PAYMENT' || orderStatus !== 'PENDING')
+    return decideReply(state, orderStatus, 'PaymentAuthorized');
+  const c = compensate({ step: state.step, pending: [] }, compensationsUpTo('AUTHORIZE_PAYMENT', true), []);
+  return {
+    kind: 'reject',
+    order: { status: 'REJECTED', reason: 'PAYMENT_DECLINED' },
+    next: c.next,
+    commands: c.commands,
+    events: ['OrderRejected'],
+    compensationsStarted: c.started,
+    stepOutcome: { step: 'AUTHORIZE_PAYMENT', outcome: 'failure' },
+    restartDeadline: true,
+    why: 'PaymentAuthorized for another amount than the order total',
+  };
+}

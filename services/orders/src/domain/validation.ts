@@ -99,6 +99,7 @@ export function decodePageToken(token: string): PageCursor | undefined {
 
 export function validateListOrders(input: {
   customerId: string;
+  allCustomers: boolean;
   status: string | null;
   pageSize: number;
   pageToken: string;
@@ -109,7 +110,16 @@ export function validateListOrders(input: {
   status: OrderStatus | null;
 } {
   const violations: Violation[] = [];
-  if (input.customerId !== '') violations.push(...validateCustomerId(input.customerId));
+  // An empty customer is a forgotten filter, not "everyone": listing all orders takes the explicit operator flag.
+  if (input.allCustomers) {
+    if (input.customerId !== '')
+      violations.push({ field: 'all_customers', description: 'must be false when customer_id is given' });
+  } else if (input.customerId === '') {
+    violations.push({
+      field: 'customer_id',
+      description: 'is required (all_customers lists every customer)',
+    });
+  } else violations.push(...validateCustomerId(input.customerId));
   let status: OrderStatus | null = null;
   if (input.status !== null) {
     if ((ORDER_STATUSES as readonly string[]).includes(input.status)) status = input.status as OrderStatus;

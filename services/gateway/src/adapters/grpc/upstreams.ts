@@ -176,6 +176,7 @@ export function createGrpcUpstreams(
       const res = await call(ordersGuard, { pageSize: 'limit', pageToken: 'cursor' }, () =>
         unary(orders.listOrders.bind(orders), {
           customerId: input.customerId,
+          allCustomers: false,
           status: input.status
             ? ordersV1.orderStatusFromJSON(`ORDER_STATUS_${input.status}`)
             : ordersV1.OrderStatus.ORDER_STATUS_UNSPECIFIED,

@@ -12,6 +12,7 @@ import { listProducts } from '../../app/list-products';
 import { placeOrder } from '../../app/place-order';
 import type { Upstreams } from '../../app/ports';
 import { ValidationError } from '../../domain/model';
+import type { Violation } from '../../domain/model';
 import { UpstreamError } from '../grpc/upstreams';
 import { answerClientErrorsAsProblems } from './client-errors';
 import type { Problem } from './problems';
@@ -30,16 +31,36 @@ interface Route {
 
 const params = (req: FastifyRequest) => req.params as Record<string, string | undefined>;
 
+/** fastify's default `maxParamLength`: a longer path parameter never reaches a route. */
+export const MAX_PARAM_LENGTH = 100;
+
+/** Templates of the API paths that take parameters. */
+export const PARAM_PATHS = {
+  product: '/v1/products/:sku',
+  order: '/v1/orders/:id',
+  cancel: '/v1/orders/:id/cancel',
+} as const;
+
+/** Values of a repeated header, from the raw headers (Node joins repeated unknown headers into "a, b"). */
+export function headerValues(req: FastifyRequest, name: string): string[] {
+  const raw = req.raw.rawHeaders;
+  const values: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if (raw[i]?.toLowerCase() === name) values.push(raw[i + 1] ?? '');
+  return values;
+}
+
 /** The REST API (issue 3, Interfaces). */
 export function apiRoutes(up: Upstreams): Route[] {
   return [
     { method: 'GET', url: '/v1/products', handler: () => listProducts(up) },
-    { method: 'GET', url: '/v1/products/:sku', handler: (req) => getProduct(up, params(req).sku) },
+    { method: 'GET', url: PARAM_PATHS.product, handler: (req) => getProduct(up, params(req).sku) },
     {
       method: 'POST',
       url: '/v1/orders',
       handler: async (req, reply) => {
-        const { order, replayed } = await placeOrder(up, req.body, req.headers['idempotency-key']);
+        const keys = headerValues(req, 'idempotency-key');
+        const { order, replayed } = await placeOrder(up, req.body, keys.length > 1 ? keys : keys[0]);
         // A replay answers 200 with the order the key first created (its current state); a first request 201.
         void reply.code(replayed ? 200 : 201).header('location', `/v1/orders/${order.id}`);
         if (replayed) void reply.header('idempotent-replayed', 'true');
@@ -47,10 +68,10 @@ export function apiRoutes(up: Upstreams): Route[] {
       },
     },
     { method: 'GET', url: '/v1/orders', handler: (req) => listOrders(up, req.query) },
-    { method: 'GET', url: '/v1/orders/:id', handler: (req) => getOrder(up, params(req).id) },
+    { method: 'GET', url: PARAM_PATHS.order, handler: (req) => getOrder(up, params(req).id) },
     {
       method: 'POST',
-      url: '/v1/orders/:id/cancel',
+      url: PARAM_PATHS.cancel,
       handler: async (req, reply) => {
         const order = await cancelOrder(up, params(req).id, req.body);
         void reply.code(202);
@@ -66,6 +87,56 @@ const PLATFORM_ROUTES = ['/livez', '/readyz', '/metrics'];
 
 const sendProblem = (reply: FastifyReply, p: Problem) =>
   reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
+
+const decodes = (segment: string) => {
+  try {
+    decodeURIComponent(segment);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The problem for a path fastify's router refuses before any route runs (FST_ERR_BAD_URL: invalid percent-encoding,
+ * FST_ERR_MAX_PARAM_LENGTH: a parameter above MAX_PARAM_LENGTH). Names the parameter (or `path`) and says what is
+ * wrong without echoing the input back.
+ */
+export function pathProblem(rawPath: string): Problem {
+  const segments = rawPath.split('/');
+  const violations: Violation[] = [];
+  for (const template of Object.values(PARAM_PATHS)) {
+    const parts = template.split('/');
+    if (parts.length !== segments.length) continue;
+    if (!parts.every((part, i) => part.startsWith(':') || part === segments[i])) continue;
+    parts.forEach((part, i) => {
+      const segment = segments[i] ?? '';
+      if (!part.startsWith(':')) return;
+      const field = part.slice(1);
+      if (!decodes(segment)) violations.push({ field, message: 'must be valid percent-encoded UTF-8' });
+      else if (decodeURIComponent(segment).length > MAX_PARAM_LENGTH)
+        violations.push({
+          field,
+          message: `must be at most ${MAX_PARAM_LENGTH} characters, got ${decodeURIComponent(segment).length}`,
+        });
+    });
+    if (violations.length > 0) return validationProblem(violations);
+  }
+  const message = segments.every(decodes)
+    ? `segments must be at most ${MAX_PARAM_LENGTH} characters`
+    : 'must be valid percent-encoded UTF-8';
+  return problem(400, 'bad-request', 'Bad request', `path: ${message}`, [{ field: 'path', message }]);
+}
+
+/** fastify's `frameworkErrors`: its routing errors as problems, like every other answer of the edge. */
+export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const path = req.raw.url?.split('?')[0] ?? '';
+  const p =
+    err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? pathProblem(path)
+      : problem(400, 'bad-request', 'Bad request', 'the request could not be routed');
+  void sendProblem(reply, p);
+}
 
 function malformedJson(message: string): FastifyError {
   return Object.assign(new Error(`malformed JSON: ${message}`), {
@@ -124,6 +195,14 @@ export function registerRoutes(app: FastifyInstance, up: Upstreams, ctx: Gateway
 
   // Unknown routes are answered before any body is read, so a bad body never hides a 404 or 405.
   app.addHook('onRequest', async (req, reply) => {
+    // RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400 (Node's own answer to it has no body).
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
+      const message = 'is required in HTTP/1.1 requests';
+      return sendProblem(
+        reply,
+        problem(400, 'bad-request', 'Bad request', `Host: ${message}`, [{ field: 'Host', message }]),
+      );
+    }
     if (!req.is404) return;
     const path = req.url.split('?')[0] ?? req.url;
     const known = matchers.find((m) => m.pattern.test(path));

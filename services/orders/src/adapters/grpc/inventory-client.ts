@@ -10,10 +10,17 @@ import type { InventoryPort } from '../../app/deps';
  */
 export function inventoryClient(
   address: string,
-  opts: { deadlineMs: number; metrics: Metrics; logger: Logger; settings: DependencySettings },
+  opts: {
+    deadlineMs: number;
+    metrics: Metrics;
+    logger: Logger;
+    settings: DependencySettings;
+    discoveryRefreshMs?: number;
+  },
 ): InventoryPort & { close(): void } {
   const client = createGrpcClient(inventoryV1.InventoryServiceClient, address, {
     deadlineMs: opts.deadlineMs,
+    ...(opts.discoveryRefreshMs ? { discoveryRefreshMs: opts.discoveryRefreshMs } : {}),
     metrics: opts.metrics,
     retry: { service: ServiceNames.inventory, methods: ['QuoteItems'], settings: opts.settings.retry },
   });

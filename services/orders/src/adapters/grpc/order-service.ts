@@ -80,6 +80,7 @@ export function orderService(deps: AppDeps, hub: OrderChangeHub): ordersV1.Order
     listOrders: unaryHandler(log, 'ListOrders', async (req: ordersV1.ListOrdersRequest) => {
       const r = await listOrders(deps, {
         customerId: req.customerId,
+        allCustomers: req.allCustomers,
         status: statusFilter(req.status),
         pageSize: req.pageSize,
         pageToken: req.pageToken,

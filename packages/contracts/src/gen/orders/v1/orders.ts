@@ -177,6 +177,7 @@ export interface GetOrderResponse {
 }
 
 export interface ListOrdersRequest {
+  /** Required (INVALID_ARGUMENT when empty) unless all_customers is set. */
   customerId: string;
   /** UNSPECIFIED: any status. */
   status: OrderStatus;
@@ -184,6 +185,11 @@ export interface ListOrdersRequest {
   pageSize: number;
   /** next_page_token of the previous page; empty for the first page. */
   pageToken: string;
+  /**
+   * Operator tools only (the consistency check): every customer's orders; customer_id must then be empty. The
+   * gateway never sets it.
+   */
+  allCustomers: boolean;
 }
 
 export interface ListOrdersResponse {
@@ -977,7 +983,7 @@ export const GetOrderResponse: MessageFns<GetOrderResponse> = {
 };
 
 function createBaseListOrdersRequest(): ListOrdersRequest {
-  return { customerId: "", status: 0, pageSize: 0, pageToken: "" };
+  return { customerId: "", status: 0, pageSize: 0, pageToken: "", allCustomers: false };
 }
 
 export const ListOrdersRequest: MessageFns<ListOrdersRequest> = {
@@ -993,6 +999,9 @@ export const ListOrdersRequest: MessageFns<ListOrdersRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
+    }
+    if (message.allCustomers !== false) {
+      writer.uint32(40).bool(message.allCustomers);
     }
     return writer;
   },
@@ -1042,6 +1051,14 @@ export const ListOrdersRequest: MessageFns<ListOrdersRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.allCustomers = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1072,6 +1089,11 @@ export const ListOrdersRequest: MessageFns<ListOrdersRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      allCustomers: isSet(object.allCustomers)
+        ? globalThis.Boolean(object.allCustomers)
+        : isSet(object.all_customers)
+        ? globalThis.Boolean(object.all_customers)
+        : false,
     };
   },
 
@@ -1089,6 +1111,9 @@ export const ListOrdersRequest: MessageFns<ListOrdersRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.allCustomers !== false) {
+      obj.allCustomers = message.allCustomers;
+    }
     return obj;
   },
 
@@ -1101,6 +1126,7 @@ export const ListOrdersRequest: MessageFns<ListOrdersRequest> = {
     message.status = object.status ?? 0;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.allCustomers = object.allCustomers ?? false;
     return message;
   },
 };
