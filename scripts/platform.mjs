@@ -623,7 +623,7 @@ const toolPath = (tool) => join(root, 'load', 'dist', 'src', `${tool}.js`);
 
 async function runTool() {
   const [tool, ...toolArgs] = args;
-  const known = ['demo', 'consistency', 'bench-saga', 'sagas'];
+  const known = ['demo', 'consistency', 'bench-saga', 'sagas', 'db'];
   if (!known.includes(tool)) {
     console.error(`unknown tool ${tool}; one of ${known.join(', ')}`);
     process.exit(2);
@@ -640,7 +640,8 @@ async function runTool() {
     process.exit(1);
   }
   // The saga operator command works on the orders database alone, whatever the services' state: never start them.
-  if (tool === 'sagas')
+  // So does the backup/restore command on the databases (docs/runbooks/DatabaseBackup.md).
+  if (tool === 'sagas' || tool === 'db')
     process.exit(run(process.execPath, [...NODE_FLAGS, toolPath(tool), ...toolArgs], { env: toolEnv() }));
   const running = await waitReady('http://127.0.0.1:8080/readyz', 1000);
   if (tool === 'bench-saga' && toolArgs.includes('--compare-telemetry')) {

@@ -1,15 +1,28 @@
 import type { Lab } from './lab';
 import { brokerAcl } from './labs/broker-acl';
+import { canaryRollback } from './labs/canary-rollback';
 import { dbPoolExhaustion } from './labs/db-pool';
 import { discoveryOutage } from './labs/discovery-outage';
 import { faultInjection } from './labs/fault-injection';
+import { noDrainShutdown } from './labs/no-drain-shutdown';
 import { paymentsContract } from './labs/payments-contract';
+import { upgradeDataLoss } from './labs/upgrade-data-loss';
 
+export * from './balancer';
 export * from './lab';
 export * from './measure';
 export * from './platform';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
-export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion, discoveryOutage, brokerAcl];
+export const LABS: Lab[] = [
+  paymentsContract,
+  faultInjection,
+  dbPoolExhaustion,
+  discoveryOutage,
+  brokerAcl,
+  noDrainShutdown,
+  upgradeDataLoss,
+  canaryRollback,
+];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);

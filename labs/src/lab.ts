@@ -31,6 +31,13 @@ export interface LabContext {
   say(line: string): void;
   setFault(service: ServiceName, name: string, params?: Record<string, unknown>): Promise<void>;
   clearFault(service: ServiceName, name: string): Promise<void>;
+  /** A fault on a replica of startReplica (its own admin API). */
+  setReplicaFault(
+    service: ServiceName,
+    slot: number,
+    name: string,
+    params?: Record<string, unknown>,
+  ): Promise<void>;
   /** /metrics of a service, parsed. */
   metrics(service: ServiceName): Promise<Series[]>;
   /** Scratch space shared by the phases of one run (baselines, ids). */
@@ -75,12 +82,13 @@ export interface LabRun {
 
 async function admin(
   platform: Platform,
-  service: ServiceName,
+  service: ServiceName | { admin: number },
   method: 'PUT' | 'DELETE' | 'GET',
   path: string,
   body?: unknown,
 ): Promise<unknown> {
-  const url = `http://127.0.0.1:${platform.ports[service].admin}${path}`;
+  const port = typeof service === 'string' ? platform.ports[service].admin : service.admin;
+  const url = `http://127.0.0.1:${port}${path}`;
   const res = await fetch(url, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -101,6 +109,12 @@ export function labContext(platform: Platform, say: (line: string) => void): Lab
       say(`fault on: ${service} ${name} ${JSON.stringify(params)}`);
       await admin(platform, service, 'PUT', `/faults/${name}`, params);
     },
+    async setReplicaFault(service, slot, name, params = {}) {
+      const r = platform.replicas().find((x) => x.service === service && x.slot === slot);
+      if (!r) throw new Error(`no replica ${service}#${slot}`);
+      say(`fault on: ${service}#${slot} ${name} ${JSON.stringify(params)}`);
+      await admin(platform, r.ports, 'PUT', `/faults/${name}`, params);
+    },
     async clearFault(service, name) {
       say(`fault off: ${service} ${name}`);
       await admin(platform, service, 'DELETE', `/faults/${name}`);
@@ -118,6 +132,7 @@ export async function clearFaults(ctx: LabContext): Promise<void> {
 
 /** Every fault off in every service; services restarted on their baseline if a lab changed their variables. */
 export async function resetPlatform(ctx: LabContext): Promise<void> {
+  for (const r of ctx.platform.replicas()) await ctx.platform.stopReplica(r.service, r.slot);
   await clearFaults(ctx);
   for (const svc of SERVICE_NAMES) {
     if (Object.keys(ctx.platform.overrides(svc)).length > 0) await ctx.platform.restart(svc, {});

@@ -21,6 +21,8 @@ export interface Endpoints {
 export interface LogLine {
   at: number;
   service: ServiceName;
+  /** The replica slot (0..2) of startReplica; undefined for the service itself. */
+  replica?: number;
   json: Record<string, unknown> | undefined;
   text: string;
 }
@@ -30,6 +32,10 @@ export interface Platform {
   readonly ports: Record<ServiceName, Endpoints>;
   /** http://127.0.0.1:<port> of the REST edge. */
   readonly edge: string;
+  /** Superuser URL of the platform's PostgreSQL (own platform only). */
+  readonly adminDatabaseUrl?: string;
+  /** The platform's state directory (own platform only). */
+  readonly stateDir?: string;
   /** Log lines of a service since `since` (ms epoch); undefined when the logs are not visible (attach). */
   logs(service: ServiceName, since: number): LogLine[] | undefined;
   /** Restarts a service with these variables over its baseline (own platform only). */
@@ -38,6 +44,17 @@ export interface Platform {
   overrides(service: ServiceName): Record<string, string>;
   /** PID of a service's process (own platform; undefined with --attach or while it is down). */
   pid(service: ServiceName): number | undefined;
+  /**
+   * Another instance of a service (own platform only): the baseline variables plus `env`, other ports (slot 0..2 of
+   * REPLICA_SLOTS), the same database and Kafka. Resolves when it is ready.
+   */
+  startReplica(service: ServiceName, slot: number, env?: Record<string, string>): Promise<Endpoints>;
+  /** SIGTERM to a replica, wait for its exit, start it again (runtime faults kept, as restart does). */
+  restartReplica(service: ServiceName, slot: number, env?: Record<string, string>): Promise<void>;
+  /** SIGTERM to a replica and wait for its exit (SIGKILL after 15 s). */
+  stopReplica(service: ServiceName, slot: number): Promise<void>;
+  /** The replicas running now. */
+  replicas(): { service: ServiceName; slot: number; ports: Endpoints }[];
   stop(): Promise<void>;
 }
 
@@ -84,6 +101,11 @@ export async function attachPlatform(): Promise<Platform> {
         ),
       ),
     overrides: () => ({}),
+    startReplica: () =>
+      Promise.reject(new Error('--attach cannot start replicas: run the lab without --attach')),
+    restartReplica: () => Promise.reject(new Error('--attach has no replicas')),
+    stopReplica: () => Promise.resolve(),
+    replicas: () => [],
     stop: () => Promise.resolve(),
   };
 }
@@ -102,6 +124,18 @@ export interface OwnPlatformOptions {
 }
 
 const MAX_LOG_LINES = 20_000;
+
+/**
+ * Ports of replica slot k (0..2) beside the services' own (basePort + 0..3, 11..13, 20..23): HTTP +4+k, admin +7+k,
+ * gRPC +14+k. basePort + 10 is left to a lab's balancer (labs/src/balancer.ts).
+ */
+export const REPLICA_SLOTS = 3;
+export const replicaPorts = (basePort: number, slot: number): Endpoints => ({
+  http: basePort + 4 + slot,
+  admin: basePort + 7 + slot,
+  grpc: basePort + 14 + slot,
+});
+export const balancerPort = (basePort: number) => basePort + 10;
 
 async function activeFaults(adminPort: number): Promise<Record<string, unknown>> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/faults`, { signal: AbortSignal.timeout(5000) });
@@ -130,13 +164,15 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     log: () => undefined,
   });
   const logs: LogLine[] = [];
-  const children = new Map<ServiceName, ChildProcess>();
-  const restarts = new Map<ServiceName, number>();
+  const children = new Map<string, ChildProcess>();
+  const extra = new Map<string, Record<string, string>>();
+  const restarts = new Map<string, number>();
   let stopping = false;
-  const extra = new Map<ServiceName, Record<string, string>>();
+  const replicas = new Map<string, { service: ServiceName; slot: number; ports: Endpoints }>();
+  const keyOf = (svc: ServiceName, slot?: number) => (slot === undefined ? svc : `${svc}#${slot}`);
 
-  const envOf = (svc: ServiceName): NodeJS.ProcessEnv => {
-    const p = ports[svc];
+  const envOf = (svc: ServiceName, slot?: number): NodeJS.ProcessEnv => {
+    const p = slot === undefined ? ports[svc] : replicaPorts(b, slot);
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -150,7 +186,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       SHUTDOWN_TIMEOUT_MS: '5000',
       STARTUP_TIMEOUT_MS: '60000',
       ...opts.env,
-      ...extra.get(svc),
+      ...extra.get(keyOf(svc, slot)),
     };
     if (p.grpc) env.GRPC_PORT = String(p.grpc);
     const url = infra.databaseUrls[svc];
@@ -159,11 +195,11 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     return env;
   };
 
-  const spawnService = (svc: ServiceName) => {
+  const spawnService = (svc: ServiceName, slot?: number) => {
     const child = spawn(
       process.execPath,
       [...NODE_FLAGS, '--require', './dist/src/instrumentation.js', 'dist/src/main.js'],
-      { cwd: join(ROOT, 'services', svc), env: envOf(svc), stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: join(ROOT, 'services', svc), env: envOf(svc, slot), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (text) => {
@@ -173,32 +209,39 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
         } catch {
           json = undefined;
         }
-        logs.push({ at: Date.now(), service: svc, json, text });
+        logs.push({
+          at: Date.now(),
+          service: svc,
+          ...(slot === undefined ? {} : { replica: slot }),
+          json,
+          text,
+        });
         if (logs.length > MAX_LOG_LINES) logs.splice(0, logs.length - MAX_LOG_LINES);
       });
     }
-    children.set(svc, child);
+    const key = keyOf(svc, slot);
+    children.set(key, child);
     // Supervised as a Deployment's pod would be: a service that dies without being stopped (kill -9, a crash) is
     // started again, after 1 s doubling to 30 s; the delay is forgotten once it has stayed up 60 s.
     const started = Date.now();
     child.once('exit', (code, signal) => {
-      if (children.get(svc) !== child || stopping) return;
-      children.delete(svc);
-      const attempt = Date.now() - started > 60_000 ? 0 : (restarts.get(svc) ?? 0);
-      restarts.set(svc, attempt + 1);
+      if (children.get(key) !== child || stopping) return;
+      children.delete(key);
+      const attempt = Date.now() - started > 60_000 ? 0 : (restarts.get(key) ?? 0);
+      restarts.set(key, attempt + 1);
       const delay = Math.min(30_000, 1000 * 2 ** attempt);
-      say(`${svc} exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s`);
+      say(`${key} exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s`);
       const timer = setTimeout(() => {
-        if (!stopping && !children.has(svc)) spawnService(svc);
+        if (!stopping && !children.has(key)) spawnService(svc, slot);
       }, delay);
       timer.unref();
     });
     return child;
   };
 
-  const stopService = async (svc: ServiceName) => {
-    const child = children.get(svc);
-    children.delete(svc);
+  const stopService = async (svc: ServiceName, slot?: number) => {
+    const child = children.get(keyOf(svc, slot));
+    children.delete(keyOf(svc, slot));
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     child.kill('SIGTERM');
@@ -207,11 +250,12 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     clearTimeout(t);
   };
 
-  const ready = async (svc: ServiceName) => {
-    if (!(await waitReady(`http://127.0.0.1:${ports[svc].http}/readyz`, 120_000)))
+  const ready = async (svc: ServiceName, slot?: number) => {
+    const port = slot === undefined ? ports[svc].http : replicaPorts(b, slot).http;
+    if (!(await waitReady(`http://127.0.0.1:${port}/readyz`, 120_000)))
       throw new Error(
-        `${svc} did not become ready in 120 s; its last lines:\n${logs
-          .filter((l) => l.service === svc)
+        `${keyOf(svc, slot)} did not become ready in 120 s; its last lines:\n${logs
+          .filter((l) => l.service === svc && l.replica === slot)
           .slice(-15)
           .map((l) => l.text)
           .join('\n')}`,
@@ -221,8 +265,47 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
   const platform: Platform = {
     mode: 'own',
     ports,
+    adminDatabaseUrl: infra.adminDatabaseUrl,
+    stateDir: opts.stateDir,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
     logs: (service, since) => logs.filter((l) => l.service === service && l.at >= since),
+    async startReplica(svc, slot, env = {}) {
+      if (!Number.isInteger(slot) || slot < 0 || slot >= REPLICA_SLOTS)
+        throw new Error(`replica slot ${slot}: 0..${REPLICA_SLOTS - 1}`);
+      const key = keyOf(svc, slot);
+      if (replicas.has(key)) throw new Error(`replica ${key} is already running`);
+      const p = replicaPorts(b, slot);
+      say(
+        `starting replica ${key} (http ${p.http}, admin ${p.admin}${svc === 'gateway' ? '' : `, grpc ${p.grpc}`})${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}`,
+      );
+      extra.set(key, env);
+      replicas.set(key, { service: svc, slot, ports: svc === 'gateway' ? { ...p, grpc: 0 } : p });
+      spawnService(svc, slot);
+      await ready(svc, slot);
+      return p;
+    },
+    async restartReplica(svc, slot, env) {
+      const key = keyOf(svc, slot);
+      if (!replicas.has(key)) throw new Error(`no replica ${key}`);
+      const active = await activeFaults(replicaPorts(b, slot).admin).catch(() => ({}));
+      const next = env ?? extra.get(key) ?? {};
+      const carried: Record<string, string> =
+        Object.keys(active).length > 0 && next.FAULTS === undefined ? { FAULTS: JSON.stringify(active) } : {};
+      say(`SIGTERM to replica ${key}, then start it again${env ? ` with ${JSON.stringify(env)}` : ''}`);
+      await stopService(svc, slot);
+      extra.set(key, { ...next, ...carried });
+      spawnService(svc, slot);
+      await ready(svc, slot);
+    },
+    async stopReplica(svc, slot) {
+      const key = keyOf(svc, slot);
+      if (!replicas.has(key)) return;
+      say(`stopping replica ${key}`);
+      await stopService(svc, slot);
+      replicas.delete(key);
+      extra.delete(key);
+    },
+    replicas: () => [...replicas.values()],
     overrides: (svc) => ({ ...extra.get(svc) }),
     pid: (svc) => children.get(svc)?.pid,
     async restart(svc, env) {
@@ -242,6 +325,8 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     },
     async stop() {
       stopping = true;
+      for (const r of [...replicas.values()]) await stopService(r.service, r.slot);
+      replicas.clear();
       for (const svc of [...SERVICE_NAMES].reverse()) await stopService(svc);
       await infra.stop();
     },

@@ -41,6 +41,10 @@ export const commonConfig = (httpPort: number) => ({
   HTTP_PORT: env.port(httpPort, 'HTTP port for probes (/livez, /readyz) and /metrics'),
   LOG_LEVEL: env.logLevel(),
   SHUTDOWN_TIMEOUT_MS: env.positiveInt(10_000, 'drain budget after SIGTERM or SIGINT'),
+  SHUTDOWN_DRAIN_DELAY_MS: env.nonNegativeInt(
+    0,
+    'after SIGTERM, keep serving this long with /readyz answering 503 before closing the listeners, in ms (0: close at once); set it above the time the load balancer takes to drop the endpoint (capped at half of SHUTDOWN_TIMEOUT_MS)',
+  ),
   OTEL_EXPORTER_OTLP_ENDPOINT: env.optionalHttpUrl(
     'export traces over OTLP http/protobuf to this collector (unset: nothing is exported)',
   ),
@@ -180,6 +184,23 @@ async function startAdmin(config: Common, faults: FaultRegistry, logger: Logger)
   return { server, port };
 }
 
+/**
+ * The first step of a drain: not ready, yet still serving, for SHUTDOWN_DRAIN_DELAY_MS. A load balancer (kube-proxy's
+ * endpoints, a mesh's or another cluster's endpoint set) drops a terminating endpoint only after it has seen it not
+ * ready; closing the listeners before that refuses or resets the requests it still sends (what a Kubernetes preStop
+ * sleep is for).
+ */
+async function drainDelay(config: Common, logger: Logger, setReady: (ready: boolean) => void) {
+  setReady(false);
+  const ms = Math.min(config.SHUTDOWN_DRAIN_DELAY_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
+  if (ms <= 0) return;
+  logger.info(
+    { drainDelayMs: ms, code: 'DRAIN_DELAY' },
+    'not ready; serving on until the endpoint is dropped',
+  );
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export function startupLogger(name: string, config: Common): Logger {
   return createLogger(name, config.LOG_LEVEL);
 }
@@ -303,7 +324,7 @@ export function createBackend(
     async stop() {
       abort.abort();
       if (gauges) clearInterval(gauges);
-      http?.setReady(false);
+      if (http) await drainDelay(config, logger, (r) => http?.setReady(r));
       await parts
         .onStop?.(ctx)
         .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'onStop failed'));
@@ -367,7 +388,7 @@ export function createEdge(
       logger.info({ httpPort: ports.http }, `${name} ready`);
     },
     async stop() {
-      http?.setReady(false);
+      if (http) await drainDelay(config, logger, (r) => http?.setReady(r));
       await http?.close();
       await opts.onStop?.();
       faults.clearAll();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { loadConfig, z } from '../src';
-import { backendConfig, createBackend } from '../src/runtime';
+import { backendConfig, commonConfig, createBackend, createEdge } from '../src/runtime';
 import pino from 'pino';
 
 const schema = z.object(backendConfig(0, 0));
@@ -56,5 +56,56 @@ describe('service runtime start-up', () => {
     );
     await service.stop();
     blocker.close();
+  });
+});
+
+describe('service runtime drain (SHUTDOWN_DRAIN_DELAY_MS)', () => {
+  const edgeSchema = z.object(commonConfig(0));
+  const startEdge = async (env: Record<string, string>) => {
+    const edge = createEdge(
+      'drain-test',
+      loadConfig(edgeSchema, env),
+      (app) => {
+        app.get('/v1/ping', () => ({ pong: true }));
+      },
+      {},
+      { logger },
+    );
+    await edge.start();
+    return { edge, url: `http://127.0.0.1:${edge.ports.http}` };
+  };
+  const status = (url: string) =>
+    fetch(url).then(
+      async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      },
+      () => 0,
+    );
+
+  it('after stop() begins: not ready, still serving, for the delay; then the listener is closed', async () => {
+    const { edge, url } = await startEdge({ SHUTDOWN_DRAIN_DELAY_MS: '600', SHUTDOWN_TIMEOUT_MS: '5000' });
+    assert.equal(await status(`${url}/readyz`), 200);
+    const began = Date.now();
+    const stopped = edge.stop().then(() => Date.now() - began);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(await status(`${url}/readyz`), 503, 'not ready during the delay');
+    assert.equal(await status(`${url}/v1/ping`), 200, 'still serving during the delay');
+    const ms = await stopped;
+    assert.ok(ms >= 550, `stop waited the delay (${ms} ms)`);
+    assert.equal(await status(`${url}/v1/ping`), 0, 'closed afterwards');
+  });
+
+  it('by default (0) closes at once; the delay is capped at half of SHUTDOWN_TIMEOUT_MS', async () => {
+    const a = await startEdge({});
+    let began = Date.now();
+    await a.edge.stop();
+    assert.ok(Date.now() - began < 400, 'no delay by default');
+    assert.equal(await status(`${a.url}/v1/ping`), 0);
+    const b = await startEdge({ SHUTDOWN_DRAIN_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '800' });
+    began = Date.now();
+    await b.edge.stop();
+    const ms = Date.now() - began;
+    assert.ok(ms >= 350 && ms < 1500, `capped at 400 ms (${ms} ms)`);
   });
 });
