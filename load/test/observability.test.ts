@@ -304,7 +304,9 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
     const producer = kafka.producer();
     await Promise.all([consumer.connect(), producer.connect()]);
     try {
-      await consumer.subscribe({ topic: 'inventory.commands.v1', fromBeginning: false });
+      // From the beginning, filtered by the order's key below: a new group starting at "latest" resolves that offset
+      // after it joined, and a command produced in between would be skipped (the test would wait for nothing).
+      await consumer.subscribe({ topic: 'inventory.commands.v1', fromBeginning: true });
       const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
       await consumer.run({
         eachMessage: async ({ message }) => {

@@ -55,6 +55,7 @@ async function echoServer(reply: string) {
           },
         },
       ],
+      reflection: false,
       metrics: createMetrics(`srv-${reply}`),
       logger: quiet(),
     },
