@@ -4,12 +4,20 @@ import { dbPoolExhaustion } from './labs/db-pool';
 import { discoveryOutage } from './labs/discovery-outage';
 import { faultInjection } from './labs/fault-injection';
 import { paymentsContract } from './labs/payments-contract';
+import { sessionTimeout } from './labs/session-timeout';
 
 export * from './lab';
 export * from './measure';
 export * from './platform';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
-export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion, discoveryOutage, brokerAcl];
+export const LABS: Lab[] = [
+  paymentsContract,
+  faultInjection,
+  dbPoolExhaustion,
+  discoveryOutage,
+  brokerAcl,
+  sessionTimeout,
+];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);
