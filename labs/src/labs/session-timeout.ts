@@ -95,7 +95,7 @@ export const sessionTimeout: Lab = {
     title: 'Cross-region service discovery failures under latency',
   },
   runsOn: ['local'],
-  durationS: 40,
+  durationS: 30,
   restarts: true,
   async break(ctx) {
     // Sagas other runs left unfinished (parked) count in saga_in_flight: settled means back to this baseline.
