@@ -7,6 +7,7 @@ import { faultInjection } from './labs/fault-injection';
 import { noDrainShutdown } from './labs/no-drain-shutdown';
 import { paymentsContract } from './labs/payments-contract';
 import { upgradeDataLoss } from './labs/upgrade-data-loss';
+import { sessionTimeout } from './labs/session-timeout';
 
 export * from './balancer';
 export * from './lab';
@@ -23,6 +24,7 @@ export const LABS: Lab[] = [
   noDrainShutdown,
   upgradeDataLoss,
   canaryRollback,
+  sessionTimeout,
 ];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);
