@@ -2,12 +2,13 @@ import type { Lab } from './lab';
 import { dbPoolExhaustion } from './labs/db-pool';
 import { faultInjection } from './labs/fault-injection';
 import { paymentsContract } from './labs/payments-contract';
+import { retryStorm } from './labs/retry-storm';
 
 export * from './lab';
 export * from './measure';
 export * from './platform';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
-export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion];
+export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion, retryStorm];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);
