@@ -2,6 +2,7 @@ import type { Lab } from './lab';
 import { circuitBreaker } from './labs/circuit-breaker';
 import { dbPoolExhaustion } from './labs/db-pool';
 import { faultInjection } from './labs/fault-injection';
+import { latencyWalkthrough } from './labs/latency-walkthrough';
 import { paymentsContract } from './labs/payments-contract';
 import { retryStorm } from './labs/retry-storm';
 
@@ -10,6 +11,13 @@ export * from './measure';
 export * from './platform';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
-export const LABS: Lab[] = [paymentsContract, faultInjection, dbPoolExhaustion, retryStorm, circuitBreaker];
+export const LABS: Lab[] = [
+  paymentsContract,
+  faultInjection,
+  dbPoolExhaustion,
+  retryStorm,
+  circuitBreaker,
+  latencyWalkthrough,
+];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);
