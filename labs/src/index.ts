@@ -3,6 +3,7 @@ import { circuitBreaker } from './labs/circuit-breaker';
 import { dbPoolExhaustion } from './labs/db-pool';
 import { faultInjection } from './labs/fault-injection';
 import { latencyWalkthrough } from './labs/latency-walkthrough';
+import { metricCardinality } from './labs/metric-cardinality';
 import { paymentsContract } from './labs/payments-contract';
 import { retryStorm } from './labs/retry-storm';
 
@@ -18,6 +19,7 @@ export const LABS: Lab[] = [
   retryStorm,
   circuitBreaker,
   latencyWalkthrough,
+  metricCardinality,
 ];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);
