@@ -52,7 +52,7 @@ export const metricCardinality: Lab = {
   title: 'A metric labelled by request id: the scrape grows without bound until the series are capped',
   source: { document: 'seed', ref: 'scenario 2', title: 'Service mesh latency at scale (local analogue)' },
   runsOn: ['local'],
-  durationS: 25,
+  durationS: 20,
   restarts: true,
   async break(ctx) {
     await ctx.platform.restart('orders', NO_CAP);

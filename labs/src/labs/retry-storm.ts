@@ -67,7 +67,7 @@ export const retryStorm: Lab = {
   title: 'Retries at every layer of a synchronous chain multiply the load on a failing dependency',
   source: { document: 'seed', ref: 'scenario 7', title: 'Synchronous chains and retry storms' },
   runsOn: ['local'],
-  durationS: 25,
+  durationS: 15,
   restarts: false,
   async break(ctx) {
     await ctx.setFault('inventory', 'grpc-server-latency', SLOW);
