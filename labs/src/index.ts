@@ -1,13 +1,17 @@
 import type { Lab } from './lab';
 import { brokerAcl } from './labs/broker-acl';
 import { canaryRollback } from './labs/canary-rollback';
+import { circuitBreaker } from './labs/circuit-breaker';
 import { dbPoolExhaustion } from './labs/db-pool';
 import { discoveryOutage } from './labs/discovery-outage';
 import { faultInjection } from './labs/fault-injection';
+import { latencyWalkthrough } from './labs/latency-walkthrough';
+import { metricCardinality } from './labs/metric-cardinality';
 import { noDrainShutdown } from './labs/no-drain-shutdown';
 import { paymentsContract } from './labs/payments-contract';
-import { upgradeDataLoss } from './labs/upgrade-data-loss';
+import { retryStorm } from './labs/retry-storm';
 import { sessionTimeout } from './labs/session-timeout';
+import { upgradeDataLoss } from './labs/upgrade-data-loss';
 
 export * from './balancer';
 export * from './lab';
@@ -25,6 +29,10 @@ export const LABS: Lab[] = [
   upgradeDataLoss,
   canaryRollback,
   sessionTimeout,
+  retryStorm,
+  circuitBreaker,
+  latencyWalkthrough,
+  metricCardinality,
 ];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);

@@ -38,6 +38,9 @@ export interface ReceivedSpan {
   name: string;
   kind: number;
   attributes: Record<string, unknown>;
+  /** Start and end, epoch milliseconds (from the nanosecond timestamps). */
+  startMs: number;
+  endMs: number;
 }
 
 interface RawKeyValue {
@@ -97,6 +100,8 @@ export async function startOtlpReceiver(): Promise<{
                 name: String(s.name),
                 kind: Number(s.kind ?? 0),
                 attributes: attributes(s.attributes as RawKeyValue[]),
+                startMs: Number(s.startTimeUnixNano ?? 0) / 1e6,
+                endMs: Number(s.endTimeUnixNano ?? 0) / 1e6,
               });
             }
           }

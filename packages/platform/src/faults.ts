@@ -178,6 +178,16 @@ export const FAULT_CATALOG = {
     scope: 'service',
     schema: z.strictObject({ service, exitCode: z.number().int().min(0).max(255).default(0) }),
   },
+  'retry-storm': {
+    description:
+      'the legacy client path: every call to a dependency is repeated at once on any error, up to attempts, with no backoff, jitter, retry budget or circuit breaker',
+    scope: 'gRPC dependency (target: part of the dependency name, e.g. "inventory")',
+    schema: z.strictObject({
+      service,
+      target: z.string().min(1).optional(),
+      attempts: z.number().int().min(2).max(10).default(4).describe('attempts in all, the first included'),
+    }),
+  },
   'metric-label-cardinality': {
     description: 'a metric labelled by an id: new series every second, up to maxSeries',
     scope: 'service',

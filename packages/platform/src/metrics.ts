@@ -232,3 +232,57 @@ export function observeWithExemplar<L extends string>(
     histogram.observe({ labels, value: seconds });
   }
 }
+
+type Capped = { name: string; hashMap?: Record<string, unknown> } & Record<string, unknown>;
+const RECORDING_METHODS = ['inc', 'dec', 'set', 'observe'] as const;
+
+/**
+ * A cardinality guard on every metric of a registry, those registered later included: a metric holds at most
+ * `maxSeries` label sets; a new label set beyond that is dropped (not recorded) and counted in
+ * `metrics_series_dropped_total{metric}`, so an id put in a label by mistake cannot grow the scrape without bound.
+ * 0: no cap. prom-client keeps a metric's series in `hashMap`, insertion-ordered: the new one is the last key.
+ */
+export function capSeries(registry: Registry, maxSeries: number): void {
+  if (maxSeries <= 0) return;
+  const dropped = new client.Counter({
+    name: 'metrics_series_dropped_total',
+    help: 'New label sets not recorded because their metric already held METRICS_MAX_SERIES_PER_METRIC series',
+    labelNames: ['metric'],
+    registers: [registry],
+  });
+  const wrap = (original: (...a: unknown[]) => unknown) =>
+    function capped(this: Capped, ...args: unknown[]) {
+      const before = this.hashMap ? Object.keys(this.hashMap).length : 0;
+      const out = original.apply(this, args);
+      const map = this.hashMap;
+      if (map && before >= maxSeries) {
+        const keys = Object.keys(map);
+        if (keys.length > before) {
+          for (const k of keys.slice(before)) Reflect.deleteProperty(map, k);
+          dropped.inc({ metric: this.name });
+        }
+      }
+      return out;
+    };
+  const guard = (metric: Capped) => {
+    if (metric.name === 'metrics_series_dropped_total') return;
+    for (const method of RECORDING_METHODS) {
+      const current = metric[method];
+      // An accessor, because prom-client's constructors assign some methods (Counter's inc) after registering.
+      let wrapped = typeof current === 'function' ? wrap(current as (...a: unknown[]) => unknown) : undefined;
+      Object.defineProperty(metric, method, {
+        configurable: true,
+        get: () => wrapped,
+        set: (fn: unknown) => {
+          wrapped = typeof fn === 'function' ? wrap(fn as (...a: unknown[]) => unknown) : undefined;
+        },
+      });
+    }
+  };
+  for (const m of registry.getMetricsAsArray()) guard(m as unknown as Capped);
+  const register = registry.registerMetric.bind(registry);
+  registry.registerMetric = (metric) => {
+    register(metric);
+    guard(metric as unknown as Capped);
+  };
+}

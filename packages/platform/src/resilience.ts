@@ -13,6 +13,7 @@ import {
 } from 'cockatiel';
 import type { BulkheadPolicy, CircuitBreakerPolicy } from 'cockatiel';
 import * as grpc from '@grpc/grpc-js';
+import { faultRegistryOf } from './faults';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 
@@ -162,6 +163,9 @@ export function dependencyGuard(
     name,
     state: () => (breaker ? STATE_NAME[breaker.state] : 'closed'),
     async execute<T>(fn: () => Promise<T>): Promise<T> {
+      // The retry-storm fault: the legacy client path, around the guard rather than through it (fault layer).
+      const storm = faultRegistryOf(deps.metrics)?.hit('retry-storm', { target: name });
+      if (storm) return naiveRetries(fn, storm.attempts);
       const guarded = breaker ? () => breaker.execute(fn) : fn;
       try {
         return limiter ? await limiter.execute(guarded) : await guarded();
@@ -178,4 +182,15 @@ export function dependencyGuard(
       }
     },
   };
+}
+
+/** What the retry-storm fault deploys: every error retried at once, `attempts` in all, nothing bounding it. */
+async function naiveRetries<T>(fn: () => Promise<T>, attempts: number): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+    }
+  }
 }

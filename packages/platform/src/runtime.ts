@@ -13,7 +13,7 @@ import type { Logger } from './logger';
 import { createLogger } from './logger';
 import { OutboxRelay } from './messaging';
 import type { Metrics } from './metrics';
-import { createMetrics } from './metrics';
+import { capSeries, createMetrics } from './metrics';
 import { errorMessage } from './retry';
 import type { DependencySettings } from './resilience';
 import { DEFAULT_DEPENDENCY_SETTINGS } from './resilience';
@@ -54,6 +54,10 @@ export const commonConfig = (httpPort: number) => ({
   ),
   OTEL_TRACES_SAMPLER_ARG: env.optionalRatio('sampling ratio of the traceidratio samplers, 0 to 1'),
   DEPLOYMENT_ENVIRONMENT: env.string('local', 'deployment.environment.name resource attribute of every span'),
+  METRICS_MAX_SERIES_PER_METRIC: env.nonNegativeInt(
+    500,
+    'label sets one metric may hold; new ones beyond it are dropped and counted in metrics_series_dropped_total (0: no cap)',
+  ),
   ADMIN_PORT: env.optionalPort(
     'port of the fault admin API (GET/PUT/DELETE /faults), always bound to 127.0.0.1; unset: no admin API',
   ),
@@ -169,8 +173,9 @@ export interface RunningService {
   readonly faults: FaultRegistry;
 }
 
-/** Creates the service's fault registry with the faults of FAULTS switched on. */
+/** The cardinality cap on the service's metrics, then its fault registry with the faults of FAULTS switched on. */
 function startFaults(name: string, config: Common, logger: Logger, metrics: Metrics): FaultRegistry {
+  capSeries(metrics.registry, config.METRICS_MAX_SERIES_PER_METRIC);
   const faults = new FaultRegistry(name, logger, metrics);
   faults.applyAll(config.FAULTS);
   return faults;

@@ -7,6 +7,8 @@ import {
   createGrpcClient,
   createLogger,
   createMetrics,
+  DEFAULT_DEPENDENCY_SETTINGS,
+  dependencyGuard,
   FaultRegistry,
   FaultValidationError,
   grpc,
@@ -82,6 +84,46 @@ describe('FaultRegistry', () => {
     let hits = 0;
     for (let i = 0; i < 2000; i++) if (faults.hit('http-error', { route: '/a', method: 'GET' })) hits++;
     assert.ok(hits > 450 && hits < 750, `${hits} of 2000`);
+  });
+});
+
+describe('retry-storm', () => {
+  const failing = () => {
+    const calls = { n: 0 };
+    const fn = () => {
+      calls.n++;
+      return Promise.reject(
+        Object.assign(new Error('14 UNAVAILABLE: down'), { code: grpc.status.UNAVAILABLE }),
+      );
+    };
+    return { calls, fn };
+  };
+
+  it('repeats every failing call at once, attempts in all, past an open breaker; off: the guard again', async () => {
+    const metrics = createMetrics('t');
+    const faults = new FaultRegistry('t', quiet(), metrics);
+    const guard = dependencyGuard(
+      'inventory',
+      { ...DEFAULT_DEPENDENCY_SETTINGS, breakerFailures: 2 },
+      { metrics, logger: quiet() },
+    );
+    faults.set('retry-storm', { target: 'inventory', attempts: 4 });
+    const { calls, fn } = failing();
+    for (let i = 0; i < 5; i++) await guard.execute(fn).catch(() => undefined);
+    assert.equal(calls.n, 20, '5 calls x 4 attempts, no breaker in the way');
+    faults.clear('retry-storm');
+    calls.n = 0;
+    for (let i = 0; i < 5; i++) await guard.execute(fn).catch(() => undefined);
+    assert.equal(calls.n, 2, 'the product guard: the breaker opens after 2 failures and fails fast');
+    assert.equal(guard.state(), 'open');
+  });
+
+  it('is scoped to a dependency and bounded in attempts', () => {
+    const faults = new FaultRegistry('t', quiet(), createMetrics('t'));
+    faults.set('retry-storm', { target: 'inventory' });
+    assert.ok(faults.hit('retry-storm', { target: 'inventory' }));
+    assert.equal(faults.hit('retry-storm', { target: 'payments' }), undefined);
+    assert.throws(() => parseFaultsEnv('{"retry-storm":{"attempts":50}}'), /retry-storm\.attempts/);
   });
 });
 
