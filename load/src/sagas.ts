@@ -1,5 +1,5 @@
 // `npm run sagas -- list|resend <orderId>|unpark <orderId>`: the operator's handle on parked sagas
-// (docs/runbooks/ParkedSagas.md). Talks to the orders database directly, so it works while orders is degraded; the
+// (docs/runbooks/parked-sagas.md). Talks to the orders database directly, so it works while orders is degraded; the
 // running orders sweeper does the sending, so every command goes through the saga's own outbox and idempotency.
 import pg from 'pg';
 
@@ -12,8 +12,8 @@ export const USAGE = `usage: npm run sagas -- <command>
                        from now (SAGA_STEP_TIMEOUT_MS, default 30000), then the normal retries go on
 
 The orders database: SHOP_ORDERS_DATABASE_URL, else the "orders" database of SHOP_ADMIN_DATABASE_URL (set by
-npm run for the local platform). Exit codes: 0 done, 1 failure (database unreachable), 2 bad usage,
-3 the saga does not exist or is not in a state the command applies to.`;
+npm run for the local platform). Exit codes: 0 done (also --help), 1 failure (database unreachable),
+2 bad usage, 3 the saga does not exist or is not in a state the command applies to.`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -37,17 +37,19 @@ export function ordersDatabaseUrl(env: NodeJS.ProcessEnv): string {
 
 export function parseCommand(
   argv: string[],
-): { command: 'list' } | { command: 'resend' | 'unpark'; orderId: string } {
+): { command: 'list' } | { command: 'help' } | { command: 'resend' | 'unpark'; orderId: string } {
   const [command, orderId, ...rest] = argv;
   if (command === 'list' && orderId === undefined) return { command };
+  if ((command === '--help' || command === '-h' || command === 'help') && orderId === undefined)
+    return { command: 'help' };
   if ((command === 'resend' || command === 'unpark') && rest.length === 0) {
     if (orderId === undefined) throw new UsageError(`${command} needs an order id\n\n${USAGE}`);
     if (!UUID.test(orderId)) throw new UsageError(`"${orderId}" is not an order id (a UUID)`);
     return { command, orderId: orderId.toLowerCase() };
   }
   throw new UsageError(
-    command === undefined || command === '--help'
-      ? USAGE
+    command === undefined
+      ? `missing command\n\n${USAGE}`
       : `unknown arguments: ${argv.join(' ')}\n\n${USAGE}`,
   );
 }
@@ -67,6 +69,7 @@ interface Row {
 /** Runs one command; returns the lines to print. Throws UsageError / StateError / database errors. */
 export async function runSagas(db: pg.ClientBase, argv: string[], stepTimeoutMs = 30_000): Promise<string[]> {
   const cmd = parseCommand(argv);
+  if (cmd.command === 'help') return [USAGE];
   if (cmd.command === 'list') {
     const { rows } = await db.query<Row>(
       `SELECT s.order_id, o.status, s.step, s.pending, s.attempts, s.parked, s.parked_at, s.sweep_failures, s.sweep_error
@@ -98,8 +101,12 @@ export async function runSagas(db: pg.ClientBase, argv: string[], stepTimeoutMs 
       throw new StateError(
         `the saga of order ${cmd.orderId} is at ${saga.step} and not parked: it is still waiting for its reply`,
       );
+    // attempts counts the re-sends after a first send (sends = attempts + 1; the sweeper parks once attempts + 1
+    // reaches COMPENSATION_MAX_ATTEMPTS and adds 1 per re-send). A fresh budget starts before its first send, which
+    // the sweeper makes: -1, so that it gets COMPENSATION_MAX_ATTEMPTS sends as documented (0 gave one fewer, and
+    // none at all with COMPENSATION_MAX_ATTEMPTS=1: the saga was parked again without a send).
     await db.query(
-      `UPDATE sagas SET parked = false, parked_at = NULL, attempts = 0, sweep_failures = 0, sweep_retry_at = NULL,
+      `UPDATE sagas SET parked = false, parked_at = NULL, attempts = -1, sweep_failures = 0, sweep_retry_at = NULL,
               sweep_error = NULL, updated_at = now(),
               deadline = CASE WHEN $2 THEN now() ELSE now() + make_interval(secs => $3::float8 / 1000) END
         WHERE order_id = $1`,
@@ -120,13 +127,21 @@ export async function runSagas(db: pg.ClientBase, argv: string[], stepTimeoutMs 
 async function main(): Promise<number> {
   let db: pg.Client | undefined;
   try {
-    parseCommand(process.argv.slice(2)); // usage errors before any connection
+    // Usage errors before any connection.
+    if (parseCommand(process.argv.slice(2)).command === 'help') {
+      console.log(USAGE);
+      return 0;
+    }
+    const stepTimeoutMs = Number(process.env.SAGA_STEP_TIMEOUT_MS || 30_000);
+    if (!Number.isInteger(stepTimeoutMs) || stepTimeoutMs <= 0)
+      throw new UsageError(
+        `SAGA_STEP_TIMEOUT_MS must be a positive integer (milliseconds), got "${process.env.SAGA_STEP_TIMEOUT_MS}"`,
+      );
     db = new pg.Client({ connectionString: ordersDatabaseUrl(process.env), connectionTimeoutMillis: 5000 });
     db.on('error', () => undefined);
     await db.connect().catch((err: unknown) => {
       throw new Error(`cannot reach the orders database: ${(err as Error).message}`);
     });
-    const stepTimeoutMs = Number(process.env.SAGA_STEP_TIMEOUT_MS || 30_000);
     for (const line of await runSagas(db, process.argv.slice(2), stepTimeoutMs)) console.log(line);
     return 0;
   } catch (err) {

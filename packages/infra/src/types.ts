@@ -44,6 +44,12 @@ export interface Infra {
   /** Stops what this call started (by PID) and waits until its ports are free; idempotent. */
   stop(): Promise<void>;
   /**
+   * Stops the embedded PostgreSQL and starts it again on the same port with the same data dir (databases, roles and
+   * data kept); resolves once it accepts connections. Default: a clean fast shutdown. `kill`: SIGKILL of the
+   * postmaster alone, a crash (the new server runs crash recovery). Rejects for SHOP_POSTGRES_URL and Docker.
+   */
+  restartPostgres(opts?: { kill?: boolean }): Promise<void>;
+  /**
    * Records another process of this run in the lock (e.g. a service), so that a later start, `cli.js down` or the
    * watchdog stop it if this owner dies first. `marker` is a string its command line contains (proof it is ours).
    */

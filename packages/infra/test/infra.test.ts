@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
 import {
   AlreadyRunningError,
   ensureTopics,
@@ -207,6 +208,40 @@ describe('local infrastructure (real PostgreSQL and Kafka)', () => {
         ['infra.test.other.v1', 2],
       ].sort(),
     );
+  });
+
+  it('restartPostgres: a clean restart and one after kill -9 of the postmaster keep the data, the port and the roles', async () => {
+    const infra = running();
+    const orders = infra.databaseUrls.orders ?? '';
+    await query(orders, 'CREATE TABLE IF NOT EXISTS restarted (n int)');
+    await query(orders, 'INSERT INTO restarted VALUES (1)');
+    const postmaster = async () =>
+      Number((await query(infra.adminDatabaseUrl, 'SELECT pg_postmaster_start_time() AS t'))[0]?.t);
+    const before = await postmaster();
+    const pidOf = () => readLock(stateDir)?.processes.find((p) => p.name === 'postgres')?.pid;
+    const firstPid = pidOf();
+    // A client connected across the restart sees its connection end, as the services' pools do.
+    const client = new pg.Client({ connectionString: orders });
+    client.on('error', () => undefined);
+    await client.connect();
+    await infra.restartPostgres();
+    await assert.rejects(client.query('SELECT 1'));
+    await client.end().catch(() => undefined);
+    const afterFast = await postmaster();
+    assert.ok(afterFast > before, 'a new postmaster');
+    const secondPid = pidOf();
+    assert.ok(secondPid && secondPid !== firstPid && firstPid !== undefined && !isAlive(firstPid));
+    await query(orders, 'INSERT INTO restarted VALUES (2)');
+
+    await infra.restartPostgres({ kill: true });
+    assert.ok((await postmaster()) > afterFast, 'a new postmaster after the crash');
+    assert.ok(secondPid !== undefined && !isAlive(secondPid) && pidOf() !== secondPid);
+    assert.deepEqual(await query(orders, 'SELECT n FROM restarted ORDER BY n'), [{ n: 1 }, { n: 2 }]);
+    assert.match(
+      readFileSync(join(stateDir, 'logs', 'postgres.log'), 'utf8'),
+      /database system was interrupted|not properly shut down|automatic recovery/,
+    );
+    await query(orders, 'DROP TABLE restarted');
   });
 
   it('uses SHOP_POSTGRES_URL and KAFKA_BROKERS when set, starting nothing itself', async () => {

@@ -16,13 +16,14 @@ import { createService as createInventory, schema as inventorySchema } from '@sh
 import { createService as createPayments, schema as paymentsSchema } from '@shop/payments';
 import type { RunningService } from '@shop/platform';
 import { loadConfig } from '@shop/platform';
-import { eventually, serviceEnv, testInfra } from '@shop/testkit';
+import { eventually, serviceEnv, testInfra, type TestInfra } from '@shop/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer, Producer } from 'kafkajs';
 import pg from 'pg';
 import { createService as createOrders, schema as ordersSchema, type OrdersService } from '../src/service';
 
 export const infra = testInfra();
+const sharedInfra = infra;
 
 type Unary<Req, Res> = (
   req: Req,
@@ -117,7 +118,10 @@ export class Collector {
   }
 }
 
-/** inventory, payments and orders in this process; each can be stopped and restarted on the same ports. */
+/**
+ * inventory, payments and orders in this process; each can be stopped and restarted on the same ports. By default
+ * against the test run's PostgreSQL and Kafka; a test that breaks its infrastructure passes its own.
+ */
 export class Stack {
   inventory: RunningService | undefined;
   payments: RunningService | undefined;
@@ -126,22 +130,26 @@ export class Stack {
   ordersClient!: ordersV1.OrderServiceClient;
   inventoryClient!: inventoryV1.InventoryServiceClient;
   paymentsClient!: paymentsV1.PaymentServiceClient;
-  readonly kafka = new Kafka({
-    clientId: 'orders-test',
-    brokers: infra.kafkaBrokers.split(','),
-    logLevel: logLevel.NOTHING,
-  });
+  readonly kafka: Kafka;
   producer!: Producer;
   readonly collector = new Collector();
   inventoryDb!: pg.Pool;
   ordersDb!: pg.Pool;
 
+  constructor(readonly infra: TestInfra = sharedInfra) {
+    this.kafka = new Kafka({
+      clientId: 'orders-test',
+      brokers: infra.kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+  }
+
   async start(orderEnv: Record<string, string>): Promise<void> {
     this.producer = this.kafka.producer();
     await this.producer.connect();
     await this.collector.start(this.kafka);
-    this.inventoryDb = new pg.Pool({ connectionString: infra.databaseUrls.inventory, max: 2 });
-    this.ordersDb = new pg.Pool({ connectionString: infra.databaseUrls.orders, max: 2 });
+    this.inventoryDb = new pg.Pool({ connectionString: this.infra.databaseUrls.inventory, max: 2 });
+    this.ordersDb = new pg.Pool({ connectionString: this.infra.databaseUrls.orders, max: 2 });
     // The hardening tests terminate every backend of the services' roles, the test's own connections included.
     for (const p of [this.inventoryDb, this.ordersDb]) p.on('error', () => undefined);
     await this.startInventory();
@@ -150,7 +158,7 @@ export class Stack {
   }
 
   async startInventory(): Promise<void> {
-    const env = serviceEnv('inventory', infra, {
+    const env = serviceEnv('inventory', this.infra, {
       GRPC_PORT: String(this.ports.inventory),
       LOG_LEVEL: 'error',
     });
@@ -166,7 +174,10 @@ export class Stack {
   }
 
   async startPayments(): Promise<void> {
-    const env = serviceEnv('payments', infra, { GRPC_PORT: String(this.ports.payments), LOG_LEVEL: 'error' });
+    const env = serviceEnv('payments', this.infra, {
+      GRPC_PORT: String(this.ports.payments),
+      LOG_LEVEL: 'error',
+    });
     this.payments = createPayments(loadConfig(paymentsSchema, env));
     await this.payments.start();
     if (!this.ports.payments) {
@@ -179,7 +190,7 @@ export class Stack {
   }
 
   async startOrders(extra: Record<string, string>): Promise<void> {
-    const env = serviceEnv('orders', infra, {
+    const env = serviceEnv('orders', this.infra, {
       GRPC_PORT: String(this.ports.orders),
       INVENTORY_ADDR: `127.0.0.1:${this.ports.inventory}`,
       LOG_LEVEL: 'error',
