@@ -189,6 +189,12 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
       // The long-poll of an idle fetch; disconnect waits for it, so it bounds how long a clean stop takes.
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
+      // A consumer that crashed before close() (the broker down) has a restart scheduled: once the bus is closing it
+      // must not come back, or its reconnect loop would keep a stopped service's process alive for ever.
+      retry: { restartOnFailure: () => Promise.resolve(!closing) },
+    });
+    consumer.on(consumer.events.CONNECT, () => {
+      if (closing) void consumer.disconnect().catch(() => undefined);
     });
     // kafkajs restarts a consumer after a retriable failure; after any other it stops consuming for good and the
     // process would stay ready while deaf. Readiness reports it (consumersAlive), so the pod is taken out of service
