@@ -783,12 +783,18 @@ describe('hardening (issue 12)', () => {
       // transactions, consumer handlers, the pools' idle clients and the WatchOrder LISTEN connection.
       for (let round = 0; round < 4; round++) {
         await eventually(() => placed.length >= round * 5, { what: `${round * 5} orders placed` });
-        const { rows } = await admin.query<{ n: number }>(
-          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-            WHERE usename = ANY($1) AND pid <> pg_backend_pid()`,
-          [['orders', 'inventory', 'payments']],
+        // Right after a round the pools may hold no connection yet: each round waits until it has some to kill.
+        await eventually(
+          async () => {
+            const { rows } = await admin.query<{ n: number }>(
+              `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+                WHERE usename = ANY($1) AND pid <> pg_backend_pid()`,
+              [['orders', 'inventory', 'payments']],
+            );
+            return (rows[0]?.n ?? 0) > 0;
+          },
+          { what: `backends of the services terminated (round ${round + 1})`, timeoutMs: 15_000 },
         );
-        assert.ok((rows[0]?.n ?? 0) > 0, 'backends terminated');
       }
       await placing;
       for (const id of placed) await stack.waitStatus(id, S.ORDER_STATUS_APPROVED, 30_000);
