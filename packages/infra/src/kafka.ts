@@ -304,7 +304,10 @@ async function startLocalKafka(
   ];
 
   if (!existsSync(join(dataDir, 'meta.properties'))) {
-    const clusterId = randomBytes(16).toString('base64url');
+    // A KRaft cluster id is 16 random bytes in base64url; one starting with '-' would be read by the storage tool's
+    // argument parser as an option (1 id in 64 failed with "--cluster-id: expected one argument").
+    let clusterId = randomBytes(16).toString('base64url');
+    while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
     log('infra', `formatting KRaft storage in ${dataDir} (cluster ${clusterId})`);
     const fmt = spawnSync(
       java,
