@@ -23,25 +23,12 @@ import {
   startGrpcServer,
   unary,
 } from '../src/index';
+import { EchoClient, echoDefinition } from './support';
 
 const quiet = () => createLogger('discovery-test', 'silent');
 
-const def = {
-  echo: {
-    path: '/test.Echo/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (b: Buffer) => b,
-    requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b,
-    responseDeserialize: (b: Buffer) => b,
-  },
-} as grpc.ServiceDefinition;
-const Client = grpc.makeGenericClientConstructor(def, 'Echo') as unknown as new (
-  a: string,
-  c: grpc.ChannelCredentials,
-  o?: grpc.ClientOptions,
-) => grpc.Client & { echo: (...args: never[]) => grpc.ClientUnaryCall };
+const def = echoDefinition;
+const Client = EchoClient;
 
 async function echoServer(reply: string) {
   return startGrpcServer(

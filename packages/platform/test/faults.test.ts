@@ -17,6 +17,7 @@ import {
   startGrpcServer,
   unary,
 } from '../src/index';
+import { EchoClient, echoDefinition } from './support';
 
 const quiet = () => createLogger('faults-test', 'silent');
 
@@ -128,22 +129,8 @@ describe('retry-storm', () => {
 });
 
 describe('gRPC faults', () => {
-  const def = {
-    echo: {
-      path: '/test.Echo/Echo',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    },
-  } as grpc.ServiceDefinition;
-  const Client = grpc.makeGenericClientConstructor(def, 'Echo') as unknown as new (
-    a: string,
-    c: grpc.ChannelCredentials,
-    o?: grpc.ClientOptions,
-  ) => grpc.Client & { echo: (...args: never[]) => grpc.ClientUnaryCall };
+  const def = echoDefinition;
+  const Client = EchoClient;
 
   it('server latency and errors on one method; client errors on one dependency, counted by the client metrics', async () => {
     const metrics = createMetrics('srv');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { testInfra } from '@shop/testkit';
+import { grpc } from '../src';
 
 /** A scratch database on the test PostgreSQL, dropped by `drop()`. */
 export async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -62,3 +63,22 @@ export async function collect(topic: string) {
   });
   return { seen, stop: () => consumer.disconnect() };
 }
+
+/** A raw-bytes unary service `test.Echo/Echo` (no descriptor in @shop/contracts: serve it with reflection off). */
+export const echoDefinition = {
+  echo: {
+    path: '/test.Echo/Echo',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  },
+} as grpc.ServiceDefinition;
+
+export const EchoClient = grpc.makeGenericClientConstructor(echoDefinition, 'Echo') as unknown as new (
+  a: string,
+  c: grpc.ChannelCredentials,
+  o?: grpc.ClientOptions,
+) => grpc.Client & { echo: (...args: never[]) => grpc.ClientUnaryCall };
