@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tlsViolations } from './tls';
 
 /** Thrown when the environment does not satisfy a service's schema; lists every violation at once. */
 export class ConfigError extends Error {
@@ -171,7 +172,12 @@ export function loadConfig<S extends z.ZodObject>(schema: S, source: NodeJS.Proc
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(schema.shape)) input[key] = source[key];
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) {
+    // Checks across variables and on the files they name, once each variable is valid on its own.
+    const tls = 'GRPC_TLS_CERT_FILE' in schema.shape ? tlsViolations(result.data) : [];
+    if (tls.length > 0) throw new ConfigError(tls);
+    return result.data;
+  }
   const violations = result.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '(root)');
     const raw = source[key];

@@ -197,6 +197,17 @@ export const FAULT_CATALOG = {
       maxSeries: z.number().int().min(1).max(200_000).default(20_000),
     }),
   },
+  'legacy-cert-validator': {
+    description:
+      'the custom server-certificate check of before the mesh replaces the standard one (chain + SAN): it wants the peer name in the subject CN and an RSA key, so certificates of the new format (ECDSA, empty subject, spiffe:// SAN) are rejected',
+    scope: 'gRPC dependency (target: part of the peer name, e.g. "inventory"); acts on TLS handshakes',
+    schema: z.strictObject({
+      service,
+      target: z.string().min(1).optional(),
+      requireCommonName: z.boolean().default(true).describe('subject CN must equal the peer name'),
+      requireRsa: z.boolean().default(true).describe('the key must be RSA'),
+    }),
+  },
 } as const;
 
 export type FaultName = keyof typeof FAULT_CATALOG;

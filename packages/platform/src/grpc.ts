@@ -17,6 +17,7 @@ import { retryServiceConfig } from './resilience';
 import type { FaultRegistry } from './faults';
 import { faultClientInterceptor, faultRegistryOf, grpcServerFault } from './faults';
 import { DISCOVERY_REFRESH_OPTION, registerFileResolver } from './discovery';
+import type { GrpcTls } from './tls';
 
 export { grpc };
 export const Status = grpc.status;
@@ -134,6 +135,8 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** The service's fault layer (latency and errors on its methods); none: no faults. */
   faults?: FaultRegistry;
+  /** Mutual TLS (client certificates required); none: plaintext. */
+  tls?: GrpcTls;
 }
 
 export interface RunningGrpcServer {
@@ -150,7 +153,10 @@ export async function startGrpcServer(
   port: number,
   portVariable: string,
 ): Promise<RunningGrpcServer> {
-  const server = new grpc.Server({ interceptors: [serverMetricsInterceptor(opts.metrics)] });
+  const server = new grpc.Server({
+    interceptors: [serverMetricsInterceptor(opts.metrics)],
+    ...opts.tls?.serverOptions(),
+  });
   for (const s of opts.services)
     server.addService(s.definition, withRequestIds(s.implementation, opts.faults));
   const statuses: Record<string, 'SERVING' | 'NOT_SERVING'> = { '': 'NOT_SERVING' };
@@ -164,8 +170,9 @@ export async function startGrpcServer(
     new ReflectionService(reflectionPackageDefinition(names), {
       services: [...names, ...StandardServiceNames],
     }).addToServer(server);
+  const credentials = opts.tls?.serverCredentials() ?? grpc.ServerCredentials.createInsecure();
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
+    server.bindAsync(`${host}:${port}`, credentials, (err, p) => {
       if (err) {
         const inUse = /EADDRINUSE|address already in use|No address added/i.test(err.message);
         reject(
@@ -208,6 +215,8 @@ export interface ClientOptions {
   retry?: { service: string; methods: readonly string[]; settings: RetrySettings };
   /** For a `file:/path` target: how long the endpoints read from the file are trusted before it is read again. */
   discoveryRefreshMs?: number;
+  /** Mutual TLS to the peer named here (its identity in the server certificate's SAN); none: plaintext. */
+  tls?: { tls: GrpcTls; peer: string };
 }
 
 /**
@@ -249,7 +258,9 @@ export function createGrpcClient<C>(Ctor: ClientCtor<C>, address: string, opts: 
   const faults = faultRegistryOf(opts.metrics);
   const interceptors = [clientInterceptor(opts), ...(faults ? [faultClientInterceptor(faults)] : [])];
   if (address.startsWith('file:')) registerFileResolver();
-  return new Ctor(address, grpc.credentials.createInsecure(), {
+  const secure = opts.tls?.tls.channel(opts.tls.peer);
+  return new Ctor(address, secure?.credentials ?? grpc.credentials.createInsecure(), {
+    ...secure?.options,
     interceptors,
     ...(opts.discoveryRefreshMs ? { [DISCOVERY_REFRESH_OPTION]: opts.discoveryRefreshMs } : {}),
     ...(opts.retry
@@ -282,9 +293,18 @@ export function unary<Req, Res>(
   });
 }
 
-/** Asks a server's `grpc.health.v1.Health/Check` for the overall status. */
-export async function checkHealth(address: string, deadlineMs: number): Promise<boolean> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+/** Asks a server's `grpc.health.v1.Health/Check` for the overall status (over mTLS to `tls.peer` when given). */
+export async function checkHealth(
+  address: string,
+  deadlineMs: number,
+  tls?: { tls: GrpcTls; peer: string },
+): Promise<boolean> {
+  const secure = tls?.tls.channel(tls.peer);
+  const client = new grpc.Client(
+    address,
+    secure?.credentials ?? grpc.credentials.createInsecure(),
+    secure?.options,
+  );
   try {
     const res = await new Promise<Buffer>((resolve, reject) =>
       client.makeUnaryRequest(

@@ -20,6 +20,7 @@ import { DEFAULT_DEPENDENCY_SETTINGS } from './resilience';
 import type { AdminServer } from './admin';
 import { createAdminServer } from './admin';
 import { FaultRegistry, faultsVariable, instrumentBus, instrumentPool } from './faults';
+import { GrpcTls, tlsFilesOf } from './tls';
 
 /** The OpenTelemetry SDK's standard sampler names (OTEL_TRACES_SAMPLER). */
 export const TRACES_SAMPLERS = [
@@ -62,6 +63,21 @@ export const commonConfig = (httpPort: number) => ({
     'port of the fault admin API (GET/PUT/DELETE /faults), always bound to 127.0.0.1; unset: no admin API',
   ),
   FAULTS: faultsVariable(),
+  GRPC_TLS_CERT_FILE: env.optionalString(
+    'PEM certificate (chain) this service presents on gRPC, as server and as client; with GRPC_TLS_KEY_FILE and GRPC_TLS_CA_FILE it turns on mutual TLS (all three or none; unset: plaintext)',
+  ),
+  GRPC_TLS_KEY_FILE: env.optionalString('PEM private key of GRPC_TLS_CERT_FILE'),
+  GRPC_TLS_CA_FILE: env.optionalString(
+    'PEM CA bundle trusted for gRPC peers (servers and clients); during a CA rotation it holds the old and the new CA',
+  ),
+  GRPC_TLS_RELOAD_MS: env.positiveInt(
+    1000,
+    'with TLS, how often the three files are read again; a changed, valid set is used for new handshakes without a restart',
+  ),
+  GRPC_TLS_MAX_CONNECTION_AGE_MS: env.positiveInt(
+    300_000,
+    'with TLS, a gRPC server closes each connection after this long (GOAWAY; in-flight calls finish) so that rotated certificates are used by both ends',
+  ),
 });
 
 /** Variables of the services that own a database, consume Kafka and serve gRPC. */
@@ -148,6 +164,8 @@ export interface BackendContext {
   bus: MessageBus;
   relay: OutboxRelay;
   faults: FaultRegistry;
+  /** gRPC mTLS of this service (GRPC_TLS_*); undefined: plaintext. */
+  tls?: GrpcTls;
 }
 
 export interface BackendParts {
@@ -179,6 +197,31 @@ function startFaults(name: string, config: Common, logger: Logger, metrics: Metr
   const faults = new FaultRegistry(name, logger, metrics);
   faults.applyAll(config.FAULTS);
   return faults;
+}
+
+/** The service's gRPC TLS when GRPC_TLS_* are set (loadConfig has checked the files already). */
+function startTls(
+  config: Common,
+  logger: Logger,
+  metrics: Metrics,
+  faults: FaultRegistry,
+): GrpcTls | undefined {
+  const files = tlsFilesOf(config);
+  if (!files) return undefined;
+  const tls = new GrpcTls({
+    files,
+    reloadMs: config.GRPC_TLS_RELOAD_MS,
+    maxConnectionAgeMs: config.GRPC_TLS_MAX_CONNECTION_AGE_MS,
+    logger,
+    registry: metrics.registry,
+    faults,
+  });
+  const leaf = tls.provider.current.leaf;
+  logger.info(
+    { code: 'TLS_ON', serial: leaf.serialNumber, subject: leaf.subject || '(empty)', validTo: leaf.validTo },
+    'gRPC mutual TLS on',
+  );
+  return tls;
 }
 
 async function startAdmin(config: Common, faults: FaultRegistry, logger: Logger) {
@@ -248,7 +291,8 @@ export function createBackend(
     metrics,
     ...(parts.onPublished ? { onPublished: parts.onPublished } : {}),
   });
-  const ctx: BackendContext = { logger, metrics, pool, bus, relay, faults };
+  const tls = startTls(config, logger, metrics, faults);
+  const ctx: BackendContext = { logger, metrics, pool, bus, relay, faults, ...(tls ? { tls } : {}) };
   let admin: AdminServer | undefined;
   const consumerGroups: { groupId: string; topics: string[] }[] = [];
   let http: HttpServer | undefined;
@@ -311,7 +355,7 @@ export function createBackend(
       }
       relay.start();
       grpcServer = await startGrpcServer(
-        { services: parts.grpcServices(ctx), metrics, logger, faults },
+        { services: parts.grpcServices(ctx), metrics, logger, faults, ...(tls ? { tls } : {}) },
         config.BIND_HOST,
         config.GRPC_PORT,
         'GRPC_PORT',
@@ -338,6 +382,7 @@ export function createBackend(
       await relay.stop();
       await bus.close();
       await pool.end().catch(() => undefined);
+      tls?.close();
       faults.clearAll();
       await admin?.close();
     },
@@ -348,6 +393,8 @@ export interface GatewayContext {
   logger: Logger;
   metrics: Metrics;
   faults: FaultRegistry;
+  /** gRPC mTLS towards the upstreams (GRPC_TLS_*); undefined: plaintext. */
+  tls?: GrpcTls;
 }
 
 /** The gateway's composition: HTTP only, readiness from its upstreams' gRPC health. */
@@ -355,7 +402,9 @@ export function createEdge(
   name: string,
   config: Common,
   routes: (app: FastifyInstance, ctx: GatewayContext) => void,
-  readiness: Record<string, () => Promise<void>>,
+  /** Readiness checks, or a function of the context building them (a check calling upstreams needs ctx.tls). */
+  readiness:
+    Record<string, () => Promise<void>> | ((ctx: GatewayContext) => Record<string, () => Promise<void>>),
   opts: {
     logger?: Logger;
     onStop?: () => Promise<void>;
@@ -369,7 +418,8 @@ export function createEdge(
   const ports = { http: 0, grpc: 0, admin: 0 };
   let http: HttpServer | undefined;
   let admin: AdminServer | undefined;
-  const gctx = { logger, metrics, faults };
+  const tls = startTls(config, logger, metrics, faults);
+  const gctx: GatewayContext = { logger, metrics, faults, ...(tls ? { tls } : {}) };
   return {
     ports,
     gateway: gctx,
@@ -383,7 +433,7 @@ export function createEdge(
         logger,
         metrics,
         faults,
-        readiness,
+        readiness: typeof readiness === 'function' ? readiness(gctx) : readiness,
         ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
         ...opts.http,
       });
@@ -396,6 +446,7 @@ export function createEdge(
       if (http) await drainDelay(config, logger, (r) => http?.setReady(r));
       await http?.close();
       await opts.onStop?.();
+      tls?.close();
       faults.clearAll();
       await admin?.close();
     },

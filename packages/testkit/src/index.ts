@@ -74,3 +74,4 @@ export async function eventually<T>(
 
 /** A customer id unique to this test run, valid for the API (1-64 of A-Z a-z 0-9 . _ -). */
 export const uniqueCustomer = (prefix = 'cust') => `${prefix}-${randomUUID().slice(0, 12)}`;
+export * from './certs';

@@ -26,18 +26,20 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
   };
   // The platform's /readyz gives each check 2 s; answer within that.
   const healthDeadline = Math.min(config.GRPC_DEADLINE_MS, 1500);
-  const readiness = Object.fromEntries(
-    Object.entries(upstreamAddrs).map(([name, address]) => [
-      name,
-      // The reason, with the address, goes to the gateway's log; /readyz itself says only up or down.
-      async () => {
-        const serving = await checkHealth(address, healthDeadline).catch((err: unknown) => {
-          throw new Error(`${name} (${address}): ${errorMessage(err)}`);
-        });
-        if (!serving) throw new Error(`${name} (${address}) is not SERVING`);
-      },
-    ]),
-  );
+  const readiness = (ctx: GatewayContext) =>
+    Object.fromEntries(
+      Object.entries(upstreamAddrs).map(([name, address]) => [
+        name,
+        // The reason, with the address, goes to the gateway's log; /readyz itself says only up or down.
+        async () => {
+          const tls = ctx.tls ? { tls: ctx.tls, peer: name } : undefined;
+          const serving = await checkHealth(address, healthDeadline, tls).catch((err: unknown) => {
+            throw new Error(`${name} (${address}): ${errorMessage(err)}`);
+          });
+          if (!serving) throw new Error(`${name} (${address}) is not SERVING`);
+        },
+      ]),
+    );
   let upstreams: GrpcUpstreams | undefined;
   return createEdge(
     'gateway',
@@ -48,6 +50,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
         metrics: ctx.metrics,
         logger: ctx.logger,
         settings: dependencySettings(config),
+        ...(ctx.tls ? { tls: ctx.tls } : {}),
       });
       registerRoutes(app, upstreams, ctx);
     },

@@ -39,6 +39,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
         logger: ctx.logger,
         settings: dependencySettings(config),
         discoveryRefreshMs: config.DISCOVERY_REFRESH_MS,
+        ...(ctx.tls ? { tls: ctx.tls } : {}),
       });
       deps = {
         pool: ctx.pool,

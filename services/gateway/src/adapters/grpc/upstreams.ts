@@ -1,5 +1,5 @@
 import { inventoryV1, ordersV1, paymentsV1, ServiceNames } from '@shop/contracts';
-import type { DependencyGuard, DependencySettings, Logger, Metrics } from '@shop/platform';
+import type { DependencyGuard, DependencySettings, GrpcTls, Logger, Metrics } from '@shop/platform';
 import { Status, createGrpcClient, dependencyGuard, isGrpcError, unary, violationsOf } from '@shop/platform';
 import type { Upstreams } from '../../app/ports';
 import type {
@@ -130,7 +130,13 @@ const RETRYABLE = {
 
 export function createGrpcUpstreams(
   addr: UpstreamAddresses,
-  opts: { deadlineMs: number; metrics: Metrics; logger: Logger; settings: DependencySettings },
+  opts: {
+    deadlineMs: number;
+    metrics: Metrics;
+    logger: Logger;
+    settings: DependencySettings;
+    tls?: GrpcTls;
+  },
 ): GrpcUpstreams {
   const client = <C>(
     Ctor: new (...args: ConstructorParameters<typeof ordersV1.OrderServiceClient>) => C,
@@ -140,6 +146,7 @@ export function createGrpcUpstreams(
       deadlineMs: opts.deadlineMs,
       metrics: opts.metrics,
       retry: { service: ServiceNames[name], methods: RETRYABLE[name], settings: opts.settings.retry },
+      ...(opts.tls ? { tls: { tls: opts.tls, peer: name } } : {}),
     });
   const orders = client(ordersV1.OrderServiceClient, 'orders');
   const inventory = client(inventoryV1.InventoryServiceClient, 'inventory');

@@ -1,5 +1,5 @@
 import { inventoryV1, ServiceNames } from '@shop/contracts';
-import type { DependencySettings, Logger, Metrics } from '@shop/platform';
+import type { DependencySettings, GrpcTls, Logger, Metrics } from '@shop/platform';
 import { createGrpcClient, dependencyGuard, isGrpcError, Status, unary, violationsOf } from '@shop/platform';
 import { DomainError, validationFailed } from '../../domain/errors';
 import type { InventoryPort } from '../../app/deps';
@@ -16,6 +16,7 @@ export function inventoryClient(
     logger: Logger;
     settings: DependencySettings;
     discoveryRefreshMs?: number;
+    tls?: GrpcTls;
   },
 ): InventoryPort & { close(): void } {
   const client = createGrpcClient(inventoryV1.InventoryServiceClient, address, {
@@ -23,6 +24,7 @@ export function inventoryClient(
     ...(opts.discoveryRefreshMs ? { discoveryRefreshMs: opts.discoveryRefreshMs } : {}),
     metrics: opts.metrics,
     retry: { service: ServiceNames.inventory, methods: ['QuoteItems'], settings: opts.settings.retry },
+    ...(opts.tls ? { tls: { tls: opts.tls, peer: 'inventory' } } : {}),
   });
   const guard = dependencyGuard('inventory', opts.settings, opts);
   return {
