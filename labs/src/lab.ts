@@ -139,6 +139,18 @@ export async function resetPlatform(ctx: LabContext): Promise<void> {
   }
 }
 
+const tlsArgs = (env: Record<string, string>) =>
+  env.GRPC_TLS_CERT_FILE && env.GRPC_TLS_KEY_FILE && env.GRPC_TLS_CA_FILE
+    ? [
+        '--tls-cert',
+        env.GRPC_TLS_CERT_FILE,
+        '--tls-key',
+        env.GRPC_TLS_KEY_FILE,
+        '--tls-ca',
+        env.GRPC_TLS_CA_FILE,
+      ]
+    : [];
+
 /** The saga invariants across the three services, as verify checks. */
 export async function sagaInvariants(platform: Platform): Promise<Check[]> {
   const p = platform.ports;
@@ -151,6 +163,8 @@ export async function sagaInvariants(platform: Platform): Promise<Check[]> {
     `127.0.0.1:${p.payments.grpc}`,
     '--settle-ms',
     '30000',
+    // A lab that turned on gRPC mTLS (cert-rotation): the check presents the certificate orders has.
+    ...tlsArgs(platform.overrides('orders')),
   ]);
   return [
     {

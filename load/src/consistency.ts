@@ -1,6 +1,6 @@
 // `npm run check:consistency`: the cross-service invariants of the order saga, computed from the services' APIs.
 import { ordersV1, paymentsV1 } from '@shop/contracts';
-import { call, clients, parseArgs, positiveInt } from './lib';
+import { call, clients, parseArgs, positiveInt, TLS_OPTIONS } from './lib';
 
 const { OrderStatus } = ordersV1;
 const { PaymentStatus } = paymentsV1;
@@ -24,7 +24,7 @@ async function allOrders(c: ReturnType<typeof clients>): Promise<ordersV1.Order[
 }
 
 export async function check(argv: string[]): Promise<string[]> {
-  const opts = parseArgs(argv, { 'max-pending-ms': '30000', 'settle-ms': '15000' });
+  const opts = parseArgs(argv, { 'max-pending-ms': '30000', 'settle-ms': '15000', ...TLS_OPTIONS });
   const maxPendingMs = positiveInt(opts, 'max-pending-ms');
   const settleMs = positiveInt(opts, 'settle-ms');
   const c = clients(opts);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { inventoryV1, ordersV1, paymentsV1 } from '@shop/contracts';
 
@@ -115,11 +116,34 @@ export function call<Req, Res>(fn: Unary<Req, Res>, req: Req, deadlineMs = 10_00
   );
 }
 
+/** The `--tls-cert/--tls-key/--tls-ca` options of the tools that call the services over gRPC (all or none). */
+export const TLS_OPTIONS = { 'tls-cert': '', 'tls-key': '', 'tls-ca': '' };
+
+/**
+ * Plaintext, or mutual TLS when the services run with GRPC_TLS_* (the tool presents the given certificate and checks
+ * that the server's SAN names the service: DNS:<name> or a spiffe:// id ending in /<name>, as the services do).
+ */
+function channel(opts: Options, name: string): [grpc.ChannelCredentials, grpc.ChannelOptions] {
+  const files = [opts['tls-cert'], opts['tls-key'], opts['tls-ca']];
+  if (files.every((f) => !f)) return [grpc.credentials.createInsecure(), {}];
+  if (files.some((f) => !f)) throw new Error('--tls-cert, --tls-key and --tls-ca go together');
+  const [cert, key, ca] = files.map((f) => readFileSync(f ?? ''));
+  const creds = grpc.credentials.createSsl(ca, key, cert, {
+    checkServerIdentity: (_host, peer) => {
+      const sans = (peer.subjectaltname ?? '').split(',').map((x) => x.trim());
+      const ok = sans.some(
+        (x) => x === `DNS:${name}` || (x.startsWith('URI:spiffe://') && x.split('/').pop() === name),
+      );
+      return ok ? undefined : new Error(`server certificate does not name ${name}: ${sans.join(', ')}`);
+    },
+  });
+  return [creds, { 'grpc.ssl_target_name_override': name }];
+}
+
 export function clients(opts: Options) {
-  const creds = grpc.credentials.createInsecure();
-  const orders = new ordersV1.OrderServiceClient(opts.orders, creds);
-  const inventory = new inventoryV1.InventoryServiceClient(opts.inventory, creds);
-  const payments = new paymentsV1.PaymentServiceClient(opts.payments, creds);
+  const orders = new ordersV1.OrderServiceClient(opts.orders, ...channel(opts, 'orders'));
+  const inventory = new inventoryV1.InventoryServiceClient(opts.inventory, ...channel(opts, 'inventory'));
+  const payments = new paymentsV1.PaymentServiceClient(opts.payments, ...channel(opts, 'payments'));
   return {
     orders,
     inventory,

@@ -139,3 +139,10 @@ export function installCerts(
   put(files.certFile, readFileSync(leaf.certFile));
   return files;
 }
+
+/** Replaces only the CA bundle of a service (the first step of a rotation: trust the new CA before it is used). */
+export function installCaBundle(dir: string, caBundle: string): void {
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(`${caFile}.tmp`, caBundle, { mode: 0o600 });
+  renameSync(`${caFile}.tmp`, caFile);
+}
