@@ -185,6 +185,7 @@ export async function startGrpcServer(
       } else resolve(p);
     }),
   );
+  opts.tls?.observeServer(server);
   const setServing = (serving: boolean) => {
     for (const name of Object.keys(statuses)) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
   };

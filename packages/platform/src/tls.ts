@@ -4,6 +4,7 @@
 // The files are read again every GRPC_TLS_RELOAD_MS and a changed, valid set is used for new handshakes without a
 // restart: the local analogue of Istio's SDS pushing rotated workload certificates to Envoy.
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -182,6 +183,7 @@ export function legacyVerdict(
 }
 
 interface TlsMetrics {
+  handshakeFailures: client.Counter<'reason'>;
   expiry: client.Gauge<'role'>;
   reloads: client.Counter<'result'>;
   peerVerifications: client.Counter<'peer' | 'result' | 'reason'>;
@@ -191,6 +193,12 @@ interface TlsMetrics {
 function tlsMetrics(registry: Registry): TlsMetrics {
   const registers = [registry];
   return {
+    handshakeFailures: new client.Counter({
+      name: 'tls_handshake_failures_total',
+      help: 'TLS handshakes this gRPC server refused or lost (reason: the OpenSSL error code, e.g. a client without a certificate or of another CA)',
+      labelNames: ['reason'],
+      registers,
+    }),
     expiry: new client.Gauge({
       name: 'tls_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the gRPC TLS certificates in use: role identity (own certificate) or ca (the earliest in the CA bundle)',
@@ -403,6 +411,23 @@ export class GrpcTls {
       { checkServerIdentity: (_host, cert) => this.check(name, cert) },
     );
     return { credentials, options: { 'grpc.ssl_target_name_override': name } };
+  }
+
+  /**
+   * Counts the handshakes a server refuses (no client certificate, one of another CA), which the server never sees
+   * as calls. grpc-js keeps its HTTP/2 servers to itself; they are reached through its internal map when it is there.
+   */
+  observeServer(server: grpc.Server): void {
+    const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+    if (!(servers instanceof Map)) return;
+    for (const s of servers.keys()) {
+      if (!(s instanceof EventEmitter)) continue;
+      s.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+        const reason = err.code ?? 'unknown';
+        this.metrics.handshakeFailures.inc({ reason });
+        this.log.debug({ code: 'TLS_HANDSHAKE_FAILED', reason, err: err.message }, 'TLS handshake refused');
+      });
+    }
   }
 
   private check(name: string, cert: PeerCertificate): Error | undefined {

@@ -123,7 +123,8 @@ describe('gRPC mTLS', () => {
   });
 
   it('refuses a client without a certificate, and one whose certificate another CA signed', async () => {
-    const server = await echoServer(tlsOf(identity('inventory', legacyCa), createMetrics('s')));
+    const serverMetrics = createMetrics('s');
+    const server = await echoServer(tlsOf(identity('inventory', legacyCa), serverMetrics));
     const plain = new EchoClient(
       `127.0.0.1:${server.port}`,
       grpc.credentials.createSsl(Buffer.from(legacyCa.pem)),
@@ -145,6 +146,8 @@ describe('gRPC mTLS', () => {
     try {
       await assert.rejects(echo(plain), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
       await assert.rejects(echo(stranger), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
+      // Refused before any call: visible only in the server's handshake counter.
+      assert.ok((await counter(serverMetrics, 'tls_handshake_failures_total', {})) >= 2);
     } finally {
       plain.close();
       stranger.close();
