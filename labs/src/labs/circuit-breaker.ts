@@ -7,7 +7,7 @@ import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import type { Series } from '../measure';
 import { delta, drive, fmtSummary, request, sumOf, summarize } from '../measure';
-import { pct } from './common';
+import { alertCheck, pct } from './common';
 
 const ID = 'circuit-breaker';
 const SLOW = { method: 'ListProducts', fixedMs: 1500 };
@@ -77,7 +77,7 @@ export const circuitBreaker: Lab = {
   },
   async observe(ctx): Promise<Check[]> {
     const m = await load(ctx);
-    return [
+    const checks = [
       check(
         'GET /v1/products p95 at the edge',
         '>= 1.4 s (every request waits on inventory)',
@@ -96,6 +96,12 @@ export const circuitBreaker: Lab = {
         `${pct(m.list.errorRate)} ${JSON.stringify(m.list.statuses)}`,
         m.list.errorRate >= 0.9,
       ),
+    ];
+    // The page a person on call would get, from the project rules evaluated by Prometheus.
+    return [
+      ...checks,
+      ...(await alertCheck(ctx, 'GatewayHighErrorRate')),
+      ...(await alertCheck(ctx, 'ErrorBudgetBurnFast', { labels: { slo: 'api-errors' } })),
     ];
   },
   async fix(ctx) {
