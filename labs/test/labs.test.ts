@@ -43,9 +43,9 @@ describe('the lab platform', () => {
     assert.ok(platform, 'platform started');
     const prom = platform.prometheus;
     assert.ok(prom, "a Prometheus beside the lab platform (the 'prometheus' binary is installed by .ci/run)");
-    // Every service's job is up (one sample per job, 1 s scrape).
+    // Every service's job is up (1 s scrape; up to 30 s on a loaded machine).
     let up: number | undefined;
-    for (let i = 0; i < 20 && up !== 4; i++) {
+    for (let i = 0; i < 60 && up !== 4; i++) {
       up = await prom.query('count(up{job=~"gateway|orders|inventory|payments"} == 1)');
       if (up !== 4) await sleep(500);
     }
