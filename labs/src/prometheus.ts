@@ -1,6 +1,6 @@
 // A real Prometheus beside the lab's platform, loaded with the project's own rules (observability/prometheus/rules),
 // so a lab's observe phase can show the alert a person on call would get, evaluated by Prometheus itself rather than
-// re-implemented in the lab. It scrapes every second and evaluates every second: an alert's expression holds within
+// re-implemented in the lab. It scrapes every 2 s and evaluates every second: an alert's expression holds within
 // a few seconds of the break, so the alert is `pending` during observe (it would fire after its `for:`).
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -130,8 +130,10 @@ export async function startPrometheus(opts: {
   writeFileSync(
     configFile,
     [
-      '# Written by the lab runner (labs/src/prometheus.ts): the project rules, 1 s intervals.',
-      'global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s, external_labels: {environment: lab}}',
+      '# Written by the lab runner (labs/src/prometheus.ts): the project rules, short intervals.',
+      // 2 s, not 1 s: a /metrics answer slower than the timeout on a loaded machine is a failed scrape, and a rate
+      // needs two samples in its window.
+      'global: {scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 1s, external_labels: {environment: lab}}',
       `rule_files: [${JSON.stringify(RULES)}]`,
       'scrape_configs:',
       '  - job_name: services',
@@ -174,7 +176,7 @@ export async function startPrometheus(opts: {
   };
   rmSync(dataDir, { recursive: true, force: true });
   await start();
-  opts.say(`Prometheus ${url} (project rules, 1 s scrape and evaluation)`);
+  opts.say(`Prometheus ${url} (project rules, 2 s scrape, 1 s evaluation)`);
   return {
     url,
     owned: true,

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import type { Series } from '../measure';
-import { delta, drive, fmtSummary, request, sumOf, summarize } from '../measure';
+import { delta, drive, fmtSummary, request, shareWithin, sumOf, summarize } from '../measure';
 import { alertCheck, pct } from './common';
 
 const ID = 'circuit-breaker';
@@ -52,7 +52,7 @@ async function load(ctx: LabContext) {
     `edge ${edge} requests, inventory ListProducts calls ${reached} (${(reached / Math.max(1, edge)).toFixed(2)} per request); gateway circuit_breaker_state{dependency="inventory"} ${state ?? 'absent'}, rejected +${rejected}`,
   );
   // Answered without waiting on inventory: a half-open trial call (one every GRPC_BREAKER_HALF_OPEN_MS) may wait.
-  const fast = samples.filter((s) => s.ms < FAST_MS).length / Math.max(1, samples.length);
+  const fast = shareWithin(samples, FAST_MS);
   return { list, fast, edge, reached, ratio: reached / Math.max(1, edge), state, rejected };
 }
 

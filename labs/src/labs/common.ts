@@ -64,9 +64,15 @@ export async function alertCheck(
   }
   const found = await waitForAlert(prom, alert, {
     since: ctx.brokenAt,
-    timeoutMs: opts.timeoutMs ?? 15_000,
+    timeoutMs: opts.timeoutMs ?? 20_000,
     labels: opts.labels,
   });
+  if (!found) {
+    // What Prometheus did see, for the person (and the log) reading a miss.
+    const active = (await prom.alerts()).map((a) => `${a.name}(${a.state})`);
+    const up = await prom.query('count(up == 1)').catch(() => undefined);
+    ctx.say(`Prometheus: targets up ${up ?? 0}; active alerts: ${active.join(', ') || 'none'}`);
+  }
   const selector = Object.entries(opts.labels ?? {})
     .map(([k, v]) => `${k}="${v}"`)
     .join(',');
