@@ -18,6 +18,7 @@ export * from './balancer';
 export * from './lab';
 export * from './measure';
 export * from './platform';
+export * from './prometheus';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
 export const LABS: Lab[] = [

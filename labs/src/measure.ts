@@ -96,6 +96,13 @@ export function summarize(samples: Sample[]): Summary {
   };
 }
 
+/**
+ * The share of requests answered within `ms`: a grade for "fast again" that one slow outlier of a few dozen
+ * requests (a loaded machine, a half-open trial call) does not flip, as it flips a p95 of 15 or 30 samples.
+ */
+export const shareWithin = (samples: Sample[], ms: number): number =>
+  samples.filter((s) => s.ms < ms).length / Math.max(1, samples.length);
+
 export const fmtSummary = (s: Summary) =>
   `${s.count} requests, ${(s.okRate * 100).toFixed(0)}% 2xx, p50 ${s.p50.toFixed(0)} ms, p95 ${s.p95.toFixed(0)} ms, statuses ${JSON.stringify(s.statuses)}`;
 

@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ALL_TOPICS } from '@shop/contracts';
 import { startInfra } from '@shop/infra';
 import type { Infra } from '@shop/infra';
+import type { Prometheus } from './prometheus';
+import { findPrometheus, startPrometheus } from './prometheus';
 
 export const SERVICE_NAMES = ['inventory', 'payments', 'orders', 'gateway'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -55,6 +57,11 @@ export interface Platform {
   stopReplica(service: ServiceName, slot: number): Promise<void>;
   /** The replicas running now. */
   replicas(): { service: ServiceName; slot: number; ports: Endpoints }[];
+  /**
+   * A real Prometheus with the project's rules scraping this platform (own platform: started beside it when the
+   * binary is installed; --attach: `npm start -- --prometheus` on 9090 if it runs). Undefined otherwise.
+   */
+  readonly prometheus?: Prometheus;
   stop(): Promise<void>;
 }
 
@@ -88,9 +95,11 @@ export async function attachPlatform(): Promise<Platform> {
   const ports = ATTACH_PORTS;
   if (!(await waitReady(`http://127.0.0.1:${ports.gateway.http}/readyz`, 2000)))
     throw new Error('--attach: nothing ready on http://127.0.0.1:8080 (start the platform with `npm start`)');
+  const prometheus = await findPrometheus();
   return {
     mode: 'attach',
     ports,
+    prometheus,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
     logs: () => undefined,
     pid: () => undefined,
@@ -136,6 +145,8 @@ export const replicaPorts = (basePort: number, slot: number): Endpoints => ({
   grpc: basePort + 14 + slot,
 });
 export const balancerPort = (basePort: number) => basePort + 10;
+/** The lab platform's Prometheus (labs/src/prometheus.ts). */
+export const prometheusPort = (basePort: number) => basePort + 30;
 
 async function activeFaults(adminPort: number): Promise<Record<string, unknown>> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/faults`, { signal: AbortSignal.timeout(5000) });
@@ -262,9 +273,18 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       );
   };
 
+  let prometheus: Prometheus | undefined;
+  // Job = service name, as on a cluster (the rules and SLOs select on it); replicas join their service's job.
+  const scrapeTargets = () => [
+    ...SERVICE_NAMES.map((svc) => ({ job: svc, port: ports[svc].http })),
+    ...[...replicas.values()].map((r) => ({ job: r.service, port: r.ports.http })),
+  ];
   const platform: Platform = {
     mode: 'own',
     ports,
+    get prometheus() {
+      return prometheus;
+    },
     adminDatabaseUrl: infra.adminDatabaseUrl,
     stateDir: opts.stateDir,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
@@ -282,6 +302,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       replicas.set(key, { service: svc, slot, ports: svc === 'gateway' ? { ...p, grpc: 0 } : p });
       spawnService(svc, slot);
       await ready(svc, slot);
+      prometheus?.setTargets(scrapeTargets());
       return p;
     },
     async restartReplica(svc, slot, env) {
@@ -304,6 +325,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       await stopService(svc, slot);
       replicas.delete(key);
       extra.delete(key);
+      prometheus?.setTargets(scrapeTargets());
     },
     replicas: () => [...replicas.values()],
     overrides: (svc) => ({ ...extra.get(svc) }),
@@ -328,6 +350,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       for (const r of [...replicas.values()]) await stopService(r.service, r.slot);
       replicas.clear();
       for (const svc of [...SERVICE_NAMES].reverse()) await stopService(svc);
+      await prometheus?.stop();
       await infra.stop();
     },
   };
@@ -335,6 +358,14 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     say('starting inventory, payments, orders, gateway');
     for (const svc of SERVICE_NAMES) spawnService(svc);
     for (const svc of SERVICE_NAMES) await ready(svc);
+    prometheus = await startPrometheus({
+      dir: join(opts.stateDir, 'prometheus'),
+      port: prometheusPort(b),
+      targets: scrapeTargets(),
+      say,
+    });
+    if (!prometheus)
+      say("no 'prometheus' binary (Debian: apt-get install prometheus): labs grade without the alert checks");
   } catch (err) {
     await platform.stop();
     throw err;

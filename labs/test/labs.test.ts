@@ -5,6 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { check as checkConsistency } from '@shop/load/dist/src/consistency';
+import pg from 'pg';
 import type { LabContext, Platform } from '../src/index';
 import { drive, formatRun, LABS, runLab, sagaInvariants, startOwnPlatform, waitReady } from '../src/index';
 import { finalStatuses, orderIdOf, placeOrderSpec } from '../src/labs/common';
@@ -36,6 +38,29 @@ before(
 );
 after(async () => {
   await platform?.stop();
+});
+
+describe('the lab platform', () => {
+  it('runs a Prometheus with the project rules, scraping every service (alert checks are graded, not skipped)', async () => {
+    assert.ok(platform, 'platform started');
+    const prom = platform.prometheus;
+    assert.ok(prom, "a Prometheus beside the lab platform (the 'prometheus' binary is installed by .ci/run)");
+    // Every service's job is up (1 s scrape; up to 30 s on a loaded machine).
+    let up: number | undefined;
+    for (let i = 0; i < 60 && up !== 4; i++) {
+      up = await prom.query('count(up{job=~"gateway|orders|inventory|payments"} == 1)');
+      if (up !== 4) await sleep(500);
+    }
+    assert.equal(up, 4, 'the four services scraped and up');
+    const groups = (await (await fetch(`${prom.url}/api/v1/rules`)).json()) as {
+      data: { groups: { name: string }[] };
+    };
+    assert.deepEqual(
+      groups.data.groups.map((g) => g.name).sort(),
+      ['messaging', 'platform', 'saga', 'slo'],
+      'the rule groups of observability/prometheus/rules',
+    );
+  });
 });
 
 describe('npm run lab -- list', () => {
@@ -120,5 +145,42 @@ describe('a service killed with kill -9 during a lab', () => {
       invariants.every((c) => c.ok),
       JSON.stringify(invariants),
     );
+  });
+});
+
+describe('the saga invariants every verify ends with', () => {
+  it('report a broken stock invariant (and only once the settle time has not cleared it)', async () => {
+    const p = platform;
+    assert.ok(p?.adminDatabaseUrl, 'the shared platform started');
+    const url = new URL(p.adminDatabaseUrl);
+    url.pathname = '/inventory';
+    const db = new pg.Client({ connectionString: url.toString() });
+    await db.connect();
+    const args = [
+      '--orders',
+      `127.0.0.1:${p.ports.orders.grpc}`,
+      '--inventory',
+      `127.0.0.1:${p.ports.inventory.grpc}`,
+      '--payments',
+      `127.0.0.1:${p.ports.payments.grpc}`,
+      '--settle-ms',
+      '3000',
+    ];
+    try {
+      assert.deepEqual(await checkConsistency(args), [], 'consistent before the tampering');
+      // One unit of stock vanishes behind the services' backs: no order, no reservation explains it.
+      await db.query("UPDATE products SET on_hand = on_hand - 1 WHERE sku = 'SKU-0001'");
+      const t0 = Date.now();
+      const violations = await checkConsistency(args);
+      assert.ok(Date.now() - t0 >= 3000, 'a violation is read again until the settle time is over');
+      assert.equal(violations.length, 1, JSON.stringify(violations));
+      assert.match(
+        violations[0] ?? '',
+        /^stock of SKU-0001: on hand \d+ \+ reserved 0 \+ committed \d+ != seeded \d+$/,
+      );
+    } finally {
+      await db.query("UPDATE products SET on_hand = on_hand + 1 WHERE sku = 'SKU-0001'");
+      await db.end();
+    }
   });
 });
