@@ -18,3 +18,4 @@ export * from './runtime';
 export * from './tracing';
 export * from './faults';
 export * from './admin';
+export * from './cgroup';
