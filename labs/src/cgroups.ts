@@ -4,6 +4,7 @@
 // cpu controller); writing them needs root, as the kubelet has.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CgroupMount } from '@shop/platform/cgroup';
 import { parseMountinfo, parseProcCgroup } from '@shop/platform/cgroup';
 
 export interface CpuResources {
@@ -43,7 +44,7 @@ const PRECONDITION =
 
 /** The kubelet's mapping of a CPU request to cpu.shares (v1) and cpu.weight (v2). */
 const sharesOf = (cores: number) => Math.max(2, Math.round(cores * 1024));
-const weightOf = (cores: number) => Math.round(1 + ((sharesOf(cores) - 2) * 9999) / 262142);
+const weightOf = (cores: number) => 1 + Math.floor(((sharesOf(cores) - 2) * 9999) / 262142);
 
 /** A limiter whose cgroups live in `<cpu hierarchy>/<parentName>`; left-overs of an earlier run are removed first. */
 export function cpuLimiter(parentName: string): CpuLimiter {
@@ -142,4 +143,16 @@ export function cpuLimiter(parentName: string): CpuLimiter {
     release: (name) => remove(join(parent, name)),
     removeAll,
   };
+}
+
+/** Removes `<cpu hierarchy>/<parentName>` if a run that did not stop cleanly (killed, Ctrl+C) left it behind. */
+export function removeStaleCgroups(parentName: string): void {
+  let mounts: CgroupMount[];
+  try {
+    mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return;
+  }
+  const cpu = mounts.filter((m) => (m.version === 1 && m.controllers.includes('cpu')) || m.version === 2);
+  if (cpu.some((m) => existsSync(join(m.mountPoint, parentName)))) cpuLimiter(parentName).removeAll();
 }

@@ -9,7 +9,7 @@ import { ALL_TOPICS } from '@shop/contracts';
 import { startInfra } from '@shop/infra';
 import type { Infra } from '@shop/infra';
 import type { CpuLimiter, CpuResources } from './cgroups';
-import { cpuLimiter, validateResources } from './cgroups';
+import { cpuLimiter, removeStaleCgroups, validateResources } from './cgroups';
 
 export const SERVICE_NAMES = ['inventory', 'payments', 'orders', 'gateway'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -394,6 +394,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     },
   };
   try {
+    removeStaleCgroups(`shop-lab-${b}`);
     say('starting inventory, payments, orders, gateway');
     for (const svc of SERVICE_NAMES) spawnService(svc);
     for (const svc of SERVICE_NAMES) await ready(svc);
