@@ -20,6 +20,7 @@ export * from './cgroups';
 export * from './lab';
 export * from './measure';
 export * from './platform';
+export * from './prometheus';
 
 /** Every lab, in the order `npm run lab -- list` prints them. Add a lab: a module in src/labs/ and a line here. */
 export const LABS: Lab[] = [

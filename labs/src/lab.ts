@@ -42,6 +42,8 @@ export interface LabContext {
   metrics(service: ServiceName): Promise<Series[]>;
   /** Scratch space shared by the phases of one run (baselines, ids). */
   state: Record<string, unknown>;
+  /** When this run's break phase started (ms epoch); 0 when break did not run in this process. */
+  brokenAt: number;
 }
 
 export interface Lab {
@@ -105,6 +107,7 @@ export function labContext(platform: Platform, say: (line: string) => void): Lab
     platform,
     say,
     state: {},
+    brokenAt: 0,
     async setFault(service, name, params = {}) {
       say(`fault on: ${service} ${name} ${JSON.stringify(params)}`);
       await admin(platform, service, 'PUT', `/faults/${name}`, params);

@@ -10,6 +10,8 @@ import { startInfra } from '@shop/infra';
 import type { Infra } from '@shop/infra';
 import type { CpuLimiter, CpuResources } from './cgroups';
 import { cpuLimiter, removeStaleCgroups, validateResources } from './cgroups';
+import type { Prometheus } from './prometheus';
+import { findPrometheus, startPrometheus } from './prometheus';
 
 export const SERVICE_NAMES = ['inventory', 'payments', 'orders', 'gateway'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -70,6 +72,11 @@ export interface Platform {
   setResources(service: ServiceName, resources: CpuResources | undefined, slot?: number): Promise<void>;
   /** The CPU resources a service or replica runs with (undefined: unlimited). */
   resources(service: ServiceName, slot?: number): CpuResources | undefined;
+  /**
+   * A real Prometheus with the project's rules scraping this platform (own platform: started beside it when the
+   * binary is installed; --attach: `npm start -- --prometheus` on 9090 if it runs). Undefined otherwise.
+   */
+  readonly prometheus?: Prometheus;
   stop(): Promise<void>;
 }
 
@@ -103,9 +110,11 @@ export async function attachPlatform(): Promise<Platform> {
   const ports = ATTACH_PORTS;
   if (!(await waitReady(`http://127.0.0.1:${ports.gateway.http}/readyz`, 2000)))
     throw new Error('--attach: nothing ready on http://127.0.0.1:8080 (start the platform with `npm start`)');
+  const prometheus = await findPrometheus();
   return {
     mode: 'attach',
     ports,
+    prometheus,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
     logs: () => undefined,
     pid: () => undefined,
@@ -156,6 +165,8 @@ export const replicaPorts = (basePort: number, slot: number): Endpoints => ({
   grpc: basePort + 14 + slot,
 });
 export const balancerPort = (basePort: number) => basePort + 10;
+/** The lab platform's Prometheus (labs/src/prometheus.ts). */
+export const prometheusPort = (basePort: number) => basePort + 30;
 
 async function activeFaults(adminPort: number): Promise<Record<string, unknown>> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/faults`, { signal: AbortSignal.timeout(5000) });
@@ -300,9 +311,18 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       );
   };
 
+  let prometheus: Prometheus | undefined;
+  // Job = service name, as on a cluster (the rules and SLOs select on it); replicas join their service's job.
+  const scrapeTargets = () => [
+    ...SERVICE_NAMES.map((svc) => ({ job: svc, port: ports[svc].http })),
+    ...[...replicas.values()].map((r) => ({ job: r.service, port: r.ports.http })),
+  ];
   const platform: Platform = {
     mode: 'own',
     ports,
+    get prometheus() {
+      return prometheus;
+    },
     adminDatabaseUrl: infra.adminDatabaseUrl,
     stateDir: opts.stateDir,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
@@ -322,6 +342,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       replicas.set(key, { service: svc, slot, ports: svc === 'gateway' ? { ...p, grpc: 0 } : p });
       spawnService(svc, slot);
       await ready(svc, slot);
+      prometheus?.setTargets(scrapeTargets());
       return p;
     },
     async restartReplica(svc, slot, env) {
@@ -345,6 +366,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       replicas.delete(key);
       extra.delete(key);
       if (limits.delete(key)) limiter?.release(cgroupOf(key));
+      prometheus?.setTargets(scrapeTargets());
     },
     async setResources(svc, resources, slot) {
       const key = keyOf(svc, slot);
@@ -389,6 +411,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       try {
         limiter?.removeAll();
       } finally {
+        await prometheus?.stop();
         await infra.stop();
       }
     },
@@ -398,6 +421,14 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     say('starting inventory, payments, orders, gateway');
     for (const svc of SERVICE_NAMES) spawnService(svc);
     for (const svc of SERVICE_NAMES) await ready(svc);
+    prometheus = await startPrometheus({
+      dir: join(opts.stateDir, 'prometheus'),
+      port: prometheusPort(b),
+      targets: scrapeTargets(),
+      say,
+    });
+    if (!prometheus)
+      say("no 'prometheus' binary (Debian: apt-get install prometheus): labs grade without the alert checks");
   } catch (err) {
     await platform.stop();
     throw err;

@@ -38,6 +38,29 @@ after(async () => {
   await platform?.stop();
 });
 
+describe('the lab platform', () => {
+  it('runs a Prometheus with the project rules, scraping every service (alert checks are graded, not skipped)', async () => {
+    assert.ok(platform, 'platform started');
+    const prom = platform.prometheus;
+    assert.ok(prom, "a Prometheus beside the lab platform (the 'prometheus' binary is installed by .ci/run)");
+    // Every service's job is up (1 s scrape; up to 30 s on a loaded machine).
+    let up: number | undefined;
+    for (let i = 0; i < 60 && up !== 4; i++) {
+      up = await prom.query('count(up{job=~"gateway|orders|inventory|payments"} == 1)');
+      if (up !== 4) await sleep(500);
+    }
+    assert.equal(up, 4, 'the four services scraped and up');
+    const groups = (await (await fetch(`${prom.url}/api/v1/rules`)).json()) as {
+      data: { groups: { name: string }[] };
+    };
+    assert.deepEqual(
+      groups.data.groups.map((g) => g.name).sort(),
+      ['messaging', 'platform', 'saga', 'slo'],
+      'the rule groups of observability/prometheus/rules',
+    );
+  });
+});
+
 describe('npm run lab -- list', () => {
   it('prints every lab with its source, where it runs and its duration', () => {
     const r = spawnSync(process.execPath, [join(__dirname, '..', 'src', 'cli.js'), 'list'], {

@@ -9,7 +9,7 @@ import { check } from '../lab';
 import type { Series } from '../measure';
 import { delta, drive, fmtSummary, scrape, summarize } from '../measure';
 import { balancerPort } from '../platform';
-import { countBy, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
+import { alertCheck, countBy, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
 
 const ID = 'canary-rollback';
 const CANARY_SLOT = 1;
@@ -77,7 +77,7 @@ export const canaryRollback: Lab = {
   },
   async observe(ctx): Promise<Check[]> {
     const m = await load(ctx);
-    return [
+    const checks = [
       check(
         'requests failed at the edge',
         '>= 10% (a quarter of the traffic on the canary)',
@@ -97,6 +97,8 @@ export const canaryRollback: Lab = {
         m.stable.total > 0 && m.stable.ratio <= MAX_ERROR_RATIO,
       ),
     ];
+    // The page a person on call would get, from the project rules evaluated by Prometheus.
+    return [...checks, ...(await alertCheck(ctx, 'GatewayHighErrorRate'))];
   },
   async fix(ctx) {
     // k8s/canary.sh rollback: all traffic back to stable (weight 0), then the canary Deployment removed.

@@ -7,7 +7,7 @@ import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import type { Series } from '../measure';
 import { delta, drive, fmtSummary, request, sumOf, summarize } from '../measure';
-import { pct } from './common';
+import { alertCheck, pct } from './common';
 
 const ID = 'circuit-breaker';
 const SLOW = { method: 'ListProducts', fixedMs: 1500 };
@@ -15,6 +15,7 @@ const DOWN = { method: 'ListProducts', code: 'UNAVAILABLE', message: 'inventory 
 /** The legacy configuration: no breaker towards any dependency (product variable). */
 const NO_BREAKER = { GRPC_BREAKER_FAILURES: '0' };
 const PRODUCTS = { method: 'GET' as const, path: '/v1/products' };
+const FAST_MS = 400;
 
 async function load(ctx: LabContext) {
   // 2 s of traffic first (the breaker, if there is one, sees its failures), then the measured 4 s.
@@ -50,7 +51,9 @@ async function load(ctx: LabContext) {
   ctx.say(
     `edge ${edge} requests, inventory ListProducts calls ${reached} (${(reached / Math.max(1, edge)).toFixed(2)} per request); gateway circuit_breaker_state{dependency="inventory"} ${state ?? 'absent'}, rejected +${rejected}`,
   );
-  return { list, edge, reached, ratio: reached / Math.max(1, edge), state, rejected };
+  // Answered without waiting on inventory: a half-open trial call (one every GRPC_BREAKER_HALF_OPEN_MS) may wait.
+  const fast = samples.filter((s) => s.ms < FAST_MS).length / Math.max(1, samples.length);
+  return { list, fast, edge, reached, ratio: reached / Math.max(1, edge), state, rejected };
 }
 
 const transitions = (m: Series[], to: string) =>
@@ -74,7 +77,7 @@ export const circuitBreaker: Lab = {
   },
   async observe(ctx): Promise<Check[]> {
     const m = await load(ctx);
-    return [
+    const checks = [
       check(
         'GET /v1/products p95 at the edge',
         '>= 1.4 s (every request waits on inventory)',
@@ -93,6 +96,12 @@ export const circuitBreaker: Lab = {
         `${pct(m.list.errorRate)} ${JSON.stringify(m.list.statuses)}`,
         m.list.errorRate >= 0.9,
       ),
+    ];
+    // The page a person on call would get, from the project rules evaluated by Prometheus.
+    return [
+      ...checks,
+      ...(await alertCheck(ctx, 'GatewayHighErrorRate')),
+      ...(await alertCheck(ctx, 'ErrorBudgetBurnFast', { labels: { slo: 'api-errors' } })),
     ];
   },
   async fix(ctx) {
@@ -133,10 +142,10 @@ export const circuitBreaker: Lab = {
         m.state === 1,
       ),
       check(
-        'GET /v1/products p95 at the edge (fails fast)',
-        '< 0.4 s',
-        `${(m.list.p95 / 1000).toFixed(2)} s ${JSON.stringify(m.list.statuses)}`,
-        m.list.p95 < 400,
+        'GET /v1/products answered in < 0.4 s at the edge (fails fast; a half-open trial call may wait)',
+        '>= 85%',
+        `${pct(m.fast)} (p50 ${(m.list.p50 / 1000).toFixed(2)} s) ${JSON.stringify(m.list.statuses)}`,
+        m.fast >= 0.85,
       ),
       check(
         'inventory ListProducts calls per edge request while open',

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LabContext } from '../lab';
+import type { Check, LabContext } from '../lab';
+import { check } from '../lab';
+import { waitForAlert } from '../prometheus';
 import type { RequestSpec, Sample } from '../measure';
 import { request } from '../measure';
 
@@ -44,3 +46,39 @@ export function countBy(values: Iterable<string>): Record<string, number> {
 
 export const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 export const sec = (x: number) => (Number.isNaN(x) ? 'no data' : `${x.toFixed(2)} s`);
+
+/**
+ * The project's own alert, evaluated by the platform's Prometheus (observability/prometheus/rules): a check that
+ * it went pending (its expression holds; it fires after its `for:`) or firing since this run's break. Without a
+ * Prometheus there is no check, and the narration says so (the labs test requires one, so CI always grades it).
+ */
+export async function alertCheck(
+  ctx: LabContext,
+  alert: string,
+  opts: { labels?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Check[]> {
+  const prom = ctx.platform.prometheus;
+  if (!prom) {
+    ctx.say(`alert ${alert}: not evaluated (no Prometheus beside this platform)`);
+    return [];
+  }
+  const found = await waitForAlert(prom, alert, {
+    since: ctx.brokenAt,
+    timeoutMs: opts.timeoutMs ?? 15_000,
+    labels: opts.labels,
+  });
+  const selector = Object.entries(opts.labels ?? {})
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',');
+  ctx.say(
+    `Prometheus ${prom.url}/alerts: ${alert}${selector ? `{${selector}}` : ''} ${found ? `${found.state} since ${new Date(found.activeAt).toISOString()} (value ${found.value.toPrecision(3)})` : 'not active'}`,
+  );
+  return [
+    check(
+      `Prometheus alert ${alert}${selector ? `{${selector}}` : ''} (project rule)`,
+      'pending or firing',
+      found ? `${found.state} (value ${found.value.toPrecision(3)})` : 'inactive',
+      found !== undefined,
+    ),
+  ];
+}

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, drive, fmtSummary, quantileOf, sumOf, summarize } from '../measure';
-import { countBy, finalStatuses, orderIdOf, pct, placeOrderSpec, sec } from './common';
+import { alertCheck, countBy, finalStatuses, orderIdOf, pct, placeOrderSpec, sec } from './common';
 
 const ID = 'db-pool-exhaustion';
 const SLOW = { operation: 'ListOrders', holdMs: 4000 };
@@ -81,7 +81,7 @@ export const dbPoolExhaustion: Lab = {
   },
   async observe(ctx): Promise<Check[]> {
     const m = await load(ctx, 9);
-    return [
+    const checks = [
       check(
         'POST /v1/orders answered 201 at the edge',
         '<= 60% (pool exhausted)',
@@ -106,6 +106,11 @@ export const dbPoolExhaustion: Lab = {
         `+${m.placeErrors}`,
         m.placeErrors > 0,
       ),
+    ];
+    // The page a person on call would get, from the project rules evaluated by Prometheus.
+    return [
+      ...checks,
+      ...(await alertCheck(ctx, 'DatabasePoolSaturated', { labels: { service: 'orders' } })),
     ];
   },
   async fix(ctx) {

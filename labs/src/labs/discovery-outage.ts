@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, drive, fmtSummary, request, summarize } from '../measure';
-import { countBy, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
+import { alertCheck, countBy, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
 
 const ID = 'discovery-outage';
 const STALE = { DISCOVERY_REFRESH_MS: '300000' };
@@ -123,7 +123,7 @@ export const discoveryOutage: Lab = {
   },
   async observe(ctx): Promise<Check[]> {
     const m = await load(ctx, 5);
-    return [
+    const checks = [
       check(
         'POST /v1/orders answered 201 at the edge',
         '<= 20% (inventory unreachable at the cached address)',
@@ -143,6 +143,8 @@ export const discoveryOutage: Lab = {
         m.quoteUnavailable > 0,
       ),
     ];
+    // The page a person on call would get, from the project rules evaluated by Prometheus.
+    return [...checks, ...(await alertCheck(ctx, 'GatewayHighErrorRate'))];
   },
   async fix(ctx) {
     // The TTL of the discovery cache sized to the rate endpoints move at: re-read every second (and on a refused

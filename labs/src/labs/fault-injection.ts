@@ -3,7 +3,7 @@
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, drive, fmtSummary, quantileOf, summarize } from '../measure';
-import { countBy, finalStatuses, orderIdOf, pct, placeOrderSpec, sec } from './common';
+import { alertCheck, countBy, finalStatuses, orderIdOf, pct, placeOrderSpec, sec } from './common';
 
 const ID = 'fault-injection';
 const LATENCY = { target: 'inventory', method: 'QuoteItems', fixedMs: 1000, jitterMs: 200 };
@@ -66,7 +66,7 @@ export const faultInjection: Lab = {
   },
   async observe(ctx): Promise<Check[]> {
     const m = await load(ctx, 6);
-    return [
+    const checks = [
       check(
         'POST /v1/orders p50 at the edge',
         '>= 1.0 s (the injected delay)',
@@ -98,6 +98,8 @@ export const faultInjection: Lab = {
         m.quoteP50 >= 1.0,
       ),
     ];
+    // The page a person on call would get, from the project rules evaluated by Prometheus.
+    return [...checks, ...(await alertCheck(ctx, 'GatewayHighErrorRate'))];
   },
   async fix(ctx) {
     // The fix of a fault-injection exercise is taking the fault away; the product's own defence (the 2 s deadline

@@ -6,7 +6,7 @@
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, drive, fmtSummary, summarize } from '../measure';
-import { pct, placeOrderSpec } from './common';
+import { alertCheck, pct, placeOrderSpec } from './common';
 
 const ID = 'retry-storm';
 /** inventory, at the bottom of gateway -> orders -> inventory, is slow and failing on QuoteItems. */
@@ -78,7 +78,7 @@ export const retryStorm: Lab = {
   },
   async observe(ctx): Promise<Check[]> {
     const m = await load(ctx, 6);
-    return [
+    const checks = [
       check(
         'inventory QuoteItems calls per edge POST /v1/orders (grpc_server_handled_total / http_requests_total)',
         '>= 4x (4 attempts x 4 attempts = 16x)',
@@ -97,6 +97,12 @@ export const retryStorm: Lab = {
         `${pct(fiveXx(m.post))} ${JSON.stringify(m.post.statuses)}`,
         fiveXx(m.post) >= 0.9,
       ),
+    ];
+    // The page a person on call would get, from the project rules evaluated by Prometheus.
+    return [
+      ...checks,
+      ...(await alertCheck(ctx, 'GatewayHighErrorRate')),
+      ...(await alertCheck(ctx, 'ErrorBudgetBurnFast', { labels: { slo: 'api-errors' } })),
     ];
   },
   async fix(ctx) {
