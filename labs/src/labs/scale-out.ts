@@ -131,7 +131,7 @@ export const scaleOut: Lab = {
     title: 'Case Study: Scaling a Microservice Under High Load',
   },
   runsOn: ['local'],
-  durationS: 30,
+  durationS: 25,
   restarts: true,
   async break(ctx) {
     // The release in production: catalogue reads cost CPU, and the pod spec of the book (100m / 200m).
