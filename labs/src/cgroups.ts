@@ -1,7 +1,10 @@
 // CPU limits for the lab platform's processes, as a pod's resources: a cgroup per process under a parent the
-// platform owns, with a CFS quota (limits.cpu) and a share of the CPU when it is contended (requests.cpu: cpu.shares
-// on v1, cpu.weight on v2, the values the kubelet writes). cgroup v1 (the `cpu` hierarchy) or v2 (unified, with the
-// cpu controller); writing them needs root, as the kubelet has.
+// platform owns, with a CFS quota (limits.cpu: cpu.cfs_quota_us on v1, cpu.max on v2). The request is not written as
+// a weight (cpu.shares / cpu.weight, as the kubelet does): the kubelet weighs pods against pods, while here the
+// neighbours are plain processes at the default weight (one core's worth), and a pod-like weight would rank the lab's
+// service below every one of them on a busy machine. The request is what the autoscaler's utilisation is relative
+// to, as an HPA's. cgroup v1 (the `cpu` hierarchy) or v2 (unified, with the cpu controller); writing needs root, as
+// the kubelet has.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CgroupMount } from '@shop/platform/cgroup';
@@ -10,7 +13,7 @@ import { parseMountinfo, parseProcCgroup } from '@shop/platform/cgroup';
 export interface CpuResources {
   /** The CFS quota in cores (resources.limits.cpu: 0.2 for "200m"). */
   limitCores: number;
-  /** resources.requests.cpu in cores: the weight under contention, and what an HPA's utilisation is relative to. */
+  /** resources.requests.cpu in cores: what an HPA's utilisation is relative to. */
   requestCores: number;
 }
 
@@ -41,10 +44,6 @@ export interface CpuLimiter {
 
 const PRECONDITION =
   'CPU limits need a writable cgroup cpu controller: run as root, with cgroup v1 (the cpu hierarchy mounted, e.g. /sys/fs/cgroup/cpu) or cgroup v2 (cpu in /sys/fs/cgroup/cgroup.controllers)';
-
-/** The kubelet's mapping of a CPU request to cpu.shares (v1) and cpu.weight (v2). */
-const sharesOf = (cores: number) => Math.max(2, Math.round(cores * 1024));
-const weightOf = (cores: number) => 1 + Math.floor(((sharesOf(cores) - 2) * 9999) / 262142);
 
 /** A limiter whose cgroups live in `<cpu hierarchy>/<parentName>`; left-overs of an earlier run are removed first. */
 export function cpuLimiter(parentName: string): CpuLimiter {
@@ -133,11 +132,7 @@ export function cpuLimiter(parentName: string): CpuLimiter {
       if (version === 1) {
         write(join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
         write(join(dir, 'cpu.cfs_quota_us'), quota);
-        write(join(dir, 'cpu.shares'), String(sharesOf(r.requestCores)));
-      } else {
-        write(join(dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
-        write(join(dir, 'cpu.weight'), String(weightOf(r.requestCores)));
-      }
+      } else write(join(dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
       write(join(dir, 'cgroup.procs'), String(pid));
     },
     release: (name) => remove(join(parent, name)),

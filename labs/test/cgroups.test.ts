@@ -59,11 +59,11 @@ describe('cpuLimiter (needs root and a cgroup cpu controller, as the lab does)',
       assert.equal(seen.limitCores, 0.25);
       assert.match(seen.dir, new RegExp(`/${name}/svc-0$`));
       parentDir = dirname(seen.dir);
-      const shares =
+      const quota =
         limiter.version === 1
-          ? readFileSync(join(seen.dir, 'cpu.shares'), 'utf8').trim()
-          : readFileSync(join(seen.dir, 'cpu.weight'), 'utf8').trim();
-      assert.equal(shares, limiter.version === 1 ? '102' : '4');
+          ? readFileSync(join(seen.dir, 'cpu.cfs_quota_us'), 'utf8').trim()
+          : readFileSync(join(seen.dir, 'cpu.max'), 'utf8').trim();
+      assert.equal(quota, limiter.version === 1 ? '25000' : '25000 100000');
       limiter.release('svc-0');
       assert.equal(existsSync(seen.dir), false, 'the cgroup is removed');
     } finally {
