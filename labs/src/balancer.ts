@@ -32,10 +32,16 @@ export interface BalancerOptions {
   backends: BalancerBackend[];
   /** How often each backend's /readyz is probed; a failed probe drops it until one succeeds (the endpoint lag). */
   probeIntervalMs: number;
+  /**
+   * Consecutive failed probes before a ready backend is dropped (a readinessProbe's failureThreshold, 3 on a
+   * cluster by default); 1 when unset.
+   */
+  failureThreshold?: number;
 }
 
 interface State extends BalancerBackend {
   ready: boolean;
+  failures: number;
   current: number;
   sent: number;
   failed: number;
@@ -46,20 +52,28 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   const backends: State[] = opts.backends.map((b) => ({
     ...b,
     ready: false,
+    failures: 0,
     current: 0,
     sent: 0,
     failed: 0,
   }));
   let stopped = false;
+  const threshold = opts.failureThreshold ?? 1;
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > 10)
+    throw new Error(`balancer failureThreshold: an integer in 1..10, got ${threshold}`);
 
   const probe = async (b: State) => {
+    let ok: boolean;
     try {
       const res = await fetch(`http://127.0.0.1:${b.port}/readyz`, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
-      b.ready = res.status === 200;
+      ok = res.status === 200;
     } catch {
-      b.ready = false;
+      ok = false;
     }
+    b.failures = ok ? 0 : b.failures + 1;
+    if (ok) b.ready = true;
+    else if (b.failures >= threshold) b.ready = false;
   };
   await Promise.all(backends.map(probe));
   const prober = (async () => {

@@ -11,10 +11,13 @@ import { metricCardinality } from './labs/metric-cardinality';
 import { noDrainShutdown } from './labs/no-drain-shutdown';
 import { paymentsContract } from './labs/payments-contract';
 import { retryStorm } from './labs/retry-storm';
+import { scaleOut } from './labs/scale-out';
 import { sessionTimeout } from './labs/session-timeout';
 import { upgradeDataLoss } from './labs/upgrade-data-loss';
 
+export * from './autoscaler';
 export * from './balancer';
+export * from './cgroups';
 export * from './lab';
 export * from './measure';
 export * from './platform';
@@ -36,6 +39,7 @@ export const LABS: Lab[] = [
   latencyWalkthrough,
   metricCardinality,
   certRotation,
+  scaleOut,
 ];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);

@@ -136,6 +136,8 @@ export async function clearFaults(ctx: LabContext): Promise<void> {
 /** Every fault off in every service; services restarted on their baseline if a lab changed their variables. */
 export async function resetPlatform(ctx: LabContext): Promise<void> {
   for (const r of ctx.platform.replicas()) await ctx.platform.stopReplica(r.service, r.slot);
+  for (const svc of SERVICE_NAMES)
+    if (ctx.platform.resources(svc)) await ctx.platform.setResources(svc, undefined);
   await clearFaults(ctx);
   for (const svc of SERVICE_NAMES) {
     if (Object.keys(ctx.platform.overrides(svc)).length > 0) await ctx.platform.restart(svc, {});

@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ALL_TOPICS } from '@shop/contracts';
 import { startInfra } from '@shop/infra';
 import type { Infra } from '@shop/infra';
+import type { CpuLimiter, CpuResources } from './cgroups';
+import { cpuLimiter, removeStaleCgroups, validateResources } from './cgroups';
 import type { Prometheus } from './prometheus';
 import { findPrometheus, startPrometheus } from './prometheus';
 
@@ -50,13 +52,26 @@ export interface Platform {
    * Another instance of a service (own platform only): the baseline variables plus `env`, other ports (slot 0..2 of
    * REPLICA_SLOTS), the same database and Kafka. Resolves when it is ready.
    */
-  startReplica(service: ServiceName, slot: number, env?: Record<string, string>): Promise<Endpoints>;
+  startReplica(
+    service: ServiceName,
+    slot: number,
+    env?: Record<string, string>,
+    resources?: CpuResources,
+  ): Promise<Endpoints>;
   /** SIGTERM to a replica, wait for its exit, start it again (runtime faults kept, as restart does). */
   restartReplica(service: ServiceName, slot: number, env?: Record<string, string>): Promise<void>;
   /** SIGTERM to a replica and wait for its exit (SIGKILL after 15 s). */
   stopReplica(service: ServiceName, slot: number): Promise<void>;
   /** The replicas running now. */
   replicas(): { service: ServiceName; slot: number; ports: Endpoints }[];
+  /**
+   * A CPU limit on a running service (slot undefined) or replica, as a pod's resources (own platform only, as root):
+   * its process moves into a cgroup of its own with that quota, kept across restarts; undefined removes it. The
+   * in-place resize of a pod (InPlacePodVerticalScaling): no restart.
+   */
+  setResources(service: ServiceName, resources: CpuResources | undefined, slot?: number): Promise<void>;
+  /** The CPU resources a service or replica runs with (undefined: unlimited). */
+  resources(service: ServiceName, slot?: number): CpuResources | undefined;
   /**
    * A real Prometheus with the project's rules scraping this platform (own platform: started beside it when the
    * binary is installed; --attach: `npm start -- --prometheus` on 9090 if it runs). Undefined otherwise.
@@ -115,6 +130,11 @@ export async function attachPlatform(): Promise<Platform> {
     restartReplica: () => Promise.reject(new Error('--attach has no replicas')),
     stopReplica: () => Promise.resolve(),
     replicas: () => [],
+    setResources: () =>
+      Promise.reject(
+        new Error('--attach cannot set CPU limits on `npm start`: run the lab without --attach'),
+      ),
+    resources: () => undefined,
     stop: () => Promise.resolve(),
   };
 }
@@ -181,6 +201,17 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
   let stopping = false;
   const replicas = new Map<string, { service: ServiceName; slot: number; ports: Endpoints }>();
   const keyOf = (svc: ServiceName, slot?: number) => (slot === undefined ? svc : `${svc}#${slot}`);
+  // CPU limits: one cgroup per process under a parent named after this platform's ports (two platforms side by side
+  // never share one), created on first use so that a machine without writable cgroups runs every other lab.
+  const limits = new Map<string, CpuResources>();
+  let limiter: CpuLimiter | undefined;
+  const cgroupOf = (key: string) => key.replace('#', '-');
+  const limitProcess = (key: string, pid: number | undefined) => {
+    const r = limits.get(key);
+    if (!r || pid === undefined) return;
+    limiter ??= cpuLimiter(`shop-lab-${b}`);
+    limiter.apply(cgroupOf(key), pid, r);
+  };
 
   const envOf = (svc: ServiceName, slot?: number): NodeJS.ProcessEnv => {
     const p = slot === undefined ? ports[svc] : replicaPorts(b, slot);
@@ -232,6 +263,13 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     }
     const key = keyOf(svc, slot);
     children.set(key, child);
+    // Into its cgroup before it has run much: a pod's container starts under its limit.
+    try {
+      limitProcess(key, child.pid);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
     // Supervised as a Deployment's pod would be: a service that dies without being stopped (kill -9, a crash) is
     // started again, after 1 s doubling to 30 s; the delay is forgotten once it has stayed up 60 s.
     const started = Date.now();
@@ -289,16 +327,18 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     stateDir: opts.stateDir,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
     logs: (service, since) => logs.filter((l) => l.service === service && l.at >= since),
-    async startReplica(svc, slot, env = {}) {
+    async startReplica(svc, slot, env = {}, resources) {
       if (!Number.isInteger(slot) || slot < 0 || slot >= REPLICA_SLOTS)
         throw new Error(`replica slot ${slot}: 0..${REPLICA_SLOTS - 1}`);
       const key = keyOf(svc, slot);
       if (replicas.has(key)) throw new Error(`replica ${key} is already running`);
+      if (resources) validateResources(resources);
       const p = replicaPorts(b, slot);
       say(
-        `starting replica ${key} (http ${p.http}, admin ${p.admin}${svc === 'gateway' ? '' : `, grpc ${p.grpc}`})${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}`,
+        `starting replica ${key} (http ${p.http}, admin ${p.admin}${svc === 'gateway' ? '' : `, grpc ${p.grpc}`})${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}${resources ? `, CPU limit ${resources.limitCores}, request ${resources.requestCores}` : ''}`,
       );
       extra.set(key, env);
+      if (resources) limits.set(key, resources);
       replicas.set(key, { service: svc, slot, ports: svc === 'gateway' ? { ...p, grpc: 0 } : p });
       spawnService(svc, slot);
       await ready(svc, slot);
@@ -325,8 +365,25 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       await stopService(svc, slot);
       replicas.delete(key);
       extra.delete(key);
+      if (limits.delete(key)) limiter?.release(cgroupOf(key));
       prometheus?.setTargets(scrapeTargets());
     },
+    async setResources(svc, resources, slot) {
+      const key = keyOf(svc, slot);
+      if (slot !== undefined && !replicas.has(key)) throw new Error(`no replica ${key}`);
+      if (!resources) {
+        if (!limits.delete(key)) return;
+        say(`CPU limit of ${key} removed`);
+        limiter?.release(cgroupOf(key));
+        return;
+      }
+      validateResources(resources);
+      say(`CPU of ${key}: limit ${resources.limitCores}, request ${resources.requestCores} (in place)`);
+      limits.set(key, resources);
+      limitProcess(key, children.get(key)?.pid);
+      return Promise.resolve();
+    },
+    resources: (svc, slot) => limits.get(keyOf(svc, slot)),
     replicas: () => [...replicas.values()],
     overrides: (svc) => ({ ...extra.get(svc) }),
     pid: (svc) => children.get(svc)?.pid,
@@ -350,11 +407,17 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       for (const r of [...replicas.values()]) await stopService(r.service, r.slot);
       replicas.clear();
       for (const svc of [...SERVICE_NAMES].reverse()) await stopService(svc);
-      await prometheus?.stop();
-      await infra.stop();
+      limits.clear();
+      try {
+        limiter?.removeAll();
+      } finally {
+        await prometheus?.stop();
+        await infra.stop();
+      }
     },
   };
   try {
+    removeStaleCgroups(`shop-lab-${b}`);
     say('starting inventory, payments, orders, gateway');
     for (const svc of SERVICE_NAMES) spawnService(svc);
     for (const svc of SERVICE_NAMES) await ready(svc);

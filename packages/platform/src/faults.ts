@@ -94,6 +94,18 @@ export const FAULT_CATALOG = {
       percent,
     }),
   },
+  'http-cpu-cost': {
+    description:
+      'an HTTP route costs this much CPU time before it is handled (a CPU-bound request: the work of a payment, a render)',
+    scope: 'HTTP route template and method',
+    schema: z.strictObject({
+      service,
+      route: z.string().startsWith('/').optional(),
+      method: z.string().min(1).optional(),
+      cpuMs: z.number().int().min(1).max(1000).describe('CPU time burnt on the event loop per request'),
+      percent,
+    }),
+  },
   'db-slow-transactions': {
     description:
       'a PostgreSQL connection checked out by the operation runs a slow statement first, holding it',
@@ -469,6 +481,22 @@ export class FaultRegistry {
 /** fixedMs plus a random 0..jitterMs. */
 export const delayOf = (p: { fixedMs: number; jitterMs: number }) =>
   p.fixedMs + (p.jitterMs > 0 ? Math.random() * p.jitterMs : 0);
+
+/**
+ * Spends `cpuMs` of this thread's CPU time on the event loop. Measured in CPU time, not wall time: under a CPU quota
+ * the loop is paused by the kernel and the request still costs what it costs, as real work would.
+ */
+export function burnCpu(cpuMs: number): void {
+  const start = process.threadCpuUsage();
+  const budgetUs = cpuMs * 1000;
+  for (let i = 0; i < 1e9; i++) {
+    // getrusage every 256 turns: often enough to stop within a few microseconds of the budget
+    if ((i & 255) === 0) {
+      const used = process.threadCpuUsage(start);
+      if (used.user + used.system >= budgetUs) return;
+    }
+  }
+}
 
 const BACKGROUND: Partial<Record<FaultName, Background>> = {
   'cpu-burn': (p) => {

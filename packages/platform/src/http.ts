@@ -8,7 +8,7 @@ import type { Metrics } from './metrics';
 import { observeWithExemplar } from './metrics';
 import { errorMessage } from './retry';
 import type { FaultRegistry } from './faults';
-import { delayOf } from './faults';
+import { burnCpu, delayOf } from './faults';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -86,6 +86,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       if (faults.isActive('metric-label-cardinality')) faults.cardinality.inc({ request_id: req.id });
       const late = faults.hit('http-latency', { route, method: req.method });
       if (late) await new Promise((r) => setTimeout(r, delayOf(late)));
+      const cost = faults.hit('http-cpu-cost', { route, method: req.method });
+      if (cost) burnCpu(cost.cpuMs);
       const err = faults.hit('http-error', { route, method: req.method });
       if (err) {
         return reply

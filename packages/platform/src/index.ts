@@ -19,3 +19,4 @@ export * from './tracing';
 export * from './faults';
 export * from './admin';
 export * from './tls';
+export * from './cgroup';

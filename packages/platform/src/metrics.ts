@@ -1,5 +1,6 @@
 import { trace, TraceFlags } from '@opentelemetry/api';
 import client from 'prom-client';
+import { registerCgroupMetrics } from './cgroup';
 
 export type Registry = client.Registry<client.OpenMetricsContentType>;
 
@@ -16,6 +17,8 @@ export function createMetrics(service: string) {
   registry.setContentType(client.Registry.OPENMETRICS_CONTENT_TYPE);
   registry.setDefaultLabels({ service });
   client.collectDefaultMetrics({ register: registry });
+  // Beside process_cpu_seconds_total: the limit it runs under and how often that limit throttled it.
+  registerCgroupMetrics(registry);
   const r = [registry];
   const grpcLabels = ['grpc_service', 'grpc_method', 'grpc_code'] as const;
   return {

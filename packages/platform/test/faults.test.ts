@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import {
+  burnCpu,
   ConfigError,
   commonConfig,
   createGrpcClient,
@@ -85,6 +86,23 @@ describe('FaultRegistry', () => {
     let hits = 0;
     for (let i = 0; i < 2000; i++) if (faults.hit('http-error', { route: '/a', method: 'GET' })) hits++;
     assert.ok(hits > 450 && hits < 750, `${hits} of 2000`);
+  });
+});
+
+describe('http-cpu-cost', () => {
+  it('costs the given CPU time of the thread, not wall time', () => {
+    const before = process.threadCpuUsage();
+    burnCpu(40);
+    const used = process.threadCpuUsage(before);
+    const ms = (used.user + used.system) / 1000;
+    assert.ok(ms >= 40 && ms < 80, `${ms} ms of CPU`);
+  });
+  it('names the field of a bad cost', () => {
+    assert.throws(
+      () => parseFaultsEnv('{"http-cpu-cost":{"cpuMs":0}}'),
+      (e: unknown) =>
+        e instanceof FaultValidationError && e.issues.some((i) => i.field === 'http-cpu-cost.cpuMs'),
+    );
   });
 });
 
