@@ -1,6 +1,7 @@
 import type { Lab } from './lab';
 import { brokerAcl } from './labs/broker-acl';
 import { canaryRollback } from './labs/canary-rollback';
+import { chattyChain } from './labs/chatty-chain';
 import { circuitBreaker } from './labs/circuit-breaker';
 import { dbPoolExhaustion } from './labs/db-pool';
 import { discoveryOutage } from './labs/discovery-outage';
@@ -33,6 +34,7 @@ export const LABS: Lab[] = [
   circuitBreaker,
   latencyWalkthrough,
   metricCardinality,
+  chattyChain,
 ];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);

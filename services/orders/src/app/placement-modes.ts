@@ -34,15 +34,17 @@ export async function quoteItems(
 }
 
 /**
- * Time kept between the end of the hold and the caller's deadline, so that the answer (the order as it is then)
- * reaches the caller instead of a DEADLINE_EXCEEDED for an order that exists.
+ * Time kept between the end of the hold and the caller's deadline (at least REPLY_MARGIN_MS, or a fifth of what was
+ * left when the hold began), so that the answer, the order as it is then, reaches the caller on a busy machine too,
+ * instead of a DEADLINE_EXCEEDED for an order that exists.
  */
-export const REPLY_MARGIN_MS = 100;
+export const REPLY_MARGIN_MS = 250;
+const marginOf = (remainingMs: number) => Math.max(REPLY_MARGIN_MS, remainingMs / 5);
 
 /**
  * `order-sync-chain`: the answer to PlaceOrder waits until the saga has decided the order (it left PENDING), so the
  * caller holds gateway -> orders and, behind it, every saga step. Bounded by `maxWaitMs` and the incoming deadline;
- * at the bound the order is answered as it is (PENDING): the caller always learns the truth, never a timeout for an
+ * at the bound the order is answered as it is (PENDING): the caller learns the truth, rather than a timeout for an
  * order that was created. Without the fault: the order as placed (PENDING), at once.
  */
 export async function holdUntilDecided(
@@ -53,7 +55,11 @@ export async function holdUntilDecided(
   const p = deps.faults?.hit('order-sync-chain');
   if (!p) return order;
   const deadline = requestContext.getStore()?.deadline;
-  const until = Math.min(Date.now() + p.maxWaitMs, (deadline ?? Infinity) - REPLY_MARGIN_MS);
+  const now = Date.now();
+  const until = Math.min(
+    now + p.maxWaitMs,
+    deadline === undefined ? Infinity : deadline - marginOf(deadline - now),
+  );
   let latest = order;
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(), Math.max(0, until - Date.now()));
