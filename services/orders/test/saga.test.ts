@@ -494,15 +494,15 @@ describe('placement modes: faults order-chatty and order-sync-chain (chatty-chai
 
   test('order-sync-chain: the answer waits for the saga (APPROVED or REJECTED) and its latency includes it', async () => {
     const items = await lines(1);
-    // payments takes 600 ms per message: the saga, and only the saga, is that slow.
-    paymentsFaults().set('kafka-consumer-slow', { delayMs: 600 }, 'test');
+    // payments takes 1.5 s per message: the saga, and only the saga, is that slow.
+    paymentsFaults().set('kafka-consumer-slow', { delayMs: 1500 }, 'test');
     const async = await timedPlace(items);
     assert.equal(async.order.status, S.ORDER_STATUS_PENDING);
-    assert.ok(async.ms < 600, `${async.ms.toFixed(0)} ms without the mode`);
+    assert.ok(async.ms < 1500, `${async.ms.toFixed(0)} ms without the mode`);
     faults().set('order-sync-chain', {}, 'test');
     const held = await timedPlace(items);
     assert.equal(held.order.status, S.ORDER_STATUS_APPROVED);
-    assert.ok(held.ms >= 600, `${held.ms.toFixed(0)} ms: the saga is inside the POST`);
+    assert.ok(held.ms >= 1500, `${held.ms.toFixed(0)} ms: the saga is inside the POST`);
     assert.ok(held.order.version > 1);
     const none = await stack.freshProduct(0);
     const refused = await timedPlace([{ sku: none, quantity: 1 }]);
