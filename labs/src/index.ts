@@ -1,6 +1,7 @@
 import type { Lab } from './lab';
 import { brokerAcl } from './labs/broker-acl';
 import { canaryRollback } from './labs/canary-rollback';
+import { chattyChain } from './labs/chatty-chain';
 import { certRotation } from './labs/cert-rotation';
 import { circuitBreaker } from './labs/circuit-breaker';
 import { dbPoolExhaustion } from './labs/db-pool';
@@ -40,6 +41,7 @@ export const LABS: Lab[] = [
   metricCardinality,
   certRotation,
   scaleOut,
+  chattyChain,
 ];
 
 export const labById = (id: string) => LABS.find((l) => l.id === id);

@@ -220,6 +220,25 @@ export const FAULT_CATALOG = {
       requireRsa: z.boolean().default(true).describe('the key must be RSA'),
     }),
   },
+  'order-chatty': {
+    description:
+      'orders prices a new order with one QuoteItems call per line instead of one for the order (the N+1 pattern)',
+    scope: 'service (orders: PlaceOrder)',
+    schema: z.strictObject({ service, percent }),
+  },
+  'order-sync-chain': {
+    description:
+      'PlaceOrder answers only once the saga has decided the order (APPROVED or REJECTED), or at the bound: the caller holds the whole chain',
+    scope: 'service (orders: PlaceOrder)',
+    schema: z.strictObject({
+      service,
+      maxWaitMs: ms(120_000)
+        .refine((v) => v > 0, 'expected a positive number of milliseconds')
+        .default(30_000)
+        .describe("longest hold; the incoming call's deadline bounds it too"),
+      percent,
+    }),
+  },
 } as const;
 
 export type FaultName = keyof typeof FAULT_CATALOG;

@@ -49,6 +49,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
         inventory,
         stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
         compensationMaxAttempts: config.COMPENSATION_MAX_ATTEMPTS,
+        faults: ctx.faults,
       };
     }
     return deps;

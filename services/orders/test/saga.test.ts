@@ -429,6 +429,115 @@ describe('PlaceOrder, ListOrders and bad input', () => {
   });
 });
 
+describe('placement modes: faults order-chatty and order-sync-chain (chatty-chain lab)', () => {
+  /** QuoteItems calls counted by inventory itself (its grpc_server_handled_total), not by the caller. */
+  async function quotesSeenByInventory(): Promise<number> {
+    const m = stack.inventory!.ctx.metrics.registry.getSingleMetric('grpc_server_handled_total');
+    if (!m) return 0;
+    const v = await m.get();
+    return v.values
+      .filter((x) => (x.labels as Record<string, unknown>).grpc_method === 'QuoteItems')
+      .reduce((sum, x) => sum + x.value, 0);
+  }
+  /** PlaceOrder with a deadline of the test's choosing; resolves with the answer and how long it took. */
+  function timedPlace(items: { sku: string; quantity: number }[], deadlineMs = 10_000) {
+    const started = performance.now();
+    return new Promise<{ order: ordersV1.Order; ms: number }>((resolve, reject) =>
+      stack.ordersClient.placeOrder(
+        { customerId: uniqueCustomer(), items, idempotencyKey: '' },
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (e, r) => (e ? reject(e) : resolve({ order: r.order!, ms: performance.now() - started })),
+      ),
+    );
+  }
+  const lines = async (n: number) => {
+    const out: { sku: string; quantity: number }[] = [];
+    for (let i = 0; i < n; i++) out.push({ sku: await stack.freshProduct(10, 1000 + i), quantity: 1 });
+    return out;
+  };
+  const faults = () => stack.orders!.faults;
+  const paymentsFaults = () => stack.payments!.faults;
+
+  after(() => {
+    faults().clearAll('test');
+    paymentsFaults().clearAll('test');
+  });
+
+  test('off by default: one QuoteItems call for the whole order, the answer at PENDING without waiting', async () => {
+    assert.deepEqual(faults().list(), []);
+    const items = await lines(4);
+    const before = await quotesSeenByInventory();
+    const { order } = await timedPlace(items);
+    assert.equal((await quotesSeenByInventory()) - before, 1);
+    assert.equal(order.status, S.ORDER_STATUS_PENDING);
+    await stack.waitStatus(order.id, S.ORDER_STATUS_APPROVED);
+  });
+
+  test('order-chatty: one QuoteItems call per line, the order priced the same; off again: one call', async () => {
+    const items = await lines(5);
+    faults().set('order-chatty', {}, 'test');
+    let before = await quotesSeenByInventory();
+    const chatty = (await timedPlace(items)).order;
+    assert.equal((await quotesSeenByInventory()) - before, 5, 'one call per line');
+    assert.deepEqual(
+      chatty.lines.map((l) => [l.sku, l.quantity, l.unitPriceCents]),
+      items.map((it, i) => [it.sku, 1, 1000 + i]),
+    );
+    assert.equal(chatty.totalCents, 5010);
+    faults().clear('order-chatty', 'test');
+    before = await quotesSeenByInventory();
+    await timedPlace(items);
+    assert.equal((await quotesSeenByInventory()) - before, 1);
+    assert.throws(() => faults().set('order-chatty', { calls: 3 }), /order-chatty/);
+  });
+
+  test('order-sync-chain: the answer waits for the saga (APPROVED or REJECTED) and its latency includes it', async () => {
+    const items = await lines(1);
+    // payments takes 1.5 s per message: the saga, and only the saga, is that slow.
+    paymentsFaults().set('kafka-consumer-slow', { delayMs: 1500 }, 'test');
+    const async = await timedPlace(items);
+    assert.equal(async.order.status, S.ORDER_STATUS_PENDING);
+    assert.ok(async.ms < 1500, `${async.ms.toFixed(0)} ms without the mode`);
+    faults().set('order-sync-chain', {}, 'test');
+    const held = await timedPlace(items);
+    assert.equal(held.order.status, S.ORDER_STATUS_APPROVED);
+    assert.ok(held.ms >= 1500, `${held.ms.toFixed(0)} ms: the saga is inside the POST`);
+    assert.ok(held.order.version > 1);
+    const none = await stack.freshProduct(0);
+    const refused = await timedPlace([{ sku: none, quantity: 1 }]);
+    assert.equal(refused.order.status, S.ORDER_STATUS_REJECTED);
+    assert.equal(refused.order.rejectionReason, R.REJECTION_REASON_OUT_OF_STOCK);
+    paymentsFaults().clear('kafka-consumer-slow', 'test');
+    faults().clear('order-sync-chain', 'test');
+    await stack.waitStatus(async.order.id, S.ORDER_STATUS_APPROVED);
+  });
+
+  test('order-sync-chain is bounded by the incoming deadline and maxWaitMs: then the order is answered PENDING', async () => {
+    const items = await lines(1);
+    // payments paused: the saga cannot end while the caller waits.
+    paymentsFaults().set('kafka-consumer-slow', { delayMs: 0, maxPauseMs: 30_000 }, 'test');
+    faults().set('order-sync-chain', {}, 'test');
+    // A deadline with room for a busy machine: the hold ends a fifth of it early, placing the order takes the rest.
+    const byDeadline = await timedPlace(items, 4000);
+    assert.equal(byDeadline.order.status, S.ORDER_STATUS_PENDING, 'the truth, not DEADLINE_EXCEEDED');
+    assert.ok(byDeadline.ms >= 2500 && byDeadline.ms < 4000, `${byDeadline.ms.toFixed(0)} ms`);
+    faults().set('order-sync-chain', { maxWaitMs: 500 }, 'test');
+    const byBound = await timedPlace(items);
+    assert.equal(byBound.order.status, S.ORDER_STATUS_PENDING);
+    assert.ok(byBound.ms >= 450 && byBound.ms < 3000, `${byBound.ms.toFixed(0)} ms`);
+    assert.throws(() => faults().set('order-sync-chain', { maxWaitMs: 0 }), /order-sync-chain\.maxWaitMs/);
+    assert.throws(
+      () => faults().set('order-sync-chain', { maxWaitMs: 600_000 }),
+      /order-sync-chain\.maxWaitMs/,
+    );
+    faults().clear('order-sync-chain', 'test');
+    paymentsFaults().clear('kafka-consumer-slow', 'test');
+    await stack.waitStatus(byDeadline.order.id, S.ORDER_STATUS_APPROVED);
+    await stack.waitStatus(byBound.order.id, S.ORDER_STATUS_APPROVED);
+  });
+});
+
 describe('messages', () => {
   async function publish(topic: string, key: string, value: Buffer | string) {
     await stack.producer.send({ topic, messages: [{ key, value }] });

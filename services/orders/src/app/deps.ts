@@ -1,4 +1,4 @@
-import type { Logger, Pool, SagaMetrics } from '@shop/platform';
+import type { FaultRegistry, Logger, Pool, SagaMetrics } from '@shop/platform';
 import type { Violation } from '../domain/errors';
 
 /** Prices from inventory, the only source of prices (issue 3: a client never sets a price). */
@@ -17,6 +17,8 @@ export interface AppDeps {
   inventory: InventoryPort;
   stepTimeoutMs: number;
   compensationMaxAttempts: number;
+  /** The service's fault layer: the placement modes `order-chatty` and `order-sync-chain` act through it. */
+  faults?: Pick<FaultRegistry, 'hit'>;
 }
 
 export type { Violation };

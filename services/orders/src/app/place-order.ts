@@ -15,6 +15,7 @@ import {
 } from '../adapters/db/orders-repo';
 import { outboxMessages } from '../adapters/kafka/messages';
 import type { AppDeps } from './deps';
+import { quoteItems } from './placement-modes';
 
 class KeyTaken extends Error {}
 
@@ -48,7 +49,7 @@ export async function placeOrder(
     const earlier = await replay(deps, { ...input, idempotencyKey: key }, hash);
     if (earlier) return earlier;
   }
-  const quote = await deps.inventory.quote(input.items);
+  const quote = await quoteItems(deps, input.items);
   const now = new Date();
   const lines = quote.lines.map((l) => ({
     sku: l.sku,

@@ -7,6 +7,7 @@ import { cancelOrder } from '../../app/cancel-order';
 import { getOrder } from '../../app/get-order';
 import { listOrders } from '../../app/list-orders';
 import { placeOrder } from '../../app/place-order';
+import { holdUntilDecided } from '../../app/placement-modes';
 import { watchOrder } from '../../app/watch-order';
 import type { OrderChangeHub } from '../db/order-changes';
 import { REJECTION_REASON_PROTO } from '../kafka/messages';
@@ -72,7 +73,9 @@ export function orderService(deps: AppDeps, hub: OrderChangeHub): ordersV1.Order
         items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
         ...(req.idempotencyKey !== '' ? { idempotencyKey: req.idempotencyKey } : {}),
       });
-      return { order: toProto(r.order), replayed: r.replayed };
+      // A replay answers what the key first created, as it is now; only a new order may be held (sync-chain mode).
+      const order = r.replayed ? r.order : await holdUntilDecided(deps, hub, r.order);
+      return { order: toProto(order), replayed: r.replayed };
     }),
     getOrder: unaryHandler(log, 'GetOrder', async (req: ordersV1.GetOrderRequest) => ({
       order: toProto(await getOrder(deps, req.orderId)),
