@@ -54,7 +54,9 @@ void describe('chart values of the cluster labs', () => {
   void it('a header-scoped fault is a route of its own, first, matching the header; the others stay clean', () => {
     const objects = render({
       services: {
-        gateway: { route: { fault: { abort: { httpStatus: 503 }, header: { name: 'x-lab-fault', value: 'on' } } } },
+        gateway: {
+          route: { fault: { abort: { httpStatus: 503 }, header: { name: 'x-lab-fault', value: 'on' } } },
+        },
       },
     }) as Any[];
     const edge = named(objects, 'VirtualService', 'shop-edge').spec.http;
@@ -73,7 +75,10 @@ void describe('chart values of the cluster labs', () => {
       named(render(values) as Any[], 'Deployment', 'inventory-stable').spec.template.metadata.annotations[
         'checksum/config'
       ];
-    assert.equal(sum({ services: { inventory: { route: { fault: { delay: { fixedDelay: '2s' } } } } } }), sum({}));
+    assert.equal(
+      sum({ services: { inventory: { route: { fault: { delay: { fixedDelay: '2s' } } } } } }),
+      sum({}),
+    );
   });
 
   void it('mesh.outlierDetection.enabled=false renders no outlierDetection', () => {
@@ -94,7 +99,9 @@ void describe('chart values of the cluster labs', () => {
     const r = renderRaw({ services: { inventory: { route: { fault: { abort: { percent: 10 } } } } } });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /\/services\/inventory\/route\/fault\/abort/);
-    const r2 = renderRaw({ services: { orders: { route: { fault: { delay: { fixedDelay: '1s', seconds: 1 } } } } } });
+    const r2 = renderRaw({
+      services: { orders: { route: { fault: { delay: { fixedDelay: '1s', seconds: 1 } } } } },
+    });
     assert.notEqual(r2.status, 0);
     assert.match(r2.stderr, /\/services\/orders\/route\/fault\/delay/);
   });

@@ -26,7 +26,8 @@ faulty_calls() {
 ejected() {
   istioctl proxy-config endpoint deploy/gateway-stable -n "$NAMESPACE" --cluster "$INVENTORY_CLUSTER" -o json |
     jq -r --arg ip "$(state_get ip)" \
-      '[.[].hostStatuses[]? | select(.address.socketAddress.address == $ip) | .healthStatus.failedOutlierCheck // false][0] // "absent"'
+      '[.[].hostStatuses[]? | select(.address.socketAddress.address == $ip)
+        | .healthStatus.failedOutlierCheck // false | tostring][0] // "absent"'
 }
 
 # measure <n>: n catalogue reads at the edge; sets SHARE, the faulty pod's calls per edge request.

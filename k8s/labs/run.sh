@@ -95,18 +95,17 @@ trap - ERR
 
 SUMMARY=()
 # run_phase <phase>: runs lab_<phase> in a subshell with errexit; prints its checks; returns 0 held, 1 missed.
+# Called with errexit off (the caller's set +e), so that its own status can be returned.
 run_phase() {
   local p=$1 status misses t0=$SECONDS
   : >"$CHECKS_FILE"
   printf '\n-- %s\n' "$p"
-  set +e
   (
     set -e
     trap 'phase_error "$LINENO" "$BASH_COMMAND"' ERR
     "lab_${p}"
   )
   status=$?
-  set -e
   if [[ -s "$CHECKS_FILE" ]]; then
     {
       printf 'ok\tcheck\texpected\tmeasured\n'
@@ -128,14 +127,19 @@ run_phase() {
 wanted=("${PHASES[@]}")
 [[ -n "$phase" ]] && wanted=("$phase")
 say "lab ${id}: ${LAB_TITLE} (context ${context}, namespace ${NAMESPACE}, state ${STATE_DIR})"
-failed=false verify_ran=false verify_ok=false
+failed=false verify_ran=false verify_ok=false reset_failed=false rc=0
 for p in "${wanted[@]}"; do
   if [[ "$p" == fix && "$no_fix" == true ]]; then
     say $'\nfix: skipped (--no-fix): verify is expected to fail'
     continue
   fi
   if [[ "$failed" == true && "$p" != reset ]]; then continue; fi
-  if run_phase "$p"; then
+  # Not in a condition: there bash would ignore errexit inside the phase, and a failed step would go unnoticed.
+  set +e
+  run_phase "$p"
+  rc=$?
+  set -e
+  if ((rc == 0)); then
     [[ "$p" == verify ]] && verify_ran=true verify_ok=true
   else
     [[ "$p" == verify ]] && verify_ran=true
@@ -147,7 +151,7 @@ done
 
 printf '\n'
 printf '%s\n' "${SUMMARY[@]}"
-if [[ "$failed" == false && "${reset_failed:-false}" == false ]]; then
+if [[ "$failed" == false && "$reset_failed" == false ]]; then
   if [[ "$no_fix" == true && "$verify_ran" == true ]]; then
     say "${id}: verify PASSED without the fix: the grade does not measure the incident (a defect of the lab)"
   else
