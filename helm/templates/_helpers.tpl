@@ -87,11 +87,63 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* Istio HTTPFaultInjection of a route from services.<name>.route.fault (percent -> percentage.value). */}}
+{{- define "shop.fault" -}}
+{{- with .delay }}
+delay:
+  fixedDelay: {{ .fixedDelay }}
+  percentage:
+    value: {{ .percent | default 100 }}
+{{- end }}
+{{- with .abort }}
+abort:
+  {{- if .httpStatus }}
+  httpStatus: {{ .httpStatus }}
+  {{- else }}
+  grpcStatus: {{ .grpcStatus | quote }}
+  {{- end }}
+  percentage:
+    value: {{ .percent | default 100 }}
+{{- end }}
+{{- end -}}
+
 {{/* HTTP routes of a VirtualService: header route to canary, then weighted stable/canary with timeout and retries.
      ctx = dict "host" "port" "svc" "weight" "m" */}}
 {{- define "shop.vsRoutes" -}}
 {{- $r := .svc.route -}}
 {{- $uris := .uris | default list -}}
+{{- $fault := $r.fault | default dict -}}
+{{- $faultAll := and $fault (not $fault.header) -}}
+{{- if and $fault $fault.header }}
+{{- /* A header-scoped fault: only requests carrying the header, on the stable subset. */}}
+- name: fault-by-header
+  match:
+    {{- if $uris }}
+    {{- range $uris }}
+    - uri:
+        {{- toYaml . | nindent 8 }}
+      headers:
+        {{ $fault.header.name }}:
+          exact: {{ $fault.header.value | quote }}
+    {{- end }}
+    {{- else }}
+    - headers:
+        {{ $fault.header.name }}:
+          exact: {{ $fault.header.value | quote }}
+    {{- end }}
+  fault:
+    {{- include "shop.fault" $fault | trim | nindent 4 }}
+  route:
+    - destination:
+        host: {{ .host }}
+        subset: stable
+        port:
+          number: {{ .port }}
+      weight: 100
+  timeout: {{ $r.timeout }}
+  retries:
+    {{- toYaml $r.retries | nindent 4 }}
+{{- end }}
 {{- if .svc.canary.enabled }}
 - name: canary-by-header
   match:
@@ -115,6 +167,10 @@ seccompProfile:
         port:
           number: {{ .port }}
       weight: 100
+  {{- if $faultAll }}
+  fault:
+    {{- include "shop.fault" $fault | trim | nindent 4 }}
+  {{- end }}
   timeout: {{ $r.timeout }}
   retries:
     {{- toYaml $r.retries | nindent 4 }}
@@ -142,6 +198,10 @@ seccompProfile:
           number: {{ .port }}
       weight: {{ .weight }}
     {{- end }}
+  {{- if $faultAll }}
+  fault:
+    {{- include "shop.fault" $fault | trim | nindent 4 }}
+  {{- end }}
   timeout: {{ $r.timeout }}
   retries:
     {{- toYaml $r.retries | nindent 4 }}

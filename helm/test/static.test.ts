@@ -22,10 +22,14 @@ void describe('scripts', () => {
   const scripts = readdirSync(join(repoRoot, 'k8s'))
     .filter((f) => f.endsWith('.sh'))
     .map((f) => join('k8s', f));
+  const labScripts = readdirSync(join(repoRoot, 'k8s', 'labs'))
+    .filter((f) => f.endsWith('.sh'))
+    .map((f) => join('k8s', 'labs', f));
 
-  void it('shellcheck passes on every k8s/*.sh', () => {
+  void it('shellcheck passes on every k8s/*.sh and k8s/labs/*.sh', () => {
     assert.ok(scripts.length >= 4, `scripts found: ${scripts.join(', ')}`);
-    const r = spawnSync('shellcheck', ['--external-sources', '--severity=style', ...scripts], {
+    assert.ok(labScripts.length >= 7, `lab scripts found: ${labScripts.join(', ')}`);
+    const r = spawnSync('shellcheck', ['--external-sources', '--severity=style', ...scripts, ...labScripts], {
       cwd: repoRoot,
       encoding: 'utf8',
     });
@@ -46,6 +50,13 @@ void describe('scripts', () => {
         s,
       );
     }
+    // The labs' runner and library go through their own lib.sh, which sources k8s/lib.sh.
+    const labLib = readFileSync(join(repoRoot, 'k8s', 'labs', 'lib.sh'), 'utf8');
+    assert.match(labLib, /^source "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)\/\.\.\/lib\.sh"$/m);
+    assert.match(
+      readFileSync(join(repoRoot, 'k8s', 'labs', 'run.sh'), 'utf8'),
+      /^source "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)\/lib\.sh"$/m,
+    );
   });
 
   void it('kind-up.sh reports every missing prerequisite before doing anything', () => {

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { LabRun, PhaseName } from './lab';
 import { formatRun, PHASES, runLab } from './lab';
+import { clusterLabById, CLUSTER_LABS } from './cluster-labs';
 import { LABS, labById } from './index';
 import type { Platform } from './platform';
 import { attachPlatform, startOwnPlatform } from './platform';
@@ -27,10 +28,10 @@ export const CLI_PLATFORM = {
 };
 
 function list(json: boolean) {
-  const rows = LABS.map((l) => ({
+  const rows = [...LABS, ...CLUSTER_LABS].map((l) => ({
     id: l.id,
     source: `${l.source.document === 'seed' ? 'incident' : 'book'} ${l.source.ref}: ${l.source.title}`,
-    runsOn: l.runsOn.join(', '),
+    runsOn: typeof l.runsOn === 'string' ? l.runsOn : l.runsOn.join(', '),
     duration: `~${l.durationS} s`,
     title: l.title,
   }));
@@ -64,8 +65,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const lab = labById(id);
+  const onCluster = clusterLabById(id);
+  if (onCluster) {
+    console.error(
+      `${id} runs on a cluster only: k8s/kind-up.sh, then k8s/labs/run.sh ${id} [phase] [--no-fix] (scripted for kind, tested against recording stubs, not yet run on a real cluster; docs/labs/${id}.md)`,
+    );
+    return 2;
+  }
   if (!lab) {
-    console.error(`unknown lab ${id}; one of ${LABS.map((l) => l.id).join(', ')}`);
+    console.error(`unknown lab ${id}; one of ${[...LABS, ...CLUSTER_LABS].map((l) => l.id).join(', ')}`);
     return 2;
   }
   if (phase !== undefined && !PHASES.includes(phase as PhaseName)) {

@@ -9,6 +9,7 @@ import { check as checkConsistency } from '@shop/load/dist/src/consistency';
 import pg from 'pg';
 import type { LabContext, Platform } from '../src/index';
 import { drive, formatRun, LABS, runLab, sagaInvariants, startOwnPlatform, waitReady } from '../src/index';
+import { CLUSTER_LABS } from '../src/cluster-labs';
 import { finalStatuses, orderIdOf, placeOrderSpec } from '../src/labs/common';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -75,6 +76,22 @@ describe('npm run lab -- list', () => {
       assert.match(line, new RegExp(lab.source.ref.replace('.', '\\.')));
       assert.match(line, /local/);
       assert.match(line, /~\d+ s/);
+    } // The cluster-only labs: listed, never run here (k8s/labs/run.sh).
+    for (const lab of CLUSTER_LABS) {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`${lab.id} `));
+      assert.ok(line, `${lab.id} listed`);
+      assert.match(line, new RegExp(lab.source.ref.replace('.', '\\.')));
+      assert.match(line, /kind \(scripted\)/);
+      assert.doesNotMatch(line, /local/);
+      assert.match(line, /~\d+ s/);
+    }
+  });
+  it('sends a cluster-only lab to k8s/labs/run.sh (exit 2)', () => {
+    const cli = join(__dirname, '..', 'src', 'cli.js');
+    for (const lab of CLUSTER_LABS) {
+      const r = spawnSync(process.execPath, [cli, lab.id], { encoding: 'utf8' });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`k8s/labs/run\\.sh ${lab.id}`));
     }
   });
   it('refuses a single phase without --attach, and unknown labs', () => {
