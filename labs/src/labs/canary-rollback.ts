@@ -9,7 +9,7 @@ import { check } from '../lab';
 import type { Series } from '../measure';
 import { delta, drive, fmtSummary, scrape, summarize } from '../measure';
 import { balancerPort } from '../platform';
-import { alertCheck, countBy, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
+import { alertCheck, approvedCheck, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
 
 const ID = 'canary-rollback';
 const CANARY_SLOT = 1;
@@ -110,7 +110,6 @@ export const canaryRollback: Lab = {
     const m = await load(ctx);
     const ids = m.orders.map(orderIdOf).filter((x): x is string => x !== undefined);
     const final = await finalStatuses(ctx, ids, 15_000);
-    const approved = [...final.values()].filter((s) => s === 'APPROVED').length;
     return [
       check(
         'requests failed at the edge',
@@ -124,12 +123,7 @@ export const canaryRollback: Lab = {
         `${pct(m.stable.ratio)} of ${m.stable.total}`,
         m.stable.ratio <= MAX_ERROR_RATIO && m.stable.total >= 0.9 * m.all.count,
       ),
-      check(
-        'orders placed reach APPROVED',
-        '>= 95%',
-        `${approved}/${ids.length} ${JSON.stringify(countBy(final.values()))}`,
-        ids.length > 0 && approved / ids.length >= 0.95,
-      ),
+      approvedCheck(final),
     ];
   },
   async reset(ctx) {

@@ -88,3 +88,14 @@ export async function alertCheck(
     ),
   ];
 }
+
+/** Verify's "orders placed reach APPROVED" over the final statuses of the orders a phase placed (finalStatuses). */
+export function approvedCheck(final: Map<string, string>, minShare = 0.95): Check {
+  const approved = [...final.values()].filter((s) => s === 'APPROVED').length;
+  return check(
+    'orders placed reach APPROVED',
+    `>= ${Math.round(minShare * 100)}%`,
+    `${approved}/${final.size} ${JSON.stringify(countBy(final.values()))}`,
+    final.size > 0 && approved / final.size >= minShare,
+  );
+}

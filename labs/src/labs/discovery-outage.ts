@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, drive, fmtSummary, request, summarize } from '../measure';
-import { alertCheck, countBy, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
+import { alertCheck, approvedCheck, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
 
 const ID = 'discovery-outage';
 const STALE = { DISCOVERY_REFRESH_MS: '300000' };
@@ -159,7 +159,6 @@ export const discoveryOutage: Lab = {
     const m = await load(ctx, 5);
     const ids = m.samples.map(orderIdOf).filter((x): x is string => x !== undefined);
     const final = await finalStatuses(ctx, ids, 20_000);
-    const approved = [...final.values()].filter((s) => s === 'APPROVED').length;
     return [
       check(
         'POST /v1/orders answered 201 at the edge after inventory moved again',
@@ -173,12 +172,7 @@ export const discoveryOutage: Lab = {
         `+${m.quoteUnavailable}`,
         m.quoteUnavailable <= 2,
       ),
-      check(
-        'orders placed reach APPROVED',
-        '>= 95%',
-        `${approved}/${ids.length} ${JSON.stringify(countBy(final.values()))}`,
-        ids.length > 0 && approved / ids.length >= 0.95,
-      ),
+      approvedCheck(final),
     ];
   },
   async reset(ctx) {
