@@ -3,7 +3,7 @@
 // lab set; verify is followed by the saga invariants (load/src/consistency.ts).
 import { check as checkConsistency } from '@shop/load/dist/src/consistency';
 import type { Platform, ServiceName } from './platform';
-import { SERVICE_NAMES } from './platform';
+import { SERVICE_NAMES, waitPlatformReady } from './platform';
 import type { Series } from './measure';
 import { scrape } from './measure';
 
@@ -142,6 +142,8 @@ export async function resetPlatform(ctx: LabContext): Promise<void> {
   for (const svc of SERVICE_NAMES) {
     if (Object.keys(ctx.platform.overrides(svc)).length > 0) await ctx.platform.restart(svc, {});
   }
+  // Restored means ready: the next lab starts on a platform that answers.
+  await waitPlatformReady(ctx.platform);
 }
 
 const tlsArgs = (env: Record<string, string>) =>
@@ -220,8 +222,11 @@ export async function runLab(lab: Lab, platform: Platform, opts: RunOptions = {}
         // fault may still slow down, so the faults go off first (reset would do it next anyway).
         await clearFaults(ctx);
         checks.push(...(await sagaInvariants(platform)));
-      } else if (phase === 'break') await lab.break(ctx);
-      else if (phase === 'fix') await lab.fix(ctx);
+      } else if (phase === 'break') {
+        // A lab breaks a platform that works: one still restarting a service would fail the lab for that reason.
+        await waitPlatformReady(ctx.platform);
+        await lab.break(ctx);
+      } else if (phase === 'fix') await lab.fix(ctx);
       else {
         await lab.reset(ctx);
         await resetPlatform(ctx);

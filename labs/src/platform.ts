@@ -93,7 +93,8 @@ export const ATTACH_PORTS: Record<ServiceName, Endpoints> = {
 
 export async function waitReady(url: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  // At least one try, even with no time to wait.
+  for (;;) {
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
@@ -101,9 +102,29 @@ export async function waitReady(url: string, timeoutMs: number): Promise<boolean
     } catch {
       // not listening yet
     }
+    if (Date.now() >= deadline) return false;
     await sleep(250);
   }
-  return false;
+}
+
+/**
+ * Waits until every service answers /readyz 200 (a service the supervisor is restarting, or one still draining a
+ * backlog a lab left behind, is not ready yet); throws naming the services that are not ready after `timeoutMs`.
+ */
+export async function waitPlatformReady(
+  platform: Pick<Platform, 'ports'>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set<ServiceName>(SERVICE_NAMES);
+  while (pending.size > 0) {
+    for (const svc of [...pending])
+      if (await waitReady(`http://127.0.0.1:${platform.ports[svc].http}/readyz`, 0)) pending.delete(svc);
+    if (pending.size === 0) return;
+    if (Date.now() >= deadline)
+      throw new Error(`not ready after ${timeoutMs / 1000} s: ${[...pending].join(', ')} (/readyz)`);
+    await sleep(250);
+  }
 }
 
 export async function attachPlatform(): Promise<Platform> {

@@ -153,13 +153,20 @@ export const chattyChain: Lab = {
   restarts: false,
   async break(ctx) {
     // Enough stock for every line (a run places ~50 orders; reset gives the stock back).
-    const products = await request(ctx.platform.edge, { method: 'GET', path: '/v1/products' });
+    let products = await request(ctx.platform.edge, { method: 'GET', path: '/v1/products' });
+    // The catalogue through the edge; a gateway still working off the previous lab's backlog answers in a moment.
+    for (let i = 0; i < 20 && products.status !== 200; i++) {
+      await sleep(500);
+      products = await request(ctx.platform.edge, { method: 'GET', path: '/v1/products' });
+    }
+    if (products.status !== 200)
+      throw new Error(`GET /v1/products answered ${products.status || 'nothing'} at the edge for 10 s`);
     const listed = (products.body as { items?: { sku: string; available: number }[] } | undefined)?.items;
     const available = new Map((listed ?? []).map((p) => [p.sku, p.available]));
     const short = SKUS.filter((sku) => (available.get(sku) ?? 0) < 2 * RATE * SECONDS + 10);
-    if (products.status !== 200 || short.length > 0)
+    if (short.length > 0)
       throw new Error(
-        `not enough stock for ${SKUS.length}-line orders (${short.join(', ') || `GET /v1/products ${products.status}`}); start from a fresh state directory`,
+        `not enough stock for ${SKUS.length}-line orders (${short.map((sku) => `${sku}: ${available.get(sku) ?? 'not listed'}`).join(', ')}); start from a fresh state directory`,
       );
     // A few orders on the product path first: a platform just started has consumers still joining their groups,
     // and its first sagas are slow for that reason alone.
