@@ -225,6 +225,9 @@ export async function runLab(lab: Lab, platform: Platform, opts: RunOptions = {}
       } else if (phase === 'break') {
         // A lab breaks a platform that works: one still restarting a service would fail the lab for that reason.
         await waitPlatformReady(ctx.platform);
+        // The alerts of this run are evaluated over this run's samples only (own platform: a fresh TSDB).
+        await ctx.platform.prometheus?.fresh();
+        ctx.brokenAt = Date.now();
         await lab.break(ctx);
       } else if (phase === 'fix') await lab.fix(ctx);
       else {

@@ -27,9 +27,15 @@ export interface Prometheus {
   readonly owned: boolean;
   /** The alerts that are pending or firing now. */
   alerts(): Promise<AlertState[]>;
+  /** The scrape targets and how their last scrape went. */
+  targets(): Promise<TargetHealth[]>;
   /** An instant query; the first sample's value, or undefined for an empty result. */
   query(promql: string): Promise<number | undefined>;
-  /** Owned only: a fresh TSDB, so the rules' windows hold this lab's samples and nothing of an earlier lab's. */
+  /**
+   * Owned only: a fresh TSDB, so the rules' windows hold this lab's samples and nothing of an earlier lab's (5 min
+   * of an earlier lab's 2xx traffic would dilute this lab's error ratio under the alert's threshold). Resolves once
+   * every target has been scraped, or after 20 s.
+   */
   fresh(): Promise<void>;
   /** Owned only: the scrape targets, job = service name (rules and SLOs select on it). */
   setTargets(targets: { job: string; port: number }[]): void;
@@ -59,8 +65,36 @@ async function ready(url: string, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
+export interface TargetHealth {
+  job: string;
+  instance: string;
+  health: string;
+  lastError: string;
+  lastScrapeDuration: number;
+}
+
+/** The active scrape targets and how their last scrape went (/api/v1/targets). */
+async function targetHealth(url: string): Promise<TargetHealth[]> {
+  const data = await api<{
+    activeTargets: {
+      labels: Record<string, string>;
+      health: string;
+      lastError: string;
+      lastScrapeDuration: number;
+    }[];
+  }>(url, '/api/v1/targets?state=active');
+  return data.activeTargets.map((t) => ({
+    job: t.labels.job ?? '',
+    instance: t.labels.instance ?? '',
+    health: t.health,
+    lastError: t.lastError,
+    lastScrapeDuration: t.lastScrapeDuration,
+  }));
+}
+
 function client(url: string) {
   return {
+    targets: () => targetHealth(url),
     async alerts(): Promise<AlertState[]> {
       const data = await api<{
         alerts: { labels: Record<string, string>; state: string; activeAt: string; value: string }[];
@@ -164,12 +198,12 @@ export async function startPrometheus(opts: {
       throw new Error(`Prometheus did not become ready on ${url} in 20 s: ${stderr.trim().slice(-800)}`);
     }
   };
-  const stop = async () => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    c.kill('SIGTERM');
+    c.kill(signal);
     const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
@@ -182,12 +216,20 @@ export async function startPrometheus(opts: {
     owned: true,
     ...client(url),
     async fresh() {
-      await stop();
+      // Its data is thrown away: no graceful shutdown (a TSDB head flush) to wait for.
+      await stop('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
       await start();
+      // Every target scraped once before the break: a rate needs that first sample as its baseline.
+      const until = Date.now() + 20_000;
+      while (Date.now() < until) {
+        const targets = await targetHealth(url).catch(() => []);
+        if (targets.length > 0 && targets.every((t) => t.health === 'up')) return;
+        await sleep(250);
+      }
     },
     setTargets: writeTargets,
-    stop,
+    stop: () => stop(),
   };
 }
 

@@ -10,7 +10,7 @@ import type { Check, Lab, LabContext } from '../lab';
 import { check, clearFaults } from '../lab';
 import type { Series } from '../measure';
 import { drive, fmtSummary, quantileOf, summarize } from '../measure';
-import { placeOrderSpec, sec } from './common';
+import { alertCheck, placeOrderSpec, sec } from './common';
 
 const ID = 'latency-walkthrough';
 const SLOW_QUERY = { operation: 'QuoteItems', holdMs: 600 };
@@ -142,7 +142,7 @@ export const latencyWalkthrough: Lab = {
   async observe(ctx): Promise<Check[]> {
     const m = await load(ctx);
     const edge = m.hops[0]?.p50 ?? NaN;
-    return [
+    const checks = [
       check(
         'POST /v1/orders p95 at the edge',
         '>= 0.6 s',
@@ -162,6 +162,8 @@ export const latencyWalkthrough: Lab = {
         m.traces >= 3 && m.inInventory >= Math.min(4, m.traces) && m.maxSelf >= 400,
       ),
     ];
+    // The page a person on call would get, from the project rules evaluated by Prometheus.
+    return [...checks, ...(await alertCheck(ctx, 'ErrorBudgetBurnFast', { labels: { slo: 'api-latency' } }))];
   },
   async fix(ctx) {
     // Step 7, "optimize database queries": the change that brought the slow query is rolled back.
