@@ -157,9 +157,11 @@ export const latencyWalkthrough: Lab = {
       ),
       check(
         'widest own span of the 5 slowest traces (OTLP)',
-        'in inventory, >= 0.4 s, for >= 4 of 5 traces',
+        // Most of them, not all: on a loaded machine one of the five slowest can be slow for the machine's sake
+        // (a span waiting for CPU), which the person reading traces sets aside as well.
+        'in inventory, >= 0.4 s, for most of the 5 traces',
         `${m.inInventory}/${m.traces} in inventory, widest ${m.maxSelf.toFixed(0)} ms`,
-        m.traces >= 3 && m.inInventory >= Math.min(4, m.traces) && m.maxSelf >= 400,
+        m.traces >= 3 && m.inInventory > m.traces / 2 && m.maxSelf >= 400,
       ),
     ];
     // The page a person on call would get, from the project rules evaluated by Prometheus.
