@@ -13,9 +13,15 @@ import { balancerPort } from '../platform';
 import { approvedCheck, finalStatuses, orderIdOf, pct, placeOrderSpec } from './common';
 
 const ID = 'no-drain-shutdown';
-/** The balancer probes /readyz this often: a terminating replica keeps getting traffic for up to this long. */
+/**
+ * The balancer probes /readyz this often and drops a backend after FAILURES failed probes in a row (a readinessProbe's
+ * periodSeconds and failureThreshold): a terminating replica keeps getting traffic for 1.5 to 3 s. With one failed
+ * probe enough, a probe landing just after the exit closed the window before any request was refused.
+ */
 const PROBE_MS = 1500;
-const FIXED = { SHUTDOWN_DRAIN_DELAY_MS: '3000', FAULTS: '{}' };
+const FAILURES = 2;
+/** Above the 3 s the balancer may take to drop the endpoint, with a margin for a probe slowed by a loaded machine. */
+const FIXED = { SHUTDOWN_DRAIN_DELAY_MS: '4500', FAULTS: '{}' };
 
 const balancerOf = (ctx: LabContext) => ctx.state.balancer as Balancer | undefined;
 
@@ -73,8 +79,11 @@ export const noDrainShutdown: Lab = {
         { name: 'gateway#0', port: ctx.platform.replicas()[0]?.ports.http ?? 0, weight: 1 },
       ],
       probeIntervalMs: PROBE_MS,
+      failureThreshold: FAILURES,
     });
-    ctx.say(`balancer on ${balancerOf(ctx)?.url}, probing /readyz every ${PROBE_MS} ms`);
+    ctx.say(
+      `balancer on ${balancerOf(ctx)?.url}, probing /readyz every ${PROBE_MS} ms, dropping a backend after ${FAILURES} failed probes`,
+    );
     await ctx.setFault('gateway', 'shutdown-no-drain', { exitCode: 0 });
     await ctx.setReplicaFault('gateway', 0, 'shutdown-no-drain', { exitCode: 0 });
   },
