@@ -20,8 +20,11 @@ const ID = 'no-drain-shutdown';
  */
 const PROBE_MS = 1500;
 const FAILURES = 2;
-/** Above the 3 s the balancer may take to drop the endpoint, with a margin for a probe slowed by a loaded machine. */
-const FIXED = { SHUTDOWN_DRAIN_DELAY_MS: '4500', FAULTS: '{}' };
+/**
+ * Above the time the balancer may take to drop the endpoint: two periods plus two probes of up to 1 s each (its probe
+ * timeout) on a loaded machine, 5 s. The drain is capped at half of SHUTDOWN_TIMEOUT_MS, so that goes up with it.
+ */
+const FIXED = { SHUTDOWN_DRAIN_DELAY_MS: '6000', SHUTDOWN_TIMEOUT_MS: '15000', FAULTS: '{}' };
 
 const balancerOf = (ctx: LabContext) => ctx.state.balancer as Balancer | undefined;
 
