@@ -54,14 +54,21 @@ async function main(): Promise<number> {
   const started = performance.now();
   const cancel = await rest.call<RestOrder>('POST', `/v1/orders/${toCancel.order.id}/cancel`);
   const cancelled = await rest.waitFor(toCancel.order.id, 30_000, 'CANCELLED').catch(() => cancel.body);
-  const refunded = await rest.call<{ items: { status: string }[] }>(
-    'GET',
-    `/v1/payments?orderId=${toCancel.order.id}`,
-  );
+  // The order is CANCELLED when orders decides it; payments refunds when it has consumed RefundPayment, a moment
+  // later (eventually consistent): read the payment until it is refunded, bounded.
+  const paymentsOf = async () =>
+    (
+      await rest.call<{ items: { status: string }[] }>('GET', `/v1/payments?orderId=${toCancel.order.id}`)
+    ).body.items.map((p) => p.status);
+  let payments = await paymentsOf();
+  for (let i = 0; i < 100 && !payments.includes('REFUNDED'); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    payments = await paymentsOf();
+  }
   rows.push({
     name: 'cancel after approval (refund + release)',
     expected: '202 CANCELLED REFUNDED',
-    actual: `${cancel.status} ${cancelled.status} ${refunded.body.items.map((p) => p.status).join(',') || 'no payment'}`,
+    actual: `${cancel.status} ${cancelled.status} ${payments.join(',') || 'no payment'}`,
     ms: Math.round(performance.now() - started),
   });
 
