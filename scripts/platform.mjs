@@ -28,15 +28,21 @@ const build = spawn(
 let output = '';
 build.stdout.on('data', (c) => (output += c));
 build.stderr.on('data', (c) => (output += c));
-const slow = setTimeout(
-  () => process.stdout.write('building the launcher (turbo run build --filter=@shop/launcher)...\n'),
-  3000,
-);
+const started = Date.now();
+let tick;
+const slow = setTimeout(() => {
+  process.stdout.write('building the launcher (turbo run build --filter=@shop/launcher)...\n');
+  tick = setInterval(() => {
+    const s = Math.round((Date.now() - started) / 1000);
+    process.stdout.write(`  still building the launcher... ${s} s\n`);
+  }, 15_000);
+}, 3000);
 const stop = () => build.kill('SIGTERM');
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 const code = await new Promise((resolve) => build.on('close', (c) => resolve(c ?? 1)));
 clearTimeout(slow);
+clearInterval(tick);
 process.removeListener('SIGINT', stop);
 process.removeListener('SIGTERM', stop);
 if (code !== 0) {

@@ -102,7 +102,7 @@ export async function startPlatform(args: Args): Promise<void> {
   let stopping = false;
   let infra: Infra | undefined;
   let prometheus: ChildProcess | undefined;
-  let unwatchParent = () => undefined as void;
+  let unwatchParent: () => void = () => undefined;
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
