@@ -72,7 +72,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/test/**/*.ts', 'scripts/**/*.ts', 'load/src/**/*.ts', 'labs/src/**/*.ts'],
+    files: ['**/test/**/*.ts', 'tools/*/src/**/*.ts', 'load/src/**/*.ts', 'labs/src/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
 );

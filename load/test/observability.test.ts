@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { metricNamesUsed } from '@shop/observability';
 import { Kafka, logLevel } from 'kafkajs';
-import { eventually, testInfra, uniqueCustomer } from '@shop/testkit';
+import { eventually, KafkaRecorder, testInfra, uniqueCustomer } from '@shop/testkit';
 import { Rest } from '../src/lib';
 import { grpcHealth, reflectionServices } from './grpc-probe';
 import { ensureGrpcurl, grpcurl } from './grpcurl';
@@ -299,26 +299,12 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
       brokers: testInfra().kafkaBrokers.split(','),
       logLevel: logLevel.NOTHING,
     });
-    const seen: { key: string; value: Buffer; headers: Record<string, string> }[] = [];
-    const consumer = kafka.consumer({ groupId: `otel-test-${randomUUID()}` });
+    // From the beginning (as every recorder reads), filtered by the order's key below: a new group starting at
+    // "latest" resolves that offset after it joined, and a command produced in between would be skipped.
+    const seen = await KafkaRecorder.start(['inventory.commands.v1'], { kafka, group: 'otel-test' });
     const producer = kafka.producer();
-    await Promise.all([consumer.connect(), producer.connect()]);
+    await producer.connect();
     try {
-      // From the beginning, filtered by the order's key below: a new group starting at "latest" resolves that offset
-      // after it joined, and a command produced in between would be skipped (the test would wait for nothing).
-      await consumer.subscribe({ topic: 'inventory.commands.v1', fromBeginning: true });
-      const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-      await consumer.run({
-        eachMessage: async ({ message }) => {
-          await Promise.resolve();
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(message.headers ?? {}))
-            if (v !== undefined) headers[k] = String(v);
-          if (message.key && message.value)
-            seen.push({ key: message.key.toString(), value: message.value, headers });
-        },
-      });
-      await joined;
       const scrape = async () =>
         (await fetch(`http://127.0.0.1:${stack.services.inventory.httpPort}/metrics`)).text();
       const duplicates = (text: string) =>
@@ -329,7 +315,7 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
         );
       const { order } = await place('SKU-0001', `dup-${randomUUID()}`);
       const reserve = await eventually(
-        () => seen.find((m) => m.key === order.id && m.value.toString().includes('ReserveStock')),
+        () => seen.of(order.id).find((m) => m.value.toString().includes('ReserveStock')),
         {
           what: 'the ReserveStock command of the order',
         },
@@ -346,7 +332,7 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
       const stockAfter = await rest.call<{ available: number }>('GET', '/v1/products/SKU-0001');
       assert.equal(stockAfter.body.available, stockBefore.body.available, 'a duplicate reserves nothing');
     } finally {
-      await consumer.disconnect();
+      await seen.stop();
       await producer.disconnect();
     }
   });

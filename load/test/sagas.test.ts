@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { ALL_TOPICS, decodeEnvelope, MessageTypes, ordersV1, Topics } from '@shop/contracts';
+import { ALL_TOPICS, MessageTypes, ordersV1, Topics } from '@shop/contracts';
 import { startInfra, type Infra } from '@shop/infra';
-import { eventually, uniqueCustomer } from '@shop/testkit';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { eventually, KafkaRecorder, uniqueCustomer } from '@shop/testkit';
+import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { call } from '../src/lib';
 import { startService, stopService, type ServiceProcess } from './stack';
@@ -77,16 +77,14 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
   let stateDir = '';
   let infra: Infra | undefined;
   let db: pg.Pool | undefined;
-  let consumer: Consumer | undefined;
+  /** Commands seen on payments.commands.v1 (tests look them up by order id). */
+  let sent: KafkaRecorder | undefined;
   let orders: ordersV1.OrderServiceClient | undefined;
   const procs: Partial<Record<'inventory' | 'payments' | 'orders', ServiceProcess>> = {};
-  /** Commands seen on payments.commands.v1, by order id. */
-  const sent = new Map<string, string[]>();
   let env: Record<string, string> = {};
   let sku = '';
 
-  const refunds = (orderId: string) =>
-    (sent.get(orderId) ?? []).filter((t) => t === MessageTypes.RefundPayment).length;
+  const refunds = (orderId: string) => sent?.count(orderId, MessageTypes.RefundPayment) ?? 0;
 
   async function saga(orderId: string): Promise<SagaRow> {
     const { rows } = await db!.query<SagaRow>(
@@ -148,16 +146,7 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
       brokers: [infra.kafkaBrokers],
       logLevel: logLevel.NOTHING,
     });
-    consumer = kafka.consumer({ groupId: `sagas-test-${randomUUID()}`, allowAutoTopicCreation: false });
-    await consumer.connect();
-    await consumer.subscribe({ topic: Topics.paymentsCommands, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const key = message.key?.toString() ?? '';
-        sent.set(key, [...(sent.get(key) ?? []), decodeEnvelope(message.value).type]);
-        await Promise.resolve();
-      },
-    });
+    sent = await KafkaRecorder.start([Topics.paymentsCommands], { kafka, group: 'sagas-test' });
     // payments is not started yet: the outage that gets the refunds parked.
     procs.inventory = await startService('inventory', {
       DATABASE_URL: infra.databaseUrls.inventory!,
@@ -194,7 +183,7 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
         return p ? stopService(p) : Promise.resolve(0);
       }),
     );
-    await consumer?.disconnect().catch(() => undefined);
+    await sent?.stop().catch(() => undefined);
     await db?.end().catch(() => undefined);
     await infra?.stop().catch(() => undefined);
     if (stateDir) await rm(stateDir, { recursive: true, force: true });

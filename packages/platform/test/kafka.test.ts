@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { eventually, testInfra } from '@shop/testkit';
+import { eventually, KafkaRecorder, testInfra } from '@shop/testkit';
 import pino from 'pino';
-import { collect, scratchTopics } from './support';
+import { kafkaClient, scratchTopics } from './support';
 import { createKafkaBus, isTransient, PoisonMessageError } from '../src';
 import type { IncomingMessage, MessageBus } from '../src';
 
@@ -21,7 +21,7 @@ describe('Kafka bus (real broker)', () => {
   it('dead-letters a poison message with the reason and goes on with the next one', async () => {
     const [topic] = await scratchTopics('poison');
     assert.ok(topic);
-    const dlt = await collect(`${topic}.dlt`);
+    const dlt = await KafkaRecorder.start([`${topic}.dlt`], { kafka: kafkaClient() });
     const consumer = newBus();
     const processed: string[] = [];
     const outcomes: string[] = [];
@@ -41,13 +41,13 @@ describe('Kafka bus (real broker)', () => {
         },
         onOutcome: (_t, o) => outcomes.push(o),
       });
-      await eventually(() => processed.length === 1 && dlt.seen.length === 1, {
+      await eventually(() => processed.length === 1 && dlt.messages.length === 1, {
         what: 'dead letter and next message',
       });
       assert.deepEqual(processed, ['fine']);
-      assert.equal(dlt.seen[0]?.value, 'poison');
-      assert.match(dlt.seen[0]?.headers['x-dlt-reason'] ?? '', /poison message: cannot decode/);
-      assert.equal(dlt.seen[0]?.headers['x-dlt-original-topic'], topic);
+      assert.equal(dlt.messages[0]?.value.toString(), 'poison');
+      assert.match(dlt.messages[0]?.headers['x-dlt-reason'] ?? '', /poison message: cannot decode/);
+      assert.equal(dlt.messages[0]?.headers['x-dlt-original-topic'], topic);
       assert.deepEqual(outcomes, ['dead_lettered', 'processed']);
     } finally {
       await consumer.close();
@@ -58,7 +58,7 @@ describe('Kafka bus (real broker)', () => {
   it('retries an unexpected failure, then dead-letters it instead of blocking the partition', async () => {
     const [topic] = await scratchTopics('flaky');
     assert.ok(topic);
-    const dlt = await collect(`${topic}.dlt`);
+    const dlt = await KafkaRecorder.start([`${topic}.dlt`], { kafka: kafkaClient() });
     const consumer = newBus();
     let attempts = 0;
     const processed: string[] = [];
@@ -81,11 +81,11 @@ describe('Kafka bus (real broker)', () => {
           return 'processed';
         },
       });
-      await eventually(() => processed.length === 1 && dlt.seen.length === 1, {
+      await eventually(() => processed.length === 1 && dlt.messages.length === 1, {
         what: 'dead letter after retries',
       });
       assert.equal(attempts, 3);
-      assert.match(dlt.seen[0]?.headers['x-dlt-reason'] ?? '', /failed 3 times: bug/);
+      assert.match(dlt.messages[0]?.headers['x-dlt-reason'] ?? '', /failed 3 times: bug/);
     } finally {
       await consumer.close();
       await dlt.stop();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eventually } from '@shop/testkit';
+import { eventually, KafkaRecorder } from '@shop/testkit';
 import pino from 'pino';
-import { kafkaClient, collect, scratchDatabase, scratchTopics } from './support';
+import { kafkaClient, scratchDatabase, scratchTopics } from './support';
 import {
   createKafkaBus,
   createMetrics,
@@ -67,7 +67,7 @@ describe('outbox, relay and idempotent consumer (real PostgreSQL and Kafka)', ()
     const missing = `${topic}.missing`; // auto-creation is off: sending here fails until the topic exists
     const metrics = createMetrics('platform-test');
     const relay = new OutboxRelay({ pool, bus, logger, metrics, pollIntervalMs: 50 });
-    const out = await collect(topic);
+    const out = await KafkaRecorder.start([topic], { kafka: kafkaClient() });
     try {
       await withTransaction(pool, (tx) =>
         enqueue(tx, [
@@ -100,9 +100,9 @@ describe('outbox, relay and idempotent consumer (real PostgreSQL and Kafka)', ()
           timeoutMs: 20_000,
         },
       );
-      await eventually(() => out.seen.length === 1, { what: 'the message on the topic' });
-      assert.equal(out.seen[0]?.key, 'order-2');
-      assert.equal(out.seen[0]?.value, 'second');
+      await eventually(() => out.messages.length === 1, { what: 'the message on the topic' });
+      assert.equal(out.messages[0]?.key, 'order-2');
+      assert.equal(out.messages[0]?.value.toString(), 'second');
     } finally {
       await relay.stop();
       await out.stop();

@@ -47,23 +47,6 @@ export async function scratchTopics(...names: string[]): Promise<string[]> {
   return topics;
 }
 
-/** Collects every message of `topic` from the beginning until stopped. */
-export async function collect(topic: string) {
-  const consumer = kafkaClient().consumer({ groupId: `collector-${randomUUID()}` });
-  const seen: { key: string | null; value: string; headers: Record<string, string> }[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-      seen.push({ key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers });
-      await Promise.resolve();
-    },
-  });
-  return { seen, stop: () => consumer.disconnect() };
-}
-
 /** A raw-bytes unary service `test.Echo/Echo` (no descriptor in @shop/contracts: serve it with reflection off). */
 export const echoDefinition = {
   echo: {

@@ -9,7 +9,7 @@ export interface TestInfra {
 }
 
 /**
- * The real PostgreSQL and Kafka that `npm test` provisions for the run (see scripts/platform.mjs). Tests never
+ * The real PostgreSQL and Kafka that `npm test` provisions for the run (see tools/launcher). Tests never
  * substitute in-memory fakes for them; run a package's tests through the root `npm test -- --filter=<package>`.
  */
 export function testInfra(env: NodeJS.ProcessEnv = process.env): TestInfra {
@@ -75,3 +75,4 @@ export async function eventually<T>(
 /** A customer id unique to this test run, valid for the API (1-64 of A-Z a-z 0-9 . _ -). */
 export const uniqueCustomer = (prefix = 'cust') => `${prefix}-${randomUUID().slice(0, 12)}`;
 export * from './certs';
+export * from './kafka';

@@ -11,16 +11,16 @@ import {
   newEnvelope,
 } from '@shop/contracts';
 import { Status, checkHealth, violationsOf } from '@shop/platform';
-import { eventually } from '@shop/testkit';
+import { eventually, KafkaRecorder } from '@shop/testkit';
 import type { RunningService } from '../src/service';
 import type { Client } from './support';
 import {
-  TopicRecorder,
   bootService,
   call,
   closeProducer,
   commit,
   grpcClient,
+  kafka,
   release,
   reserve,
   sendCommands,
@@ -29,16 +29,16 @@ import {
 
 let service: RunningService;
 let client: Client;
-let replies: TopicRecorder;
-let dead: TopicRecorder;
+let replies: KafkaRecorder;
+let dead: KafkaRecorder;
 
 before(async () => {
   service = bootService();
   await service.start();
   client = grpcClient(service.ports.grpc);
   [replies, dead] = await Promise.all([
-    TopicRecorder.start(Topics.inventoryReplies),
-    TopicRecorder.start(dltTopic(Topics.inventoryCommands)),
+    KafkaRecorder.start([Topics.inventoryReplies], { kafka, group: 'inventory-test' }),
+    KafkaRecorder.start([dltTopic(Topics.inventoryCommands)], { kafka, group: 'inventory-test' }),
   ]);
 });
 
@@ -470,7 +470,7 @@ describe('stock commands over Kafka', () => {
     const [ok] = await replies.waitForEnvelopes(key, 1, 'the reply to the message after the poison ones');
     assert.equal(ok?.type, MessageTypes.StockReserved);
     assert.equal(ok?.causationId, next.messageId);
-    const dlt = await eventually(() => dead.byKey(key).length >= cases.length && dead.byKey(key), {
+    const dlt = await eventually(() => dead.of(key).length >= cases.length && dead.of(key), {
       what: 'dead letters',
     });
     assert.equal(dlt.length, cases.length);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Envelope } from '@shop/contracts';
-import { Topics, decodeEnvelope, encodeEnvelope, inventoryV1, newEnvelope } from '@shop/contracts';
+import { Topics, encodeEnvelope, inventoryV1, newEnvelope } from '@shop/contracts';
 import { grpc, loadConfig } from '@shop/platform';
-import { eventually, serviceEnv, testInfra } from '@shop/testkit';
-import type { Consumer, Producer } from 'kafkajs';
+import { serviceEnv, testInfra } from '@shop/testkit';
+import type { Producer } from 'kafkajs';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { RunningService } from '../src/service';
 import { createService, schema } from '../src/service';
@@ -21,61 +21,6 @@ export const kafka = new Kafka({
   brokers: infra.kafkaBrokers.split(','),
   logLevel: logLevel.NOTHING,
 });
-
-export interface RawRecord {
-  key: string;
-  value: Buffer | null;
-  headers: Record<string, string>;
-}
-
-/** A throwaway consumer (own group, from the beginning) that keeps every record of one topic. */
-export class TopicRecorder {
-  readonly records: RawRecord[] = [];
-  private constructor(private readonly consumer: Consumer) {}
-
-  static async start(topic: string): Promise<TopicRecorder> {
-    const consumer = kafka.consumer({
-      groupId: `inventory-test-${randomUUID()}`,
-      allowAutoTopicCreation: false,
-    });
-    const recorder = new TopicRecorder(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {}))
-          if (v !== undefined) headers[k] = (Array.isArray(v) ? v[0] : v)?.toString() ?? '';
-        recorder.records.push({ key: message.key?.toString() ?? '', value: message.value, headers });
-        return Promise.resolve();
-      },
-    });
-    return recorder;
-  }
-
-  byKey(key: string): RawRecord[] {
-    return this.records.filter((r) => r.key === key);
-  }
-
-  /** Decoded envelopes of one order (replies are keyed by order id). */
-  envelopes(orderId: string): Envelope[] {
-    return this.byKey(orderId).map((r) => decodeEnvelope(r.value));
-  }
-
-  waitForEnvelopes(orderId: string, count: number, what: string): Promise<Envelope[]> {
-    return eventually(
-      () => {
-        const found = this.envelopes(orderId);
-        return found.length >= count && found;
-      },
-      { what: `${what} (${count} message(s) for ${orderId})`, timeoutMs: 20_000 },
-    );
-  }
-
-  stop(): Promise<void> {
-    return this.consumer.disconnect();
-  }
-}
 
 let producer: Producer | undefined;
 export async function sendRaw(records: { key: string; value: Buffer | string }[]): Promise<void> {

@@ -162,7 +162,7 @@ test('PostgreSQL restarted under traffic (fast shutdown, then kill -9 of the pos
         [[P.PAYMENT_STATUS_AUTHORIZED, 100]],
         `payment of ${id}`,
       );
-      assert.equal(s.collector.dlt(id), undefined, `no dead letter for ${id}`);
+      assert.equal(s.collector.deadLetter(id), undefined, `no dead letter for ${id}`);
     }
     // Nothing stuck in any outbox.
     for (const name of SERVICES) {

@@ -630,12 +630,12 @@ describe('messages', () => {
       },
       { what: 'the message after the poison processed' },
     );
-    const dead = await eventually(() => stack.collector.dlt(key), {
+    const dead = await eventually(() => stack.collector.deadLetter(key), {
       what: 'poison in inventory.replies.v1.dlt',
     });
     assert.equal(dead.topic, `${Topics.inventoryReplies}.dlt`);
     assert.match(dead.headers['x-dlt-reason'] ?? '', /poison/);
-    const deadUnknown = await eventually(() => stack.collector.dlt(unknown.orderId), {
+    const deadUnknown = await eventually(() => stack.collector.deadLetter(unknown.orderId), {
       what: 'unknown order in payments.replies.v1.dlt',
     });
     assert.match(deadUnknown.headers['x-dlt-reason'] ?? '', /unknown order/);

@@ -1,24 +1,15 @@
 // Test support: the three backends booted in-process against the real PostgreSQL and Kafka of `testInfra()`, gRPC
-// clients, and a Kafka collector that reads the saga's topics so tests can assert on what was published.
+// clients, and a Kafka recorder (@shop/testkit) on the saga's topics so tests can assert on what was published.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import {
-  decodeEnvelope,
-  DLT_REASON_HEADER,
-  dltTopic,
-  inventoryV1,
-  ordersV1,
-  paymentsV1,
-  Topics,
-  type Envelope,
-} from '@shop/contracts';
+import { dltTopic, inventoryV1, ordersV1, paymentsV1, Topics } from '@shop/contracts';
 import { createService as createInventory, schema as inventorySchema } from '@shop/inventory';
 import { createService as createPayments, schema as paymentsSchema } from '@shop/payments';
 import type { RunningService } from '@shop/platform';
 import { loadConfig } from '@shop/platform';
-import { eventually, serviceEnv, testInfra, type TestInfra } from '@shop/testkit';
+import { eventually, KafkaRecorder, serviceEnv, testInfra, type TestInfra } from '@shop/testkit';
 import { Kafka, logLevel } from 'kafkajs';
-import type { Consumer, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import pg from 'pg';
 import { createService as createOrders, schema as ordersSchema, type OrdersService } from '../src/service';
 
@@ -49,75 +40,6 @@ export async function callError<Req, Res>(method: Unary<Req, Res>, req: Req): Pr
   throw new Error('the call succeeded but was expected to fail');
 }
 
-export interface Seen {
-  topic: string;
-  key: string;
-  value: Buffer;
-  headers: Record<string, string>;
-  envelope?: Envelope;
-}
-
-/** Reads every saga topic (and the replies DLTs) from the beginning, indexed by message key (the order id). */
-export class Collector {
-  private readonly byKey = new Map<string, Seen[]>();
-  private consumer: Consumer | undefined;
-
-  async start(kafka: Kafka): Promise<void> {
-    const consumer = kafka.consumer({
-      groupId: `orders-test-${randomUUID()}`,
-      allowAutoTopicCreation: false,
-    });
-    await consumer.connect();
-    const topics = [
-      Topics.inventoryCommands,
-      Topics.inventoryReplies,
-      Topics.paymentsCommands,
-      Topics.paymentsReplies,
-      Topics.ordersEvents,
-      dltTopic(Topics.inventoryReplies),
-      dltTopic(Topics.paymentsReplies),
-    ];
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ topic, message }) => {
-        const key = message.key?.toString() ?? '';
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {}))
-          if (v !== undefined) headers[k] = String(Array.isArray(v) ? v[0] : v);
-        const seen: Seen = { topic, key, value: message.value ?? Buffer.alloc(0), headers };
-        try {
-          seen.envelope = decodeEnvelope(message.value);
-        } catch {
-          // poison messages are collected undecoded
-        }
-        this.byKey.set(key, [...(this.byKey.get(key) ?? []), seen]);
-        await Promise.resolve();
-      },
-    });
-    this.consumer = consumer;
-  }
-
-  of(orderId: string, topic?: string): Seen[] {
-    return (this.byKey.get(orderId) ?? []).filter((s) => topic === undefined || s.topic === topic);
-  }
-
-  types(orderId: string, topic?: string): string[] {
-    return this.of(orderId, topic).map((s) => s.envelope?.type ?? '?');
-  }
-
-  count(orderId: string, type: string): number {
-    return this.types(orderId).filter((t) => t === type).length;
-  }
-
-  dlt(key: string): Seen | undefined {
-    return this.of(key).find((s) => s.topic.endsWith('.dlt') && s.headers[DLT_REASON_HEADER]);
-  }
-
-  async stop(): Promise<void> {
-    await this.consumer?.disconnect();
-  }
-}
-
 /**
  * inventory, payments and orders in this process; each can be stopped and restarted on the same ports. By default
  * against the test run's PostgreSQL and Kafka; a test that breaks its infrastructure passes its own.
@@ -132,7 +54,8 @@ export class Stack {
   paymentsClient!: paymentsV1.PaymentServiceClient;
   readonly kafka: Kafka;
   producer!: Producer;
-  readonly collector = new Collector();
+  /** Every saga topic (and the replies' DLTs) from the beginning: tests find their order's messages by key. */
+  collector!: KafkaRecorder;
   inventoryDb!: pg.Pool;
   ordersDb!: pg.Pool;
 
@@ -147,7 +70,18 @@ export class Stack {
   async start(orderEnv: Record<string, string>): Promise<void> {
     this.producer = this.kafka.producer();
     await this.producer.connect();
-    await this.collector.start(this.kafka);
+    this.collector = await KafkaRecorder.start(
+      [
+        Topics.inventoryCommands,
+        Topics.inventoryReplies,
+        Topics.paymentsCommands,
+        Topics.paymentsReplies,
+        Topics.ordersEvents,
+        dltTopic(Topics.inventoryReplies),
+        dltTopic(Topics.paymentsReplies),
+      ],
+      { kafka: this.kafka, group: 'orders-test' },
+    );
     this.inventoryDb = new pg.Pool({ connectionString: this.infra.databaseUrls.inventory, max: 2 });
     this.ordersDb = new pg.Pool({ connectionString: this.infra.databaseUrls.orders, max: 2 });
     // The hardening tests terminate every backend of the services' roles, the test's own connections included.
@@ -227,7 +161,7 @@ export class Stack {
     this.ordersClient?.close();
     this.inventoryClient?.close();
     this.paymentsClient?.close();
-    await this.collector.stop().catch(() => undefined);
+    await this.collector?.stop().catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
     await this.inventoryDb?.end().catch(() => undefined);
     await this.ordersDb?.end().catch(() => undefined);

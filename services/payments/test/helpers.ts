@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Envelope } from '@shop/contracts';
-import { decodeEnvelope, dltTopic, encodeEnvelope, newEnvelope, paymentsV1, Topics } from '@shop/contracts';
+import { dltTopic, encodeEnvelope, newEnvelope, paymentsV1, Topics } from '@shop/contracts';
 import { grpc, loadConfig, unary } from '@shop/platform';
-import { eventually, serviceEnv, testInfra } from '@shop/testkit';
+import { eventually, KafkaRecorder, serviceEnv, testInfra, type RecordedMessage } from '@shop/testkit';
 import { Kafka, logLevel } from 'kafkajs';
-import type { Consumer, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import type { RunningService } from '../src/service';
 import { createService, schema } from '../src/service';
 
@@ -14,62 +14,35 @@ export function bootPayments(extra: Record<string, string> = {}): RunningService
   return createService(loadConfig(schema, serviceEnv('payments', infra, { LOG_LEVEL: 'silent', ...extra })));
 }
 
-export interface Seen {
-  topic: string;
-  key: string;
-  headers: Record<string, string>;
-  value: string;
-  envelope: Envelope | undefined;
-}
-
 /**
- * A throwaway consumer (own group, from the beginning) on the reply and dead-letter topics, plus a producer for
- * commands. Tests find their own messages by order id, so leftovers of other tests and services do not matter.
+ * A Kafka recorder (@shop/testkit) on the reply and dead-letter topics, plus a producer for commands. Tests find
+ * their own messages by order id, so leftovers of other tests and services do not matter.
  */
 export class KafkaProbe {
-  readonly seen: Seen[] = [];
   private readonly kafka = new Kafka({
     clientId: 'payments-test',
     brokers: infra.kafkaBrokers.split(','),
     logLevel: logLevel.NOTHING,
   });
-  private consumer: Consumer | undefined;
+  private recorder: KafkaRecorder | undefined;
   private producer: Producer | undefined;
 
   async start(): Promise<void> {
     this.producer = this.kafka.producer();
     await this.producer.connect();
-    this.consumer = this.kafka.consumer({ groupId: `payments-test-${randomUUID()}` });
-    await this.consumer.connect();
-    await this.consumer.subscribe({
-      topics: [Topics.paymentsReplies, dltTopic(Topics.paymentsCommands)],
-      fromBeginning: true,
-    });
-    await this.consumer.run({
-      eachMessage: ({ topic, message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {}))
-          if (v !== undefined) headers[k] = String(v);
-        let envelope: Envelope | undefined;
-        try {
-          envelope = decodeEnvelope(message.value);
-        } catch {
-          envelope = undefined;
-        }
-        this.seen.push({
-          topic,
-          key: message.key?.toString() ?? '',
-          headers,
-          value: message.value?.toString() ?? '',
-          envelope,
-        });
-        return Promise.resolve();
-      },
+    this.recorder = await KafkaRecorder.start([Topics.paymentsReplies, dltTopic(Topics.paymentsCommands)], {
+      kafka: this.kafka,
+      group: 'payments-test',
     });
   }
 
+  /** Every message recorded so far, in arrival order. */
+  get seen(): RecordedMessage[] {
+    return this.recorder?.messages ?? [];
+  }
+
   async stop(): Promise<void> {
-    await this.consumer?.disconnect();
+    await this.recorder?.stop();
     await this.producer?.disconnect();
   }
 
@@ -105,7 +78,7 @@ export class KafkaProbe {
     });
   }
 
-  async dlt(testId: string): Promise<Seen> {
+  async dlt(testId: string): Promise<RecordedMessage> {
     return eventually(
       () =>
         this.seen.find(
