@@ -162,17 +162,18 @@ const bodyAjv = createAjv(false);
 const textAjv = createAjv(true);
 
 /** fastify's `validatorCompiler` for the routes of openapi.yaml. */
-export function compileValidator(
-  op: OperationContract,
-): (req: { schema: Schema; httpPart?: string }) => (data: unknown) => { value?: unknown; error?: Error } {
-  return ({ schema, httpPart }) => {
-    const validate = (httpPart === 'body' ? bodyAjv : textAjv).compile(schema);
-    const part = (httpPart ?? 'body') as HttpPart;
-    return (data: unknown) => {
-      if (part === 'body' && data === undefined && !op.bodyRequired) return { value: data };
-      if (validate(data)) return { value: data };
-      return { error: new RequestViolations(violationsOf(part, validate.errors ?? [], data)) };
-    };
+export function compileValidator({
+  schema,
+  httpPart,
+}: {
+  schema: Schema;
+  httpPart?: string;
+}): (data: unknown) => { value?: unknown; error?: Error } {
+  const validate = (httpPart === 'body' ? bodyAjv : textAjv).compile(schema);
+  const part = (httpPart ?? 'body') as HttpPart;
+  return (data: unknown) => {
+    if (validate(data)) return { value: data };
+    return { error: new RequestViolations(violationsOf(part, validate.errors ?? [], data)) };
   };
 }
 

@@ -208,26 +208,32 @@ function malformedJson(message: string): FastifyError {
 function contractHooks(doc: OpenApiDocument, r: Route) {
   const op = operationContract(doc, r.operationId);
   const headerChecks = compileHeaderChecks(op);
-  const early = new WeakMap<FastifyRequest, Violation[]>();
+  // fastify hands the validator `null` for a missing body, as it does for a JSON `null`; tell them apart here.
+  const bodyMissing = new WeakSet<FastifyRequest>();
+  type Done = (err?: Error) => void;
   return {
     schema: op.schema,
     attachValidation: true,
-    validatorCompiler: compileValidator(op),
-    preValidation: async (req: FastifyRequest) => {
-      const found = headerChecks((name) => headerValues(req, name));
+    validatorCompiler: compileValidator,
+    preValidation: (req: FastifyRequest, _reply: FastifyReply, done: Done) => {
       if (req.body === undefined) {
-        if (op.bodyRequired) found.unshift({ field: 'body', message: 'is required: a JSON object' });
+        if (op.bodyRequired) bodyMissing.add(req);
         // No body where none is required: nothing for the body schema to refuse.
         else req.body = {};
       }
-      early.set(req, found);
-      await Promise.resolve();
+      done();
     },
-    preHandler: async (req: FastifyRequest) => {
-      const found = [...(early.get(req) ?? [])];
+    preHandler: (req: FastifyRequest, _reply: FastifyReply, done: Done) => {
       const attached = req.validationError;
-      if (attached instanceof RequestViolations) found.push(...attached.violations);
-      else if (attached) throw attached;
+      if (attached && !(attached instanceof RequestViolations)) {
+        done(attached);
+        return;
+      }
+      const found: Violation[] = [
+        ...(bodyMissing.has(req) ? [{ field: 'body', message: 'is required: a JSON object' }] : []),
+        ...headerChecks((name) => headerValues(req, name)),
+        ...(attached?.violations ?? []),
+      ];
       // A rule across parameters, which OpenAPI cannot state as a schema; stated in words on the operation.
       const oneOf = op.requireOneOf;
       if (oneOf && found.length === 0) {
@@ -238,8 +244,7 @@ function contractHooks(doc: OpenApiDocument, r: Route) {
       }
       const fields = new Set<string>();
       const violations = found.filter((v) => !fields.has(v.field) && fields.add(v.field));
-      await Promise.resolve();
-      if (violations.length > 0) throw new ValidationError(violations);
+      done(violations.length > 0 ? new ValidationError(violations) : undefined);
     },
   };
 }
