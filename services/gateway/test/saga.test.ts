@@ -282,6 +282,7 @@ describe('listing', () => {
       a.text,
     );
     assert.ok((await upstreamCalls(gw.url)) > before, 'orders judged the cursor');
+    assert.doesNotMatch(a.body.detail, /page_token/, 'the detail names the REST field');
   });
 });
 
