@@ -12,3 +12,4 @@ export * from './envelope';
 export * from './rich-errors';
 export * from './proto-files';
 export * from './versions';
+export * as rules from './rules';

@@ -495,6 +495,74 @@ describe('other routes refuse bad parameters', () => {
   }
 });
 
+describe('what the contract fuzzer found (issue 13): the edge answers as openapi.yaml says', () => {
+  it("a cursor outside the document's Cursor pattern is refused at the edge", () =>
+    bad(
+      'GET',
+      `/v1/orders?customerId=${customer}&cursor=${'0'.repeat(512)}`,
+      {},
+      400,
+      'validation-failed',
+      'cursor',
+    ));
+
+  it('an empty customerId is refused on GET /v1/payments, as the CustomerId pattern says', () =>
+    bad(
+      'GET',
+      `/v1/payments?orderId=${randomUUID()}&customerId=`,
+      {},
+      400,
+      'validation-failed',
+      'customerId',
+    ));
+
+  it('an empty value is a value on GET /v1/orders too (status=, limit=)', async () => {
+    const a = await refused(
+      'GET',
+      `/v1/orders?customerId=${customer}&status=&limit=`,
+      {},
+      400,
+      'validation-failed',
+      'status',
+    );
+    assert.deepEqual(a.body.errors.map((e) => e.field).sort(), ['limit', 'status']);
+  });
+
+  it('every violation of a request with several bad fields is listed, header included, none echoed', async () => {
+    const a = await refused(
+      'POST',
+      '/v1/orders',
+      {
+        json: {
+          customerId: 'john doe',
+          items: [
+            { sku: 'SKU 1', quantity: 1.5 },
+            { sku: 'SKU-0002', quantity: 1, unitPriceCents: 1 },
+            { sku: 'SKU-0002', quantity: 1001 },
+          ],
+          coupon: 'FREE',
+        },
+        headers: { 'idempotency-key': 'k'.repeat(129) },
+      },
+      400,
+      'validation-failed',
+    );
+    assert.deepEqual(a.body.errors.map((e) => e.field).sort(), [
+      'Idempotency-Key',
+      'coupon',
+      'customerId',
+      'items[0].quantity',
+      'items[0].sku',
+      'items[1].unitPriceCents',
+      'items[2].quantity',
+      'items[2].sku',
+    ]);
+    for (const input of ['john doe', 'SKU 1', 'FREE', 'k'.repeat(129)])
+      assert.ok(!a.text.includes(input), a.text);
+    for (const e of a.body.errors) assert.ok(a.body.detail.includes(`${e.field}: ${e.message}`), a.text);
+  });
+});
+
 describe('routing', () => {
   it('an unknown route is a 404 problem', () => bad('GET', '/v1/customers', {}, 404, 'not-found'));
   it('an unknown route with a bad body is still a 404', () =>

@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { rules } from '@shop/contracts';
 import type { Upstreams } from '../src/app/ports';
+import { NAMED_RULES } from '../src/adapters/http/contract';
+import { ORDER_STATUSES, PAYMENT_STATUSES, REJECTION_REASONS } from '../src/domain/model';
 import { GRPC_TO_HTTP, PROBLEM_BASE } from '../src/adapters/http/problems';
 import { OPENAPI_PATH, apiRoutes } from '../src/adapters/http/routes';
 
@@ -12,6 +15,7 @@ interface Doc {
   openapi: string;
   info: { description: string };
   paths: Record<string, Record<string, unknown>>;
+  components: { schemas: Record<string, Record<string, unknown>> };
 }
 const text = readFileSync(OPENAPI_PATH, 'utf8');
 const doc = parse(text) as Doc;
@@ -56,5 +60,41 @@ describe('openapi.yaml', () => {
       for (const part of ref.split('/')) node = (node as Record<string, unknown> | undefined)?.[part];
       assert.ok(node !== undefined, `dangling $ref #/${ref}`);
     }
+  });
+
+  it('states each shared rule exactly as @shop/contracts does, wherever it names one', () => {
+    const named: { rule: string; schema: Record<string, unknown> }[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (typeof node === 'object' && node !== null) {
+        const rule = (node as { 'x-rule'?: unknown })['x-rule'];
+        if (typeof rule === 'string') named.push({ rule, schema: node as Record<string, unknown> });
+        Object.values(node).forEach(walk);
+      }
+    };
+    walk(doc);
+    assert.deepEqual(
+      [...new Set(named.map((n) => n.rule))].sort(),
+      Object.keys(NAMED_RULES).sort(),
+      'every shared rule is stated in the document, and only those',
+    );
+    for (const { rule, schema } of named) {
+      const r = NAMED_RULES[rule];
+      assert.ok(r);
+      if ('pattern' in r) assert.equal(schema.pattern, r.pattern.source, `${rule}: pattern`);
+      else if (schema.type === 'array') {
+        assert.deepEqual([schema.minItems, schema.maxItems], [r.min, r.max], `${rule}: item count`);
+      } else assert.deepEqual([schema.minimum, schema.maximum], [r.min, r.max], `${rule}: bounds`);
+    }
+    assert.equal(doc.components.schemas.PageSize?.default, rules.DEFAULT_PAGE_SIZE);
+  });
+
+  it('lists the statuses and reasons the REST views use', () => {
+    const s = doc.components.schemas;
+    assert.deepEqual(s.OrderStatus?.enum, [...ORDER_STATUSES]);
+    const order = s.Order as { properties: { rejectionReason: { enum: unknown[] } } };
+    assert.deepEqual(order.properties.rejectionReason.enum, [...REJECTION_REASONS, null]);
+    const payment = s.Payment as { properties: { status: { enum: unknown[] } } };
+    assert.deepEqual(payment.properties.status.enum, [...PAYMENT_STATUSES]);
   });
 });

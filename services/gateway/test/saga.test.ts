@@ -3,7 +3,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { rules } from '@shop/contracts';
 import { eventually, uniqueCustomer } from '@shop/testkit';
+import { OPENAPI_PATH } from '../src/adapters/http/contract';
 import type { OrderView, PaymentView, ProductView } from '../src/domain/model';
 import type { Answer, ProblemBody, RunningGateway } from './support';
 import { call, capturingLogger, deadAddress, startGateway, upstreamCalls } from './support';
@@ -175,6 +179,26 @@ describe('the saga through REST', () => {
     assert.deepEqual(list.body.items, []);
   });
 
+  it('the status of an unknown sku is one the document lists for placing an order, and says why', async () => {
+    // Issue 13: the contract fuzzer placed a schema-valid order for an unknown sku; the answer must be one the
+    // published document promises for POST /v1/orders, described there for this case.
+    const a = await place(uniqueCustomer('gw-unknown'), [{ sku: '0', quantity: 999 }]);
+    assert.equal(a.status, 400, a.text);
+    assert.match(a.contentType, /^application\/problem\+json/);
+    assert.deepEqual(
+      problemOf(a).errors.map((e) => e.field),
+      ['items[0].sku'],
+    );
+    const doc = parse(readFileSync(OPENAPI_PATH, 'utf8')) as {
+      info: { description: string };
+      paths: { '/v1/orders': { post: { responses: Record<string, unknown> } } };
+      components: { schemas: { Sku: { description: string } } };
+    };
+    assert.ok(doc.paths['/v1/orders'].post.responses['400']);
+    assert.match(doc.components.schemas.Sku.description, /unknown one is a 400 naming `items\[i\]\.sku`/);
+    assert.match(doc.info.description, /validation-failed` \| 400 \|[^\n]*unknown sku/);
+  });
+
   it('an unknown order is a 404, for reads and cancels', async () => {
     const id = randomUUID();
     assert.equal((await call(gw.url, 'GET', `/v1/orders/${id}`)).status, 404);
@@ -226,6 +250,8 @@ describe('listing', () => {
       assert.equal(a.status, 200, a.text);
       assert.ok(a.body.items.length <= 3);
       seen.push(...a.body.items.map((o) => o.id));
+      // Issue 13: the document states the cursor's format; what the endpoint hands out must be of it.
+      if (a.body.nextCursor !== null) assert.match(a.body.nextCursor, rules.CURSOR.pattern);
       cursor = a.body.nextCursor;
       if (cursor === null) break;
     }
@@ -246,12 +272,17 @@ describe('listing', () => {
   });
 
   it('a cursor that orders does not recognise is a 400 naming cursor', async () => {
+    // Well-formed by the document's Cursor pattern, so it reaches orders, which alone can tell it is not its own.
+    assert.match('bm90LWEtY3Vyc29y', rules.CURSOR.pattern);
+    const before = await upstreamCalls(gw.url);
     const a = await call(gw.url, 'GET', `/v1/orders?customerId=${uniqueCustomer()}&cursor=bm90LWEtY3Vyc29y`);
     assert.equal(a.status, 400, a.text);
     assert.ok(
       a.body.errors.some((e) => e.field === 'cursor'),
       a.text,
     );
+    assert.ok((await upstreamCalls(gw.url)) > before, 'orders judged the cursor');
+    assert.doesNotMatch(a.body.detail, /page_token/, 'the detail names the REST field');
   });
 });
 

@@ -86,9 +86,12 @@ export const INTERNAL = problem(
 export function problemFromUpstream(err: UpstreamError): Problem {
   const m = GRPC_TO_HTTP[err.code];
   if (!m) return INTERNAL;
+  const violations = m.status === 400 ? err.violations : [];
+  // With violations, the detail is written from them, so it names the REST fields (cursor), not the proto ones.
+  if (violations.length > 0) return validationProblem(violations);
   const detail =
     m.passDetail && err.details ? err.details : `${err.upstream} answered ${Status[err.code] ?? err.code}`;
-  return problem(m.status, m.slug, m.title, detail, m.status === 400 ? err.violations : []);
+  return problem(m.status, m.slug, m.title, detail, violations);
 }
 
 export const validationProblem = (violations: Violation[]): Problem =>

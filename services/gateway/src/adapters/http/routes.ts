@@ -1,35 +1,38 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '@shop/platform';
+import { rules } from '@shop/contracts';
 import { errorMessage } from '@shop/platform';
-import { cancelOrder } from '../../app/cancel-order';
-import { getOrder } from '../../app/get-order';
-import { getProduct } from '../../app/get-product';
-import { listOrders } from '../../app/list-orders';
-import { listPayments } from '../../app/list-payments';
-import { listProducts } from '../../app/list-products';
-import { placeOrder } from '../../app/place-order';
 import type { Upstreams } from '../../app/ports';
+import type { ListOrdersInput, ListPaymentsInput, OrderStatus, Violation } from '../../domain/model';
 import { ValidationError } from '../../domain/model';
-import type { Violation } from '../../domain/model';
 import { UpstreamError } from '../grpc/upstreams';
 import { answerClientErrorsAsProblems } from './client-errors';
+import type { OpenApiDocument } from './contract';
+import {
+  OPENAPI_PATH,
+  RequestViolations,
+  compileHeaderChecks,
+  compileValidator,
+  loadOpenApi,
+  operationContract,
+} from './contract';
 import type { Problem } from './problems';
 import { INTERNAL, PROBLEM_CONTENT_TYPE, problem, problemFromUpstream, validationProblem } from './problems';
 
-/** The package's openapi.yaml; the build copies it into dist/ because container images ship dist/ only. */
-export const OPENAPI_PATH = join(__dirname, '..', '..', '..', '..', 'openapi.yaml');
-const OPENAPI_CANDIDATES = [join(__dirname, '..', '..', '..', 'openapi.yaml'), OPENAPI_PATH];
+export { OPENAPI_PATH } from './contract';
 
 type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 interface Route {
+  /** The operation in openapi.yaml whose parameters and body the route accepts. */
+  operationId: string;
   method: 'GET' | 'POST';
   url: string;
   handler: Handler;
 }
 
-const params = (req: FastifyRequest) => req.params as Record<string, string | undefined>;
+// What reaches a handler has passed the operation's schemas, so these reads are typed by the document.
+const params = (req: FastifyRequest) => req.params as Record<string, string>;
+const query = (req: FastifyRequest) => req.query as Record<string, string | number | undefined>;
 
 /** fastify's default `maxParamLength`: a longer path parameter never reaches a route. */
 export const MAX_PARAM_LENGTH = 100;
@@ -50,35 +53,86 @@ export function headerValues(req: FastifyRequest, name: string): string[] {
   return values;
 }
 
-/** The REST API (issue 3, Interfaces). */
+/**
+ * The REST API (issue 3, Interfaces): each route calls its upstream directly; what it may receive is the
+ * operation's in openapi.yaml, checked before the handler runs.
+ */
 export function apiRoutes(up: Upstreams): Route[] {
   return [
-    { method: 'GET', url: '/v1/products', handler: () => listProducts(up) },
-    { method: 'GET', url: PARAM_PATHS.product, handler: (req) => getProduct(up, params(req).sku) },
     {
+      operationId: 'listProducts',
+      method: 'GET',
+      url: '/v1/products',
+      handler: async () => ({ items: await up.listProducts() }),
+    },
+    {
+      operationId: 'getProduct',
+      method: 'GET',
+      url: PARAM_PATHS.product,
+      handler: (req) => up.getProduct(params(req).sku ?? ''),
+    },
+    {
+      operationId: 'placeOrder',
       method: 'POST',
       url: '/v1/orders',
       handler: async (req, reply) => {
-        const keys = headerValues(req, 'idempotency-key');
-        const { order, replayed } = await placeOrder(up, req.body, keys.length > 1 ? keys : keys[0]);
+        const body = req.body as { customerId: string; items: { sku: string; quantity: number }[] };
+        const key = headerValues(req, 'idempotency-key')[0];
+        const { order, replayed } = await up.placeOrder({
+          customerId: body.customerId,
+          items: body.items.map(({ sku, quantity }) => ({ sku, quantity })),
+          ...(key !== undefined ? { idempotencyKey: key } : {}),
+        });
         // A replay answers 200 with the order the key first created (its current state); a first request 201.
         void reply.code(replayed ? 200 : 201).header('location', `/v1/orders/${order.id}`);
         if (replayed) void reply.header('idempotent-replayed', 'true');
         return order;
       },
     },
-    { method: 'GET', url: '/v1/orders', handler: (req) => listOrders(up, req.query) },
-    { method: 'GET', url: PARAM_PATHS.order, handler: (req) => getOrder(up, params(req).id) },
     {
+      operationId: 'listOrders',
+      method: 'GET',
+      url: '/v1/orders',
+      handler: (req) => {
+        const q = query(req);
+        const input: ListOrdersInput = {
+          customerId: String(q.customerId),
+          limit: typeof q.limit === 'number' ? q.limit : rules.DEFAULT_PAGE_SIZE,
+          ...(q.status !== undefined ? { status: q.status as OrderStatus } : {}),
+          ...(q.cursor !== undefined ? { cursor: String(q.cursor) } : {}),
+        };
+        return up.listOrders(input);
+      },
+    },
+    {
+      operationId: 'getOrder',
+      method: 'GET',
+      url: PARAM_PATHS.order,
+      handler: (req) => up.getOrder((params(req).id ?? '').toLowerCase()),
+    },
+    {
+      operationId: 'cancelOrder',
       method: 'POST',
       url: PARAM_PATHS.cancel,
       handler: async (req, reply) => {
-        const order = await cancelOrder(up, params(req).id, req.body);
+        const order = await up.cancelOrder((params(req).id ?? '').toLowerCase());
         void reply.code(202);
         return order;
       },
     },
-    { method: 'GET', url: '/v1/payments', handler: (req) => listPayments(up, req.query) },
+    {
+      operationId: 'listPayments',
+      method: 'GET',
+      url: '/v1/payments',
+      handler: async (req) => {
+        const q = query(req);
+        const input: ListPaymentsInput = {
+          ...(q.orderId !== undefined ? { orderId: String(q.orderId).toLowerCase() } : {}),
+          ...(q.customerId !== undefined ? { customerId: String(q.customerId) } : {}),
+        };
+        return { items: await up.listPayments(input) };
+      },
+    },
   ];
 }
 
@@ -146,27 +200,66 @@ function malformedJson(message: string): FastifyError {
   });
 }
 
+/**
+ * The hooks that hold a route to its operation in openapi.yaml: its path, query and body through fastify's validator
+ * (every error of the first part that fails, as fastify reports one part), its headers from the raw headers, and
+ * the rules the document states in words; all of them answered in one problem.
+ */
+function contractHooks(doc: OpenApiDocument, r: Route) {
+  const op = operationContract(doc, r.operationId);
+  const headerChecks = compileHeaderChecks(op);
+  // fastify hands the validator `null` for a missing body, as it does for a JSON `null`; tell them apart here.
+  const bodyMissing = new WeakSet<FastifyRequest>();
+  type Done = (err?: Error) => void;
+  return {
+    schema: op.schema,
+    attachValidation: true,
+    validatorCompiler: compileValidator,
+    preValidation: (req: FastifyRequest, _reply: FastifyReply, done: Done) => {
+      if (req.body === undefined) {
+        if (op.bodyRequired) bodyMissing.add(req);
+        // No body where none is required: nothing for the body schema to refuse.
+        else req.body = {};
+      }
+      done();
+    },
+    preHandler: (req: FastifyRequest, _reply: FastifyReply, done: Done) => {
+      const attached = req.validationError;
+      if (attached && !(attached instanceof RequestViolations)) {
+        done(attached);
+        return;
+      }
+      const found: Violation[] = [
+        ...(bodyMissing.has(req) ? [{ field: 'body', message: 'is required: a JSON object' }] : []),
+        ...headerChecks((name) => headerValues(req, name)),
+        ...(attached?.violations ?? []),
+      ];
+      // A rule across parameters, which OpenAPI cannot state as a schema; stated in words on the operation.
+      const oneOf = op.requireOneOf;
+      if (oneOf && found.length === 0) {
+        const q = (req.query ?? {}) as Record<string, unknown>;
+        const [first = '', ...others] = oneOf;
+        if (oneOf.every((name) => q[name] === undefined))
+          found.push({ field: first, message: `is required (or filter by ${others.join(' or ')})` });
+      }
+      const fields = new Set<string>();
+      const violations = found.filter((v) => !fields.has(v.field) && fields.add(v.field));
+      done(violations.length > 0 ? new ValidationError(violations) : undefined);
+    },
+  };
+}
+
 export function registerRoutes(app: FastifyInstance, up: Upstreams, ctx: GatewayContext): void {
+  const contract = loadOpenApi();
+  // The document is the contract the routes are checked against; a build without it must not serve anything.
+  if (!contract) throw new Error(`openapi.yaml not found next to the gateway (looked for ${OPENAPI_PATH})`);
+  ctx.logger.debug({ file: contract.file }, 'REST contract loaded');
   const routes = apiRoutes(up);
-  const openapiFile = OPENAPI_CANDIDATES.find((f) => existsSync(f));
-  const openapi = openapiFile ? readFileSync(openapiFile, 'utf8') : undefined;
-  if (!openapi)
-    ctx.logger.warn({ looked: OPENAPI_CANDIDATES }, 'openapi.yaml not found; GET /openapi.yaml answers 404');
-  routes.push({
-    method: 'GET',
-    url: '/openapi.yaml',
-    handler: async (_req, reply) =>
-      openapi
-        ? reply.type('application/yaml').send(openapi)
-        : sendProblem(
-            reply,
-            problem(404, 'not-found', 'Not found', 'this build does not include openapi.yaml'),
-          ),
-  });
 
   // Path templates -> allowed methods, to tell an unknown path (404) from a known one with a wrong method (405).
   const templates = [
     ...routes.map((r) => ({ url: r.url, method: r.method })),
+    { url: '/openapi.yaml', method: 'GET' as const },
     ...PLATFORM_ROUTES.map((url) => ({ url, method: 'GET' as const })),
   ];
   const matchers = [...new Set(templates.map((t) => t.url))].map((url) => {
@@ -285,5 +378,7 @@ export function registerRoutes(app: FastifyInstance, up: Upstreams, ctx: Gateway
     return sendProblem(reply, INTERNAL);
   });
 
-  for (const r of routes) app.route({ method: r.method, url: r.url, handler: r.handler });
+  for (const r of routes)
+    app.route({ method: r.method, url: r.url, handler: r.handler, ...contractHooks(contract.doc, r) });
+  app.get('/openapi.yaml', (_req, reply) => reply.type('application/yaml').send(contract.text));
 }

@@ -1,6 +1,0 @@
-import { parseListOrders } from '../domain/validation';
-import type { Upstreams } from './ports';
-
-export function listOrders(up: Upstreams, query: unknown) {
-  return up.listOrders(parseListOrders(query));
-}
