@@ -178,7 +178,10 @@ export interface BackendParts {
   onStart?: (ctx: BackendContext) => Promise<void>;
   /** Runs in the outbox relay's transaction after the broker acknowledged these messages (see RelayOptions). */
   onPublished?: (tx: Tx, published: { topic: string; key: string }[]) => Promise<void>;
-  /** Runs first on stop, while the pool and the bus are still open. */
+  /**
+   * Runs on stop once nothing comes in any more (gRPC drained, consumers gone) and the relay has published what was
+   * committed; the pool and the producer are still open (background jobs, clients of other services).
+   */
   onStop?: (ctx: BackendContext) => Promise<void>;
 }
 
@@ -256,8 +259,10 @@ export function startupLogger(name: string, config: Common): Logger {
 /**
  * The composition shared by orders, inventory and payments. Start: probes first (not ready), then PostgreSQL
  * (retried with backoff up to STARTUP_TIMEOUT_MS) and migrations, Kafka, consumers and the outbox relay, and only
- * then the gRPC server and readiness. Stop: not ready, stop accepting and drain gRPC, close consumers, flush the
- * relay, close the producer and the pool.
+ * then the gRPC server and readiness. Stop, in the order of docs/architecture.md ("Shutdown"): not ready, stop
+ * accepting and drain the gRPC calls in flight, the consumers leave their groups, the relay publishes what is
+ * committed and stops, then onStop (background jobs, clients of other services), the producer and the pool.
+ * Every call in flight keeps what it uses until it has answered: a PlaceOrder draining still quotes and commits.
  */
 export function createBackend(
   name: string,
@@ -374,12 +379,13 @@ export function createBackend(
       abort.abort();
       if (gauges) clearInterval(gauges);
       if (http) await drainDelay(config, logger, (r) => http?.setReady(r));
+      await grpcServer?.stop(Math.max(1000, config.SHUTDOWN_TIMEOUT_MS / 2));
+      await http?.close();
+      await bus.stopConsumers();
+      await relay.stop();
       await parts
         .onStop?.(ctx)
         .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'onStop failed'));
-      await grpcServer?.stop(Math.max(1000, config.SHUTDOWN_TIMEOUT_MS / 2));
-      await http?.close();
-      await relay.stop();
       await bus.close();
       await pool.end().catch(() => undefined);
       tls?.close();

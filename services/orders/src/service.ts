@@ -47,6 +47,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
         metrics: sagaMetrics(ctx.metrics.registry),
         logger: ctx.logger,
         inventory,
+        changes: hub,
         stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
         compensationMaxAttempts: config.COMPENSATION_MAX_ATTEMPTS,
         faults: ctx.faults,
@@ -63,7 +64,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
         {
           name: ServiceNames.orders,
           definition: ordersV1.OrderServiceService,
-          implementation: orderService(depsOf(ctx), hub),
+          implementation: orderService(depsOf(ctx)),
         },
       ],
       consumers: (ctx) => [repliesConsumer(depsOf(ctx), config.MESSAGE_READER)],
