@@ -150,8 +150,6 @@ export interface NewEnvelopeOptions {
   messageId?: string;
   /** message_id of the message being handled when this one is produced. */
   causationId?: string;
-  /** W3C trace context of the producing span. */
-  traceHeaders?: Record<string, string>;
   /** Defaults to now. */
   occurredAt?: Date;
 }
@@ -163,7 +161,8 @@ export function newEnvelope(payload: Payload, options: NewEnvelopeOptions = {}):
     type: messageTypeOf(payload),
     orderId: payload.value.orderId,
     occurredAt: options.occurredAt ?? new Date(),
-    traceHeaders: { ...options.traceHeaders },
+    // The trace context travels in the Kafka headers (the outbox writes them); the envelope field stays empty.
+    traceHeaders: {},
     causationId: options.causationId ?? '',
     payload,
   };
