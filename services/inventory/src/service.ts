@@ -4,7 +4,6 @@ import type { Logger, RunningService } from '@shop/platform';
 import { backendContext, createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
 import { inventoryGrpcService } from './adapters/grpc/inventory-grpc';
 import { inventoryCommandsConsumer } from './adapters/kafka/commands-consumer';
-import { PgInventoryStore } from './adapters/db/pg-inventory-store';
 import { seedCatalog } from './app/seed-catalog';
 import type { Config } from './config';
 
@@ -31,7 +30,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Runnin
     consumers: [inventoryCommandsConsumer(ctx)],
     publishes: [Topics.inventoryReplies],
     onStart: async () => {
-      const inserted = await seedCatalog(new PgInventoryStore(ctx.pool));
+      const inserted = await seedCatalog(ctx.pool);
       if (inserted > 0) ctx.logger.info({ inserted }, 'seed catalog inserted');
     },
   });

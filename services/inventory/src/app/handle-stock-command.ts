@@ -1,9 +1,8 @@
 import type { Envelope } from '@shop/contracts';
 import { outgoingMessage } from '@shop/contracts';
-import type { Logger, UnitOfWorkDeps } from '@shop/platform';
+import type { Logger, Tx, UnitOfWorkDeps } from '@shop/platform';
 import { runConsumed } from '@shop/platform';
 import type { StockReply } from '../domain/stock';
-import { PgInventoryStore } from '../adapters/db/pg-inventory-store';
 import { handleCommitStock } from './handle-commit-stock';
 import { handleReleaseStock } from './handle-release-stock';
 import type { ReserveStockCommand } from './handle-reserve-stock';
@@ -38,14 +37,14 @@ function replyPayload(orderId: string, reply: StockReply): NonNullable<Envelope[
   }
 }
 
-function apply(store: PgInventoryStore, cmd: InventoryCommand): Promise<StockReply> {
+function apply(tx: Tx, cmd: InventoryCommand): Promise<StockReply> {
   switch (cmd.kind) {
     case 'reserve':
-      return handleReserveStock(store, cmd.command);
+      return handleReserveStock(tx, cmd.command);
     case 'release':
-      return handleReleaseStock(store, cmd.command);
+      return handleReleaseStock(tx, cmd.command);
     case 'commit':
-      return handleCommitStock(store, cmd.command);
+      return handleCommitStock(tx, cmd.command);
   }
 }
 
@@ -56,7 +55,7 @@ export async function handleStockCommand(
   cmd: InventoryCommand,
 ): Promise<'processed' | 'duplicate'> {
   const outcome = await runConsumed(deps, message.messageId, async (tx, outbox) => {
-    const reply = await apply(new PgInventoryStore(tx), cmd);
+    const reply = await apply(tx, cmd);
     outbox.send(outgoingMessage(replyPayload(message.orderId, reply), { causationId: message.messageId }));
     return reply;
   });

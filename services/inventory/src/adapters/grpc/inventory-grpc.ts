@@ -1,10 +1,10 @@
 import type { BackendContext, grpc } from '@shop/platform';
 import { Status, grpcHandlers } from '@shop/platform';
 import { inventoryV1, ServiceNames } from '@shop/contracts';
-import { catalogOf, getProduct, listProducts, listStockLevels, quoteItems } from '../../app/read-catalog';
+import { getProduct, listProducts, listStockLevels, quoteItems } from '../../app/read-catalog';
 import type { DomainErrorCode } from '../../domain/errors';
 import { DomainError } from '../../domain/errors';
-import type { ProductRecord } from '../../domain/ports';
+import type { ProductRecord } from '../../domain/catalog';
 
 /** The one table mapping domain error codes to gRPC status codes. */
 const STATUS_OF: Record<DomainErrorCode, grpc.status> = {
@@ -22,8 +22,8 @@ const toProduct = (p: ProductRecord): inventoryV1.Product => ({
 });
 
 export function inventoryGrpcService(ctx: BackendContext) {
-  const catalog = catalogOf(ctx.pool);
-
+  // Reads take the pool: one statement each, no unit of work needed.
+  const catalog = ctx.pool;
   const { unary } = grpcHandlers({ logger: ctx.logger, errorType: DomainError, statusOf: STATUS_OF });
 
   const implementation: inventoryV1.InventoryServiceServer = {
