@@ -7,7 +7,7 @@ import { DomainError } from '../../domain/errors';
 import type { ProductRecord } from '../../domain/catalog';
 
 /** The one table mapping domain error codes to gRPC status codes. */
-const STATUS_OF: Record<DomainErrorCode, grpc.status> = {
+const GRPC_STATUS_OF: Record<DomainErrorCode, grpc.status> = {
   VALIDATION_FAILED: Status.INVALID_ARGUMENT,
   PRODUCT_NOT_FOUND: Status.NOT_FOUND,
   STOCK_INVALID_TRANSITION: Status.FAILED_PRECONDITION,
@@ -24,7 +24,7 @@ const toProduct = (p: ProductRecord): inventoryV1.Product => ({
 export function inventoryGrpcService(ctx: BackendContext) {
   // Reads take the pool: one statement each, no unit of work needed.
   const catalog = ctx.pool;
-  const { unary } = grpcHandlers({ logger: ctx.logger, errorType: DomainError, statusOf: STATUS_OF });
+  const { unary } = grpcHandlers({ logger: ctx.logger, errorType: DomainError, statusOf: GRPC_STATUS_OF });
 
   const implementation: inventoryV1.InventoryServiceServer = {
     listProducts: unary('ListProducts', async () => ({

@@ -9,7 +9,7 @@ import type { Payment, PaymentStatus } from '../../domain/payment';
 import { authorizedCents } from '../../domain/payment';
 
 /** The one table mapping domain error codes to gRPC status codes. */
-const STATUS_BY_CODE: Record<DomainErrorCode, grpc.status> = {
+const GRPC_STATUS_OF: Record<DomainErrorCode, grpc.status> = {
   VALIDATION_FAILED: grpc.status.INVALID_ARGUMENT,
   ACCOUNT_NOT_FOUND: grpc.status.NOT_FOUND,
   PAYMENT_INVALID_TRANSITION: grpc.status.FAILED_PRECONDITION,
@@ -32,7 +32,7 @@ const toProto = (p: Payment): paymentsV1.Payment => ({
 });
 
 export function paymentGrpcService(ctx: BackendContext): GrpcServerOptions['services'][number] {
-  const { unary } = grpcHandlers({ logger: ctx.logger, errorType: DomainError, statusOf: STATUS_BY_CODE });
+  const { unary } = grpcHandlers({ logger: ctx.logger, errorType: DomainError, statusOf: GRPC_STATUS_OF });
   const implementation: paymentsV1.PaymentServiceServer = {
     listPayments: unary('ListPayments', async (req: paymentsV1.ListPaymentsRequest) => {
       const payments = await listPayments(ctx.pool, { orderId: req.orderId, customerId: req.customerId });
