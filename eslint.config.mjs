@@ -3,6 +3,9 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The adapter folders of a service (src/adapters/<name>): one per transport, plus db for persistence. */
+const ADAPTERS = ['db', 'grpc', 'kafka', 'http'];
+
 export default tseslint.config(
   {
     ignores: [
@@ -71,6 +74,56 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The app layer (use cases, units of work) may use the persistence adapter, never a transport: a use case is
+    // called by the gRPC and Kafka adapters, not the other way round (docs/architecture.md, "How a service is laid out").
+    files: ['services/*/src/app/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                'kafkajs',
+                '@grpc/*',
+                'fastify',
+                '../adapters/grpc',
+                '../adapters/grpc/*',
+                '../adapters/kafka',
+                '../adapters/kafka/*',
+                '../adapters/http',
+                '../adapters/http/*',
+              ],
+              message:
+                'src/app may import the domain and the persistence adapter (adapters/db), never a transport adapter.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  // Adapters never import each other: what two of them share lives in the app layer, the domain or @shop/contracts.
+  // The data-owning services only, for now: the gateway's HTTP adapter still maps the gRPC adapter's UpstreamError.
+  ...ADAPTERS.map((adapter) => ({
+    files: [`services/{orders,inventory,payments}/src/adapters/${adapter}/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ADAPTERS.filter((other) => other !== adapter).flatMap((other) => [
+                `../${other}`,
+                `../${other}/*`,
+              ]),
+              message: `src/adapters/${adapter} must not import another adapter; share through src/app, src/domain or @shop/contracts.`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     files: ['**/test/**/*.ts', 'tools/*/src/**/*.ts', 'load/src/**/*.ts', 'labs/src/**/*.ts'],
     rules: { 'no-console': 'off' },

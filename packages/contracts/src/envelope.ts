@@ -2,7 +2,7 @@
 // kafka-console-consumer); decoding validates the invariants that the schema alone cannot express.
 import { randomUUID } from 'node:crypto';
 import { Envelope } from './gen/messaging/v1/envelope';
-import { MessageTypes, isMessageType, type MessageType } from './topics';
+import { MessageTypes, isMessageType, topicOf, type MessageType, type TopicName } from './topics';
 
 export type Payload = NonNullable<Envelope['payload']>;
 export type PayloadCase = Payload['$case'];
@@ -150,8 +150,6 @@ export interface NewEnvelopeOptions {
   messageId?: string;
   /** message_id of the message being handled when this one is produced. */
   causationId?: string;
-  /** W3C trace context of the producing span. */
-  traceHeaders?: Record<string, string>;
   /** Defaults to now. */
   occurredAt?: Date;
 }
@@ -163,10 +161,23 @@ export function newEnvelope(payload: Payload, options: NewEnvelopeOptions = {}):
     type: messageTypeOf(payload),
     orderId: payload.value.orderId,
     occurredAt: options.occurredAt ?? new Date(),
-    traceHeaders: { ...options.traceHeaders },
+    // The trace context travels in the Kafka headers (the outbox writes them); the envelope field stays empty.
+    traceHeaders: {},
     causationId: options.causationId ?? '',
     payload,
   };
   validateEnvelope(envelope);
   return envelope;
+}
+
+/**
+ * The one naming path of an outgoing message: its payload names its type (PAYLOAD_CASE_BY_TYPE), its type names its
+ * topic (TOPICS), and the order id is the key, so one order's messages stay in order on one partition.
+ */
+export function outgoingMessage(
+  payload: Payload,
+  options: Pick<NewEnvelopeOptions, 'causationId'> = {},
+): { topic: TopicName; key: string; value: Buffer } {
+  const envelope = newEnvelope(payload, options.causationId ? { causationId: options.causationId } : {});
+  return { topic: topicOf(messageTypeOf(payload)), key: envelope.orderId, value: encodeEnvelope(envelope) };
 }

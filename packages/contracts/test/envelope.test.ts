@@ -8,8 +8,11 @@ import {
   messagingV1,
   newEnvelope,
   ordersV1,
+  outgoingMessage,
+  topicOf,
   type Envelope,
   type InvalidMessageCode,
+  type MessageType,
   type PayloadCase,
   type PayloadOf,
 } from '../src';
@@ -69,7 +72,6 @@ function sample(payloadCase: PayloadCase = 'reserveStock'): Envelope {
   return newEnvelope(samples[payloadCase], {
     messageId: 'b1946ac9-2492-4f1e-8f3c-3c2d1b0a9f8e',
     causationId: 'c0ffee00-0000-4000-8000-000000000001',
-    traceHeaders: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
     occurredAt,
   });
 }
@@ -112,7 +114,6 @@ void describe('envelope codec', () => {
       type: MessageTypes.AuthorizePayment,
       orderId,
       occurredAt: '2025-01-02T03:04:05.678Z',
-      traceHeaders: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
       causationId: 'c0ffee00-0000-4000-8000-000000000001',
       authorizePayment: { orderId, customerId: 'alice', amountCents: 12_345, currency: 'EUR' },
     });
@@ -241,5 +242,20 @@ void describe('envelope codec rejects poison messages with a precise reason', ()
     assert.throws(() => encodeEnvelope({ ...envelope, orderId: otherOrderId }), {
       code: 'ORDER_ID_MISMATCH',
     });
+  });
+});
+
+void describe('outgoingMessage', () => {
+  void test('names topic and key from the payload, and carries the causation id', () => {
+    for (const payloadCase of Object.keys(samples) as PayloadCase[]) {
+      const m = outgoingMessage(samples[payloadCase], { causationId: otherOrderId });
+      const envelope = decodeEnvelope(m.value);
+      assert.equal(m.topic, topicOf(envelope.type as MessageType));
+      assert.equal(m.key, orderId);
+      assert.equal(envelope.causationId, otherOrderId);
+      assert.deepEqual(envelope.payload, samples[payloadCase]);
+    }
+    assert.equal(outgoingMessage(samples.reserveStock).topic, 'inventory.commands.v1');
+    assert.equal(decodeEnvelope(outgoingMessage(samples.stockReserved).value).causationId, '');
   });
 });

@@ -57,6 +57,8 @@ export interface MessageBus {
   consumersAlive(): Promise<void>;
   /** Consumer lag per topic and partition for the given group. */
   lag(groupId: string, topics: string[]): Promise<{ topic: string; partition: number; lag: number }[]>;
+  /** The consumers leave their groups (their partitions go to other replicas at once); the producer stays open. */
+  stopConsumers(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -112,6 +114,8 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
   /** Groups whose consumer crashed for good (kafkajs gave up restarting it): the service is deaf to them. */
   const crashed = new Map<string, string>();
   let closing = false;
+  /** Set once the consumers leave (stopConsumers or close): none may come back, the producer may still send. */
+  let consumersLeaving = false;
 
   /** Connects a client once; a failed connect is forgotten (`forget`) so that the next use tries again. */
   function connected<C extends { connect(): Promise<void> }>(
@@ -189,18 +193,18 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
       // The long-poll of an idle fetch; disconnect waits for it, so it bounds how long a clean stop takes.
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
-      // A consumer that crashed before close() (the broker down) has a restart scheduled: once the bus is closing it
+      // A consumer that crashed before close() (the broker down) has a restart scheduled: once the consumers are leaving it
       // must not come back, or its reconnect loop would keep a stopped service's process alive for ever.
-      retry: { restartOnFailure: () => Promise.resolve(!closing) },
+      retry: { restartOnFailure: () => Promise.resolve(!consumersLeaving) },
     });
     consumer.on(consumer.events.CONNECT, () => {
-      if (closing) void consumer.disconnect().catch(() => undefined);
+      if (consumersLeaving) void consumer.disconnect().catch(() => undefined);
     });
     // kafkajs restarts a consumer after a retriable failure; after any other it stops consuming for good and the
     // process would stay ready while deaf. Readiness reports it (consumersAlive), so the pod is taken out of service
     // and the operator (or Kubernetes, with the readiness-gated rollout) sees it.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (payload.restart || closing) return;
+      if (payload.restart || consumersLeaving) return;
       const reason = errorMessage(payload.error);
       crashed.set(options.groupId, reason);
       log.error(
@@ -263,7 +267,7 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           } catch (err) {
             const poison =
               (err as { poison?: boolean }).poison === true || (err as Error).name === 'InvalidMessageError';
-            if (!poison && isTransient(err) && !closing) {
+            if (!poison && isTransient(err) && !consumersLeaving) {
               // Infrastructure is down: keep the partition where it is and retry; never dead-letter a good message.
               log.warn(
                 { topic, partition, offset: message.offset, err: errorMessage(err) },
@@ -273,11 +277,11 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
               await payload.heartbeat();
               continue;
             }
-            if (!poison && attempt < maxAttempts && !closing) {
+            if (!poison && attempt < maxAttempts && !consumersLeaving) {
               await sleep(50 * attempt);
               continue;
             }
-            if (closing && !poison) throw err; // not committed: redelivered after restart
+            if (consumersLeaving && !poison) throw err; // not committed: redelivered after restart
             const reason = `${poison ? 'poison message' : `failed ${attempt} times`}: ${errorMessage(err)}`;
             log.error(
               { topic, partition, offset: message.offset, reason, code: 'MESSAGE_DEAD_LETTERED' },
@@ -309,6 +313,14 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
     return out;
   }
 
+  async function leaveGroups(): Promise<void> {
+    consumersLeaving = true;
+    for (const c of consumers.splice(0))
+      await c
+        .disconnect()
+        .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer disconnect failed'));
+  }
+
   return {
     send,
     subscribe,
@@ -325,12 +337,10 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
         ),
       );
     },
+    stopConsumers: leaveGroups,
     async close() {
       closing = true;
-      for (const c of consumers.splice(0))
-        await c
-          .disconnect()
-          .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer disconnect failed'));
+      await leaveGroups();
       for (const client of [producer, admin]) {
         const c = await client?.catch(() => undefined);
         await c?.disconnect().catch(() => undefined);

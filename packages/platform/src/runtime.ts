@@ -158,6 +158,8 @@ type Common = z.infer<z.ZodObject<ReturnType<typeof commonConfig>>>;
 type Backend = z.infer<z.ZodObject<ReturnType<typeof backendConfig>>>;
 
 export interface BackendContext {
+  /** The service's name: logs, metrics prefix, Kafka client id. */
+  name: string;
   logger: Logger;
   metrics: Metrics;
   pool: Pool;
@@ -170,16 +172,17 @@ export interface BackendContext {
 
 export interface BackendParts {
   migrationsDirs: string[];
-  grpcServices: (ctx: BackendContext) => GrpcServerOptions['services'];
-  consumers: (ctx: BackendContext) => SubscribeOptions[];
+  grpcServices: GrpcServerOptions['services'];
+  consumers: SubscribeOptions[];
   /** Topics this service's outbox publishes to (their publish counters exist from the start, at 0). */
   publishes: readonly string[];
   /** Runs after migrations, before consumers and the gRPC server (seed data, background jobs). */
-  onStart?: (ctx: BackendContext) => Promise<void>;
-  /** Runs in the outbox relay's transaction after the broker acknowledged these messages (see RelayOptions). */
-  onPublished?: (tx: Tx, published: { topic: string; key: string }[]) => Promise<void>;
-  /** Runs first on stop, while the pool and the bus are still open. */
-  onStop?: (ctx: BackendContext) => Promise<void>;
+  onStart?: () => Promise<void>;
+  /**
+   * Runs on stop once nothing comes in any more (gRPC drained, consumers gone) and the relay has published what was
+   * committed; the pool and the producer are still open (background jobs, clients of other services).
+   */
+  onStop?: () => Promise<void>;
 }
 
 export interface RunningService {
@@ -254,17 +257,19 @@ export function startupLogger(name: string, config: Common): Logger {
 }
 
 /**
- * The composition shared by orders, inventory and payments. Start: probes first (not ready), then PostgreSQL
- * (retried with backoff up to STARTUP_TIMEOUT_MS) and migrations, Kafka, consumers and the outbox relay, and only
- * then the gRPC server and readiness. Stop: not ready, stop accepting and drain gRPC, close consumers, flush the
- * relay, close the producer and the pool.
+ * The shared parts of a backend, built and not yet connected: metrics, faults, the PostgreSQL pool, the Kafka bus,
+ * the outbox relay and gRPC TLS. A service's composition root builds this first, then its own parts on top of it,
+ * then hands both to createBackend.
  */
-export function createBackend(
+export function backendContext(
   name: string,
   config: Backend,
-  parts: BackendParts,
   logger = startupLogger(name, config),
-): RunningService {
+  opts: {
+    /** Runs in the outbox relay's transaction after the broker acknowledged these messages (see RelayOptions). */
+    onPublished?: (tx: Tx, published: { topic: string; key: string }[]) => Promise<void>;
+  } = {},
+): BackendContext {
   const metrics = createMetrics(name);
   const faults = startFaults(name, config, logger, metrics);
   const pool = instrumentPool(
@@ -289,10 +294,22 @@ export function createBackend(
     bus,
     logger,
     metrics,
-    ...(parts.onPublished ? { onPublished: parts.onPublished } : {}),
+    ...(opts.onPublished ? { onPublished: opts.onPublished } : {}),
   });
   const tls = startTls(config, logger, metrics, faults);
-  const ctx: BackendContext = { logger, metrics, pool, bus, relay, faults, ...(tls ? { tls } : {}) };
+  return { name, logger, metrics, pool, bus, relay, faults, ...(tls ? { tls } : {}) };
+}
+
+/**
+ * The life cycle shared by orders, inventory and payments. Start: probes first (not ready), then PostgreSQL
+ * (retried with backoff up to STARTUP_TIMEOUT_MS) and migrations, Kafka, consumers and the outbox relay, and only
+ * then the gRPC server and readiness. Stop, in the order of docs/architecture.md ("Service runtime"): not ready, stop
+ * accepting and drain the gRPC calls in flight, the consumers leave their groups, the relay publishes what is
+ * committed and stops, then onStop (background jobs, clients of other services), the producer and the pool.
+ * Every call in flight keeps what it uses until it has answered: a PlaceOrder draining still quotes and commits.
+ */
+export function createBackend(config: Backend, ctx: BackendContext, parts: BackendParts): RunningService {
+  const { name, logger, metrics, pool, bus, relay, faults, tls } = ctx;
   let admin: AdminServer | undefined;
   const consumerGroups: { groupId: string; topics: string[] }[] = [];
   let http: HttpServer | undefined;
@@ -335,8 +352,8 @@ export function createBackend(
       await waitForDatabase(pool, config.STARTUP_TIMEOUT_MS, logger);
       await migrate(pool, parts.migrationsDirs, logger);
       await waitForKafka(bus, config.STARTUP_TIMEOUT_MS, logger);
-      await parts.onStart?.(ctx);
-      for (const c of parts.consumers(ctx)) {
+      await parts.onStart?.();
+      for (const c of parts.consumers) {
         const onOutcome = c.onOutcome;
         await bus.subscribe({
           ...c,
@@ -355,7 +372,7 @@ export function createBackend(
       }
       relay.start();
       grpcServer = await startGrpcServer(
-        { services: parts.grpcServices(ctx), metrics, logger, faults, ...(tls ? { tls } : {}) },
+        { services: parts.grpcServices, metrics, logger, faults, ...(tls ? { tls } : {}) },
         config.BIND_HOST,
         config.GRPC_PORT,
         'GRPC_PORT',
@@ -374,12 +391,13 @@ export function createBackend(
       abort.abort();
       if (gauges) clearInterval(gauges);
       if (http) await drainDelay(config, logger, (r) => http?.setReady(r));
-      await parts
-        .onStop?.(ctx)
-        .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'onStop failed'));
       await grpcServer?.stop(Math.max(1000, config.SHUTDOWN_TIMEOUT_MS / 2));
       await http?.close();
+      await bus.stopConsumers();
       await relay.stop();
+      await parts
+        .onStop?.()
+        .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'onStop failed'));
       await bus.close();
       await pool.end().catch(() => undefined);
       tls?.close();

@@ -8,7 +8,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { createKafkaBus, createPool, isTransient, loadConfig, withTransaction, z } from '../src';
 import type { MessageBus, Pool } from '../src';
-import { backendConfig, createBackend } from '../src/runtime';
+import { backendConfig, backendContext, createBackend } from '../src/runtime';
 import { kafkaClient, scratchDatabase, scratchTopics } from './support';
 
 const logger = pino({ level: 'silent' });
@@ -158,23 +158,18 @@ describe('Kafka consumer failures', () => {
       GRPC_PORT: '0',
     });
     const groupId = `crash-${suffix}`;
-    const service = createBackend(
-      'crash-test',
-      config,
-      {
-        migrationsDirs: [],
-        grpcServices: () => [],
-        publishes: [],
-        consumers: () => [
-          {
-            groupId,
-            topics: [topic],
-            handle: () => Promise.reject(Object.assign(new Error('cannot decode'), { poison: true })),
-          },
-        ],
-      },
-      logger,
-    );
+    const service = createBackend(config, backendContext('crash-test', config, logger), {
+      migrationsDirs: [],
+      grpcServices: [],
+      publishes: [],
+      consumers: [
+        {
+          groupId,
+          topics: [topic],
+          handle: () => Promise.reject(Object.assign(new Error('cannot decode'), { poison: true })),
+        },
+      ],
+    });
     try {
       await service.start();
       const readyz = async () => {

@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { loadConfig, z } from '../src';
-import { backendConfig, commonConfig, createBackend, createEdge } from '../src/runtime';
+import { backendConfig, backendContext, commonConfig, createBackend, createEdge } from '../src/runtime';
 import pino from 'pino';
 
 const schema = z.object(backendConfig(0, 0));
 const logger = pino({ level: 'silent' });
 const parts = {
   migrationsDirs: [],
-  grpcServices: () => [],
-  consumers: () => [],
+  grpcServices: [],
+  consumers: [],
   publishes: [],
 };
 
@@ -21,7 +21,7 @@ describe('service runtime start-up', () => {
       KAFKA_BROKERS: '127.0.0.1:1',
       STARTUP_TIMEOUT_MS: '1500',
     });
-    const service = createBackend('probe-test', config, parts, logger);
+    const service = createBackend(config, backendContext('probe-test', config, logger), parts);
     // Capture the outcome now: start() rejects while the loop below is still polling /readyz.
     const started = service.start().then(
       () => undefined,
@@ -49,7 +49,7 @@ describe('service runtime start-up', () => {
       KAFKA_BROKERS: '127.0.0.1:1',
       HTTP_PORT: String(port),
     });
-    const service = createBackend('port-test', config, parts, logger);
+    const service = createBackend(config, backendContext('port-test', config, logger), parts);
     await assert.rejects(
       service.start(),
       new RegExp(`HTTP port ${port} on 127.0.0.1 is already in use; set HTTP_PORT`),

@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import { Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
-import { createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
+import { backendContext, createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
 import { inventoryGrpcService } from './adapters/grpc/inventory-grpc';
 import { inventoryCommandsConsumer } from './adapters/kafka/commands-consumer';
-import { PgInventoryStore } from './adapters/db/pg-inventory-store';
 import { seedCatalog } from './app/seed-catalog';
 import type { Config } from './config';
 
@@ -24,19 +23,15 @@ export interface ServiceOptions {
  * The seed catalog is inserted on start (existing products keep their stock).
  */
 export function createService(config: Config, opts: ServiceOptions = {}): RunningService {
-  return createBackend(
-    'inventory',
-    config,
-    {
-      migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
-      grpcServices: (ctx) => [inventoryGrpcService(ctx)],
-      consumers: (ctx) => [inventoryCommandsConsumer(ctx)],
-      publishes: [Topics.inventoryReplies],
-      onStart: async (ctx) => {
-        const inserted = await seedCatalog(new PgInventoryStore(ctx.pool));
-        if (inserted > 0) ctx.logger.info({ inserted }, 'seed catalog inserted');
-      },
+  const ctx = backendContext('inventory', config, opts.logger ?? startupLogger('inventory', config));
+  return createBackend(config, ctx, {
+    migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
+    grpcServices: [inventoryGrpcService(ctx)],
+    consumers: [inventoryCommandsConsumer(ctx)],
+    publishes: [Topics.inventoryReplies],
+    onStart: async () => {
+      const inserted = await seedCatalog(ctx.pool);
+      if (inserted > 0) ctx.logger.info({ inserted }, 'seed catalog inserted');
     },
-    opts.logger ?? startupLogger('inventory', config),
-  );
+  });
 }

@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { ordersV1, ServiceNames, Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
-import { createBackend, dependencySettings, platformMigrationsDir, startupLogger } from '@shop/platform';
+import {
+  backendContext,
+  createBackend,
+  dependencySettings,
+  platformMigrationsDir,
+  startupLogger,
+} from '@shop/platform';
 import type { AppDeps } from './app/deps';
 import { sagaMetrics } from './app/saga-metrics';
 import { startSweeper } from './app/sweep-sagas';
@@ -20,87 +26,68 @@ export interface OrdersService extends RunningService {
   readonly deps: AppDeps;
 }
 
-/** The orders service: gRPC OrderService, the saga consumer, the deadline sweeper and the order-change listener. */
+/**
+ * The orders service: gRPC OrderService, the saga consumer, the deadline sweeper and the order-change listener.
+ * Built top to bottom (nothing connects before start): the platform's parts, then this service's dependencies,
+ * then the use-case dependencies every adapter shares.
+ */
 export function createService(config: Config, opts: { logger?: Logger } = {}): OrdersService {
   const logger = opts.logger ?? startupLogger('orders', config);
-  const hub = new OrderChangeHub(
+  const ctx = backendContext('orders', config, logger, {
+    // A step's deadline runs from when its command reached the broker, not from when it was written to the outbox.
+    onPublished: (tx, published) =>
+      restartDeadlines(
+        tx,
+        [...new Set(published.filter((p) => COMMAND_TOPICS.includes(p.topic)).map((p) => p.key))],
+        config.SAGA_STEP_TIMEOUT_MS,
+      ),
+  });
+  const changes = new OrderChangeHub(
     config.DATABASE_URL,
     logger.child({ component: 'order-changes' }),
     config.WATCH_MAX_STREAMS,
   );
+  const inventory = inventoryClient(config.INVENTORY_ADDR, {
+    deadlineMs: config.GRPC_DEADLINE_MS,
+    metrics: ctx.metrics,
+    logger: ctx.logger,
+    settings: dependencySettings(config),
+    discoveryRefreshMs: config.DISCOVERY_REFRESH_MS,
+    ...(ctx.tls ? { tls: ctx.tls } : {}),
+  });
+  const deps: AppDeps = {
+    pool: ctx.pool,
+    relay: ctx.relay,
+    metrics: sagaMetrics(ctx.metrics.registry),
+    logger: ctx.logger,
+    inventory,
+    changes,
+    stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
+    compensationMaxAttempts: config.COMPENSATION_MAX_ATTEMPTS,
+    faults: ctx.faults,
+  };
   let sweeper: { stop(): Promise<void> } | undefined;
-  let inventory: ReturnType<typeof inventoryClient> | undefined;
-  let deps: AppDeps | undefined;
-  const depsOf = (ctx: RunningService['ctx']): AppDeps => {
-    if (!deps) {
-      inventory = inventoryClient(config.INVENTORY_ADDR, {
-        deadlineMs: config.GRPC_DEADLINE_MS,
-        metrics: ctx.metrics,
-        logger: ctx.logger,
-        settings: dependencySettings(config),
-        discoveryRefreshMs: config.DISCOVERY_REFRESH_MS,
-        ...(ctx.tls ? { tls: ctx.tls } : {}),
-      });
-      deps = {
-        pool: ctx.pool,
-        relay: ctx.relay,
-        metrics: sagaMetrics(ctx.metrics.registry),
-        logger: ctx.logger,
-        inventory,
-        stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
-        compensationMaxAttempts: config.COMPENSATION_MAX_ATTEMPTS,
-        faults: ctx.faults,
-      };
-    }
-    return deps;
-  };
-  const backend = createBackend(
-    'orders',
-    config,
-    {
-      migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
-      grpcServices: (ctx) => [
-        {
-          name: ServiceNames.orders,
-          definition: ordersV1.OrderServiceService,
-          implementation: orderService(depsOf(ctx), hub),
-        },
-      ],
-      consumers: (ctx) => [repliesConsumer(depsOf(ctx), config.MESSAGE_READER)],
-      publishes: [Topics.inventoryCommands, Topics.paymentsCommands, Topics.ordersEvents],
-      // A step's deadline runs from when its command reached the broker, not from when it was written to the outbox.
-      onPublished: (tx, published) =>
-        restartDeadlines(
-          tx,
-          [...new Set(published.filter((p) => COMMAND_TOPICS.includes(p.topic)).map((p) => p.key))],
-          config.SAGA_STEP_TIMEOUT_MS,
-        ),
-      onStart: async (ctx) => {
-        await hub.start();
-        sweeper = startSweeper(depsOf(ctx), config.SAGA_SWEEP_INTERVAL_MS);
+  const backend = createBackend(config, ctx, {
+    migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
+    grpcServices: [
+      {
+        name: ServiceNames.orders,
+        definition: ordersV1.OrderServiceService,
+        implementation: orderService(deps),
       },
-      onStop: async () => {
-        await sweeper?.stop();
-        await hub.stop();
-        inventory?.close();
-      },
+    ],
+    consumers: [repliesConsumer(deps, config.MESSAGE_READER)],
+    publishes: [Topics.inventoryCommands, Topics.paymentsCommands, Topics.ordersEvents],
+    onStart: async () => {
+      await changes.start();
+      sweeper = startSweeper(deps, config.SAGA_SWEEP_INTERVAL_MS);
     },
-    logger,
-  );
-  return {
-    get ports() {
-      return backend.ports;
+    // After the gRPC drain, the consumers and the relay: what a call in flight uses is closed last.
+    onStop: async () => {
+      await sweeper?.stop();
+      await changes.stop();
+      inventory.close();
     },
-    get ctx() {
-      return backend.ctx;
-    },
-    get deps() {
-      return depsOf(backend.ctx);
-    },
-    get faults() {
-      return backend.faults;
-    },
-    start: () => backend.start(),
-    stop: () => backend.stop(),
-  };
+  });
+  return { ...backend, deps };
 }

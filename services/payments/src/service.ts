@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Topics } from '@shop/contracts';
-import type { BackendContext, BackendParts, Logger, RunningService } from '@shop/platform';
-import { createBackend, platformMigrationsDir } from '@shop/platform';
+import type { Logger, RunningService } from '@shop/platform';
+import { backendContext, createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
 import { paymentGrpcService } from './adapters/grpc/payment-service';
 import { paymentCommandsConsumer } from './adapters/kafka/commands-consumer';
 import type { Config } from './config';
@@ -17,15 +17,11 @@ export interface ServiceOptions {
 
 /** The payments service: gRPC PaymentService, the payments.commands.v1 consumer, the outbox relay. */
 export function createService(config: Config, opts: ServiceOptions = {}): RunningService {
-  const parts: BackendParts = {
+  const ctx = backendContext('payments', config, opts.logger ?? startupLogger('payments', config));
+  return createBackend(config, ctx, {
     migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
-    grpcServices: (ctx: BackendContext) => [paymentGrpcService(ctx)],
-    consumers: (ctx: BackendContext) => [
-      paymentCommandsConsumer(ctx, { creditLimitCents: config.CREDIT_LIMIT_CENTS }),
-    ],
+    grpcServices: [paymentGrpcService(ctx)],
+    consumers: [paymentCommandsConsumer(ctx, { creditLimitCents: config.CREDIT_LIMIT_CENTS })],
     publishes: [Topics.paymentsReplies],
-  };
-  return opts.logger
-    ? createBackend('payments', config, parts, opts.logger)
-    : createBackend('payments', config, parts);
+  });
 }

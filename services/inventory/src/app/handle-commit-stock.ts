@@ -1,7 +1,8 @@
 import { DomainError } from '../domain/errors';
-import type { StockStore } from '../domain/ports';
+import type { Queryable } from '@shop/platform';
 import type { StockReply } from '../domain/stock';
 import { assertOrderTransition } from '../domain/stock';
+import { lockOrder, setLinesStatus, setOrderStatus } from '../adapters/db/stock-repo';
 
 export interface CommitStockCommand {
   orderId: string;
@@ -11,8 +12,8 @@ export interface CommitStockCommand {
  * The order is approved: its reservation becomes committed. Idempotent for a committed order. Committing an order
  * that holds nothing (unknown, rejected or released) is a STOCK_INVALID_TRANSITION: the command can never succeed.
  */
-export async function handleCommitStock(store: StockStore, cmd: CommitStockCommand): Promise<StockReply> {
-  const order = await store.lockOrder(cmd.orderId);
+export async function handleCommitStock(tx: Queryable, cmd: CommitStockCommand): Promise<StockReply> {
+  const order = await lockOrder(tx, cmd.orderId);
   if (!order)
     throw new DomainError(
       'STOCK_INVALID_TRANSITION',
@@ -20,7 +21,7 @@ export async function handleCommitStock(store: StockStore, cmd: CommitStockComma
     );
   if (order.status === 'COMMITTED') return { kind: 'committed' };
   assertOrderTransition(cmd.orderId, order.status, 'COMMITTED');
-  await store.setLinesStatus(cmd.orderId, ['RESERVED'], 'COMMITTED');
-  await store.setOrderStatus(cmd.orderId, 'COMMITTED');
+  await setLinesStatus(tx, cmd.orderId, ['RESERVED'], 'COMMITTED');
+  await setOrderStatus(tx, cmd.orderId, 'COMMITTED');
   return { kind: 'committed' };
 }

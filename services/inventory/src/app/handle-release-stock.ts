@@ -1,6 +1,15 @@
-import type { StockStore } from '../domain/ports';
+import type { Queryable } from '@shop/platform';
 import type { StockReply } from '../domain/stock';
 import { isHeld } from '../domain/stock';
+import {
+  adjustOnHand,
+  insertOrder,
+  lockLines,
+  lockOrder,
+  lockProducts,
+  setLinesStatus,
+  setOrderStatus,
+} from '../adapters/db/stock-repo';
 
 export interface ReleaseStockCommand {
   orderId: string;
@@ -11,10 +20,10 @@ export interface ReleaseStockCommand {
  * held (after a rejection, or a timeout before the reservation arrived); the order is then remembered as RELEASED so
  * that a late ReserveStock cannot hold stock for it.
  */
-export async function handleReleaseStock(store: StockStore, cmd: ReleaseStockCommand): Promise<StockReply> {
-  const order = await store.lockOrder(cmd.orderId);
+export async function handleReleaseStock(tx: Queryable, cmd: ReleaseStockCommand): Promise<StockReply> {
+  const order = await lockOrder(tx, cmd.orderId);
   if (!order) {
-    await store.insertOrder({
+    await insertOrder(tx, {
       orderId: cmd.orderId,
       status: 'RELEASED',
       rejectReason: null,
@@ -23,10 +32,16 @@ export async function handleReleaseStock(store: StockStore, cmd: ReleaseStockCom
     return { kind: 'released' };
   }
   if (order.status !== 'RESERVED' && order.status !== 'COMMITTED') return { kind: 'released' };
-  const held = (await store.lockLines(cmd.orderId)).filter((l) => isHeld(l.status));
-  await store.lockProducts(held.map((l) => l.sku));
-  await store.adjustOnHand(held.map((l) => ({ sku: l.sku, delta: l.quantity })));
-  await store.setLinesStatus(cmd.orderId, ['RESERVED', 'COMMITTED'], 'RELEASED');
-  await store.setOrderStatus(cmd.orderId, 'RELEASED');
+  const held = (await lockLines(tx, cmd.orderId)).filter((l) => isHeld(l.status));
+  await lockProducts(
+    tx,
+    held.map((l) => l.sku),
+  );
+  await adjustOnHand(
+    tx,
+    held.map((l) => ({ sku: l.sku, delta: l.quantity })),
+  );
+  await setLinesStatus(tx, cmd.orderId, ['RESERVED', 'COMMITTED'], 'RELEASED');
+  await setOrderStatus(tx, cmd.orderId, 'RELEASED');
   return { kind: 'released' };
 }

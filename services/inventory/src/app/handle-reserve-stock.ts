@@ -1,7 +1,8 @@
-import type { StockStore } from '../domain/ports';
+import type { Queryable } from '@shop/platform';
 import type { StockReply } from '../domain/stock';
 import { decideReservation, replyToRepeatedReserve } from '../domain/stock';
 import type { ItemInput } from '../domain/validation';
+import { adjustOnHand, insertLines, insertOrder, lockOrder, lockProducts } from '../adapters/db/stock-repo';
 
 export interface ReserveStockCommand {
   orderId: string;
@@ -9,13 +10,16 @@ export interface ReserveStockCommand {
 }
 
 /** All or nothing; a repeated command for a known order answers from the stored state (no double reservation). */
-export async function handleReserveStock(store: StockStore, cmd: ReserveStockCommand): Promise<StockReply> {
-  const existing = await store.lockOrder(cmd.orderId);
+export async function handleReserveStock(tx: Queryable, cmd: ReserveStockCommand): Promise<StockReply> {
+  const existing = await lockOrder(tx, cmd.orderId);
   if (existing) return replyToRepeatedReserve(existing);
-  const onHand = await store.lockProducts(cmd.items.map((i) => i.sku));
+  const onHand = await lockProducts(
+    tx,
+    cmd.items.map((i) => i.sku),
+  );
   const decision = decideReservation(cmd.items, onHand);
   if (decision.kind === 'reject') {
-    await store.insertOrder({
+    await insertOrder(tx, {
       orderId: cmd.orderId,
       status: 'REJECTED',
       rejectReason: decision.reason,
@@ -23,16 +27,20 @@ export async function handleReserveStock(store: StockStore, cmd: ReserveStockCom
     });
     return { kind: 'rejected', reason: decision.reason, unavailableSkus: decision.unavailableSkus };
   }
-  await store.insertOrder({
+  await insertOrder(tx, {
     orderId: cmd.orderId,
     status: 'RESERVED',
     rejectReason: null,
     unavailableSkus: [],
   });
-  await store.insertLines(
+  await insertLines(
+    tx,
     cmd.orderId,
     cmd.items.map((i) => ({ sku: i.sku, quantity: i.quantity, status: 'RESERVED' as const })),
   );
-  await store.adjustOnHand(cmd.items.map((i) => ({ sku: i.sku, delta: -i.quantity })));
+  await adjustOnHand(
+    tx,
+    cmd.items.map((i) => ({ sku: i.sku, delta: -i.quantity })),
+  );
   return { kind: 'reserved' };
 }

@@ -1,5 +1,24 @@
 import { CURRENCY } from './pricing';
 
+/** A product as stored: its price and its stock on hand now. */
+export interface ProductRecord {
+  sku: string;
+  name: string;
+  priceCents: number;
+  currency: string;
+  initialStock: number;
+  onHand: number;
+}
+
+/** Where a product's stock is: on hand, held by reservations, committed to approved orders. */
+export interface StockLevelRecord {
+  sku: string;
+  initialStock: number;
+  onHand: number;
+  reserved: number;
+  committed: number;
+}
+
 export interface CatalogProduct {
   sku: string;
   name: string;

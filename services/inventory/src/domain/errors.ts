@@ -5,7 +5,7 @@ export interface Violation {
 }
 
 /** Stable codes; each transport maps them to its own status in one table. */
-export type DomainErrorCode = 'INVALID_INPUT' | 'PRODUCT_NOT_FOUND' | 'STOCK_INVALID_TRANSITION';
+export type DomainErrorCode = 'VALIDATION_FAILED' | 'PRODUCT_NOT_FOUND' | 'STOCK_INVALID_TRANSITION';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';
@@ -18,9 +18,9 @@ export class DomainError extends Error {
   }
 }
 
-export function invalidInput(violations: readonly Violation[]): DomainError {
+export function validationFailed(violations: readonly Violation[]): DomainError {
   return new DomainError(
-    'INVALID_INPUT',
+    'VALIDATION_FAILED',
     violations.map((v) => `${v.field}: ${v.description}`).join('; '),
     violations,
   );

@@ -36,6 +36,13 @@ export function assertOrderTransition(orderId: string, from: OrderStockStatus, t
 /** Lines that still hold stock (they count against initial_stock). */
 export const isHeld = (status: LineStatus) => status === 'RESERVED' || status === 'COMMITTED';
 
+/** One line of an order's reservation. */
+export interface ReservationLine {
+  sku: string;
+  quantity: number;
+  status: LineStatus;
+}
+
 export interface OrderStock {
   orderId: string;
   status: OrderStockStatus;

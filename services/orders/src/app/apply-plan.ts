@@ -1,21 +1,21 @@
-import type { Tx } from '@shop/platform';
-import { enqueue } from '@shop/platform';
+import type { Outbox, Tx } from '@shop/platform';
 import type { Order } from '../domain/order';
 import { transition } from '../domain/order';
 import type { SagaPlan } from '../domain/saga';
 import type { SagaRow } from '../adapters/db/orders-repo';
 import { updateOrderStatus, updateSaga } from '../adapters/db/orders-repo';
-import { outboxMessages } from '../adapters/kafka/messages';
+import { outboxMessages } from './messages';
 import type { AppDeps } from './deps';
 
 const OUTCOME = { APPROVED: 'approved', REJECTED: 'rejected', CANCELLED: 'cancelled' } as const;
 
 /**
- * Executes a saga plan inside the caller's transaction: order transition (with its change notification), saga row,
+ * Executes a saga plan inside the caller's unit of work: order transition (with its change notification), saga row,
  * outgoing commands and events (outbox). Returns what to record in metrics once the transaction has committed.
  */
 export async function applyPlan(
   tx: Tx,
+  outbox: Outbox,
   deps: AppDeps,
   order: Order,
   saga: SagaRow,
@@ -47,7 +47,7 @@ export async function applyPlan(
   const countCompletion = done && outcome !== undefined && saga.countedOutcome !== outcome;
   if (countCompletion) newSaga.countedOutcome = outcome;
   await updateSaga(tx, newSaga);
-  await enqueue(tx, outboxMessages([...plan.commands, ...plan.events], next, causationId));
+  outbox.send(...outboxMessages([...plan.commands, ...plan.events], next, causationId));
   const m = deps.metrics;
   return {
     order: next,

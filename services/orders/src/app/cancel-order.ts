@@ -1,4 +1,4 @@
-import { withTransaction } from '@shop/platform';
+import { runCommand } from '@shop/platform';
 import { DomainError, validationFailed } from '../domain/errors';
 import type { Order } from '../domain/order';
 import { canTransition } from '../domain/order';
@@ -15,7 +15,7 @@ import type { AppDeps } from './deps';
 export async function cancelOrder(deps: AppDeps, orderId: string): Promise<Order> {
   const violations = validateOrderId(orderId);
   if (violations.length > 0) throw validationFailed(violations);
-  const { order, afterCommit } = await withTransaction(deps.pool, async (tx) => {
+  const { order, afterCommit } = await runCommand(deps, async (tx, outbox) => {
     const saga = await lockSaga(tx, orderId);
     const current = await getOrder(tx, orderId, true);
     if (!saga || !current) throw new DomainError('ORDER_NOT_FOUND', `order ${orderId} not found`);
@@ -25,9 +25,8 @@ export async function cancelOrder(deps: AppDeps, orderId: string): Promise<Order
         `order ${orderId} is ${current.status} and can no longer be cancelled`,
       );
     }
-    return applyPlan(tx, deps, current, saga, decideCancel(saga), new Date());
+    return applyPlan(tx, outbox, deps, current, saga, decideCancel(saga), new Date());
   });
   afterCommit();
-  deps.relay.notify();
   return order;
 }

@@ -1,5 +1,6 @@
 import type { FaultRegistry, Logger, Pool, SagaMetrics } from '@shop/platform';
 import type { Violation } from '../domain/errors';
+import type { OrderChangeHub } from '../adapters/db/order-changes';
 
 /** Prices from inventory, the only source of prices (issue 3: a client never sets a price). */
 export interface InventoryPort {
@@ -15,6 +16,8 @@ export interface AppDeps {
   metrics: SagaMetrics;
   logger: Logger;
   inventory: InventoryPort;
+  /** Notifications of order changes (LISTEN/NOTIFY), for WatchOrder and the sync-chain hold. */
+  changes: OrderChangeHub;
   stepTimeoutMs: number;
   compensationMaxAttempts: number;
   /** The service's fault layer: the placement modes `order-chatty` and `order-sync-chain` act through it. */

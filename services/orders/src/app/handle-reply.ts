@@ -1,8 +1,7 @@
 import type { Envelope } from '@shop/contracts';
-import { firstDelivery, inSpan, PoisonMessageError, withTransaction } from '@shop/platform';
+import { checkEnvelopeIds, inSpan, PoisonMessageError, runConsumed } from '@shop/platform';
 import type { SagaReply } from '../domain/saga';
 import { decideMismatchedAuthorization, decideReply } from '../domain/saga';
-import { isUuid } from '../domain/validation';
 import { getOrder, lockSaga } from '../adapters/db/orders-repo';
 import { applyPlan } from './apply-plan';
 import type { AppDeps } from './deps';
@@ -25,15 +24,11 @@ export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'p
   const payloadCase = envelope.payload?.$case;
   const reply = payloadCase ? REPLY_BY_CASE[payloadCase] : undefined;
   if (!reply) throw new PoisonMessageError(`${envelope.type} is not a reply the order saga consumes`);
-  if (!isUuid(envelope.orderId))
-    throw new PoisonMessageError(`order_id "${envelope.orderId.slice(0, 80)}" is not a UUID`);
-  if (!isUuid(envelope.messageId))
-    throw new PoisonMessageError(`message_id "${envelope.messageId.slice(0, 80)}" is not a UUID`);
+  checkEnvelopeIds(envelope);
   // One span per saga step taken: which step the reply answered, how, and what the saga does next. Ids and
   // reasons only, never customer data.
   return inSpan(`saga ${reply}`, { 'saga.reply': reply }, async (span) => {
-    const result = await withTransaction(deps.pool, async (tx) => {
-      if (!(await firstDelivery(tx, envelope.messageId))) return undefined;
+    const outcome = await runConsumed(deps, envelope.messageId, async (tx, outbox) => {
       const saga = await lockSaga(tx, envelope.orderId);
       const order = saga ? await getOrder(tx, envelope.orderId, true) : undefined;
       // Commands are sent only after the order committed, so a reply for an unknown order can never be applied.
@@ -65,7 +60,7 @@ export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'p
           { orderId: order.id, reply, messageId: envelope.messageId, why: plan.why },
           'saga reply ignored',
         );
-        return { afterCommit: () => undefined, sent: false };
+        return () => undefined;
       }
       if (plan.kind === 'compensate') {
         deps.logger.warn(
@@ -73,15 +68,14 @@ export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'p
           'late reply compensated',
         );
       }
-      const applied = await applyPlan(tx, deps, order, saga, plan, new Date(), envelope.messageId);
-      return { afterCommit: applied.afterCommit, sent: plan.commands.length + plan.events.length > 0 };
+      const applied = await applyPlan(tx, outbox, deps, order, saga, plan, new Date(), envelope.messageId);
+      return applied.afterCommit;
     });
-    if (!result) {
+    if (outcome.duplicate) {
       span.setAttribute('saga.decision', 'duplicate');
       return 'duplicate';
     }
-    result.afterCommit();
-    if (result.sent) deps.relay.notify();
+    outcome.result();
     return 'processed';
   });
 }

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { enqueue, withTransaction } from '@shop/platform';
+import { runCommand } from '@shop/platform';
 import { DomainError, validationFailed } from '../domain/errors';
 import type { Order } from '../domain/order';
 import { totalOf } from '../domain/order';
@@ -13,8 +13,8 @@ import {
   insertOrder,
   insertSaga,
 } from '../adapters/db/orders-repo';
-import { outboxMessages } from '../adapters/kafka/messages';
 import type { AppDeps } from './deps';
+import { outboxMessages } from './messages';
 import { quoteItems } from './placement-modes';
 
 class KeyTaken extends Error {}
@@ -69,12 +69,12 @@ export async function placeOrder(
     version: 1,
   };
   try {
-    await withTransaction(deps.pool, async (tx) => {
+    await runCommand(deps, async (tx, outbox) => {
       await insertOrder(tx, order);
       if (key !== undefined && !(await claimIdempotencyKey(tx, order.customerId, key, hash, order.id)))
         throw new KeyTaken();
       await insertSaga(tx, order.id, FIRST_STEP, now, new Date(now.getTime() + deps.stepTimeoutMs));
-      await enqueue(tx, outboxMessages([SAGA[0]!.command, 'OrderPlaced'], order));
+      outbox.send(...outboxMessages([SAGA[0]!.command, 'OrderPlaced'], order));
     });
   } catch (err) {
     // A concurrent request with the same key committed first: answer as its replay (or as a misuse).
@@ -85,6 +85,5 @@ export async function placeOrder(
     throw err;
   }
   deps.metrics.started.inc();
-  deps.relay.notify();
   return { order, replayed: false };
 }

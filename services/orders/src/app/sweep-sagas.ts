@@ -1,4 +1,4 @@
-import { errorMessage, isTransient, withTransaction } from '@shop/platform';
+import { errorMessage, isTransient, runCommand } from '@shop/platform';
 import { decideDeadline } from '../domain/saga';
 import {
   getOrder,
@@ -23,10 +23,9 @@ const BATCH = 100;
  */
 export async function sweepSagas(deps: AppDeps, failureBackoffMs = 1000): Promise<number> {
   let handled = 0;
-  let sent = false;
   for (let i = 0; i < BATCH; i++) {
     let claimed: string | undefined;
-    const r = await withTransaction(deps.pool, async (tx) => {
+    const r = await runCommand(deps, async (tx, outbox) => {
       const saga = await lockNextOverdueSaga(tx);
       if (!saga) return undefined;
       claimed = saga.orderId;
@@ -45,7 +44,7 @@ export async function sweepSagas(deps: AppDeps, failureBackoffMs = 1000): Promis
           },
           'saga step still unconfirmed after the last attempt: parked for an operator',
         );
-        return { afterCommit: () => undefined, sent: false };
+        return { afterCommit: () => undefined };
       }
       if (plan.kind === 'resend') {
         deps.logger.warn(
@@ -55,8 +54,8 @@ export async function sweepSagas(deps: AppDeps, failureBackoffMs = 1000): Promis
       } else {
         deps.logger.info({ orderId: saga.orderId, step: saga.step }, plan.why);
       }
-      const applied = await applyPlan(tx, deps, order, saga, plan, new Date());
-      return { afterCommit: applied.afterCommit, sent: plan.commands.length + plan.events.length > 0 };
+      const applied = await applyPlan(tx, outbox, deps, order, saga, plan, new Date());
+      return { afterCommit: applied.afterCommit };
     }).catch(async (err: unknown) => {
       if (claimed === undefined || isTransient(err)) throw err;
       const failures = await recordSweepFailure(deps.pool, claimed, errorMessage(err), failureBackoffMs);
@@ -64,14 +63,12 @@ export async function sweepSagas(deps: AppDeps, failureBackoffMs = 1000): Promis
         { code: 'SAGA_SWEEP_FAILED', orderId: claimed, failures, err: errorMessage(err) },
         'saga deadline could not be handled: backed off, the sweep goes on with the others',
       );
-      return { afterCommit: () => undefined, sent: false };
+      return { afterCommit: () => undefined };
     });
     if (!r) break;
     handled += 1;
     r.afterCommit();
-    sent ||= r.sent;
   }
-  if (sent) deps.relay.notify();
   const g = await sagaGauges(deps.pool);
   deps.metrics.inFlight.set(g.inFlight);
   deps.metrics.overdue.set(g.overdue);

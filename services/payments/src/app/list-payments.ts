@@ -1,6 +1,6 @@
 import type { Queryable } from '@shop/platform';
 import { listPayments as selectPayments } from '../adapters/db/repository';
-import { DomainError } from '../domain/errors';
+import { validationFailed } from '../domain/errors';
 import type { Payment } from '../domain/payment';
 import { validatePaymentQuery } from '../domain/validation';
 
@@ -12,7 +12,7 @@ export async function listPayments(
   query: { orderId: string; customerId: string },
 ): Promise<Payment[]> {
   const violations = validatePaymentQuery(query);
-  if (violations.length > 0) throw new DomainError('VALIDATION_FAILED', 'invalid payment query', violations);
+  if (violations.length > 0) throw validationFailed(violations);
   return selectPayments(
     db,
     {

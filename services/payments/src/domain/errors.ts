@@ -16,3 +16,10 @@ export class DomainError extends Error {
     super(message);
   }
 }
+
+export const validationFailed = (violations: Violation[]) =>
+  new DomainError(
+    'VALIDATION_FAILED',
+    violations.map((v) => `${v.field}: ${v.description}`).join('; '),
+    violations,
+  );

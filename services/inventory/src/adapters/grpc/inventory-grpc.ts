@@ -1,17 +1,16 @@
-import type { grpc as grpcNs, BackendContext, GrpcError } from '@shop/platform';
-import { Status, errorMessage, grpcError, invalidArgument } from '@shop/platform';
+import type { BackendContext, grpc } from '@shop/platform';
+import { Status, grpcHandlers } from '@shop/platform';
 import { inventoryV1, ServiceNames } from '@shop/contracts';
 import { getProduct, listProducts, listStockLevels, quoteItems } from '../../app/read-catalog';
 import type { DomainErrorCode } from '../../domain/errors';
 import { DomainError } from '../../domain/errors';
-import type { ProductRecord } from '../../domain/ports';
-import { PgInventoryStore } from '../db/pg-inventory-store';
+import type { ProductRecord } from '../../domain/catalog';
 
-// The one mapping of domain error codes to gRPC status for this transport.
-const STATUS_OF: Record<DomainErrorCode, (err: DomainError) => GrpcError> = {
-  INVALID_INPUT: (err) => invalidArgument([...err.violations]),
-  PRODUCT_NOT_FOUND: (err) => grpcError(Status.NOT_FOUND, err.message),
-  STOCK_INVALID_TRANSITION: (err) => grpcError(Status.FAILED_PRECONDITION, err.message),
+/** The one table mapping domain error codes to gRPC status codes. */
+const GRPC_STATUS_OF: Record<DomainErrorCode, grpc.status> = {
+  VALIDATION_FAILED: Status.INVALID_ARGUMENT,
+  PRODUCT_NOT_FOUND: Status.NOT_FOUND,
+  STOCK_INVALID_TRANSITION: Status.FAILED_PRECONDITION,
 };
 
 const toProduct = (p: ProductRecord): inventoryV1.Product => ({
@@ -23,23 +22,9 @@ const toProduct = (p: ProductRecord): inventoryV1.Product => ({
 });
 
 export function inventoryGrpcService(ctx: BackendContext) {
-  const catalog = new PgInventoryStore(ctx.pool);
-
-  const unary =
-    <Req, Res>(method: string, fn: (req: Req) => Promise<Res>) =>
-    (call: grpcNs.ServerUnaryCall<Req, Res>, callback: grpcNs.sendUnaryData<Res>) => {
-      fn(call.request).then(
-        (res) => callback(null, res),
-        (err: unknown) => {
-          if (err instanceof DomainError) {
-            callback(STATUS_OF[err.code](err));
-            return;
-          }
-          ctx.logger.error({ err: errorMessage(err), method, code: 'INTERNAL' }, 'gRPC handler failed');
-          callback(grpcError(Status.INTERNAL, 'internal error'));
-        },
-      );
-    };
+  // Reads take the pool: one statement each, no unit of work needed.
+  const catalog = ctx.pool;
+  const { unary } = grpcHandlers({ logger: ctx.logger, errorType: DomainError, statusOf: GRPC_STATUS_OF });
 
   const implementation: inventoryV1.InventoryServiceServer = {
     listProducts: unary('ListProducts', async () => ({

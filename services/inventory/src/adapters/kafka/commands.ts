@@ -1,13 +1,8 @@
 import type { Envelope } from '@shop/contracts';
 import { PoisonMessageError } from '@shop/platform';
-import type { ReserveStockCommand } from '../../app/handle-reserve-stock';
+import type { InventoryCommand } from '../../app/handle-stock-command';
 import type { Violation } from '../../domain/errors';
-import { itemsViolations, uuidViolations } from '../../domain/validation';
-
-export type InventoryCommand =
-  | { kind: 'reserve'; command: ReserveStockCommand }
-  | { kind: 'release'; command: { orderId: string } }
-  | { kind: 'commit'; command: { orderId: string } };
+import { itemsViolations } from '../../domain/validation';
 
 function poison(envelope: Envelope, violations: Violation[]): PoisonMessageError {
   const detail = violations.map((v) => `${v.field}: ${v.description}`).join('; ');
@@ -20,8 +15,6 @@ function poison(envelope: Envelope, violations: Violation[]): PoisonMessageError
  */
 export function parseCommand(envelope: Envelope): InventoryCommand {
   const payload = envelope.payload;
-  const idProblems = uuidViolations('order_id', envelope.orderId);
-  if (idProblems.length > 0) throw poison(envelope, idProblems);
   switch (payload?.$case) {
     case 'reserveStock': {
       const items = payload.value.items.map((i) => ({ sku: i.sku, quantity: i.quantity }));

@@ -1,5 +1,6 @@
-import type { grpc, GrpcError } from '@shop/platform';
-import { grpcError, invalidArgument, isTransient, Status } from '@shop/platform';
+import type { grpc } from '@shop/platform';
+import { grpcError, grpcHandlers, Status } from '@shop/platform';
+import type { Logger } from '@shop/platform';
 import type { DomainErrorCode } from '../../domain/errors';
 import { DomainError } from '../../domain/errors';
 
@@ -15,14 +16,12 @@ export const GRPC_STATUS_OF: Record<DomainErrorCode, grpc.status> = {
   TOO_MANY_WATCHERS: Status.RESOURCE_EXHAUSTED,
 };
 
-export function toGrpcError(err: unknown): GrpcError {
-  if (err instanceof DomainError) {
-    if (err.code === 'VALIDATION_FAILED') return invalidArgument(err.violations);
-    return grpcError(GRPC_STATUS_OF[err.code], err.message);
-  }
-  // PostgreSQL down, restarting or out of connections: transient, the caller may retry (the gateway answers 503
-  // with Retry-After). Nothing was committed: every use case writes in one transaction.
-  if (isTransient(err))
-    return grpcError(Status.UNAVAILABLE, 'the orders database is unavailable, retry later');
-  return grpcError(Status.INTERNAL, 'internal error');
-}
+export const ordersGrpcHandlers = (logger: Logger) =>
+  grpcHandlers({
+    logger,
+    errorType: DomainError,
+    statusOf: GRPC_STATUS_OF,
+    // PostgreSQL down, restarting or out of connections: transient, the caller may retry (the gateway answers 503
+    // with Retry-After). Nothing was committed: every use case writes in one unit of work.
+    transient: grpcError(Status.UNAVAILABLE, 'the orders database is unavailable, retry later'),
+  });

@@ -1,6 +1,4 @@
 import { ordersV1 } from '@shop/contracts';
-import type { grpc, Logger } from '@shop/platform';
-import { errorMessage, Status } from '@shop/platform';
 import type { Order, OrderStatus } from '../../domain/order';
 import type { AppDeps } from '../../app/deps';
 import { cancelOrder } from '../../app/cancel-order';
@@ -9,9 +7,8 @@ import { listOrders } from '../../app/list-orders';
 import { placeOrder } from '../../app/place-order';
 import { holdUntilDecided } from '../../app/placement-modes';
 import { watchOrder } from '../../app/watch-order';
-import type { OrderChangeHub } from '../db/order-changes';
-import { REJECTION_REASON_PROTO } from '../kafka/messages';
-import { toGrpcError } from './errors';
+import { REJECTION_REASON_PROTO } from '../../app/messages';
+import { ordersGrpcHandlers } from './errors';
 
 const { OrderStatus: PS } = ordersV1;
 
@@ -46,28 +43,11 @@ export function toProto(o: Order): ordersV1.Order {
   };
 }
 
-function unaryHandler<Req, Res>(
-  logger: Logger,
-  method: string,
-  fn: (req: Req) => Promise<Res>,
-): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    fn(call.request).then(
-      (res) => callback(null, res),
-      (err: unknown) => {
-        const e = toGrpcError(err);
-        if (e.code === Status.INTERNAL)
-          logger.error({ method, err: errorMessage(err), stack: (err as Error).stack }, 'gRPC call failed');
-        callback(e);
-      },
-    );
-  };
-}
-
-export function orderService(deps: AppDeps, hub: OrderChangeHub): ordersV1.OrderServiceServer {
-  const log = deps.logger;
+export function orderService(deps: AppDeps): ordersV1.OrderServiceServer {
+  const hub = deps.changes;
+  const { unary, failed } = ordersGrpcHandlers(deps.logger);
   return {
-    placeOrder: unaryHandler(log, 'PlaceOrder', async (req: ordersV1.PlaceOrderRequest) => {
+    placeOrder: unary('PlaceOrder', async (req: ordersV1.PlaceOrderRequest) => {
       const r = await placeOrder(deps, {
         customerId: req.customerId,
         items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
@@ -77,10 +57,10 @@ export function orderService(deps: AppDeps, hub: OrderChangeHub): ordersV1.Order
       const order = r.replayed ? r.order : await holdUntilDecided(deps, hub, r.order);
       return { order: toProto(order), replayed: r.replayed };
     }),
-    getOrder: unaryHandler(log, 'GetOrder', async (req: ordersV1.GetOrderRequest) => ({
+    getOrder: unary('GetOrder', async (req: ordersV1.GetOrderRequest) => ({
       order: toProto(await getOrder(deps, req.orderId)),
     })),
-    listOrders: unaryHandler(log, 'ListOrders', async (req: ordersV1.ListOrdersRequest) => {
+    listOrders: unary('ListOrders', async (req: ordersV1.ListOrdersRequest) => {
       const r = await listOrders(deps, {
         customerId: req.customerId,
         allCustomers: req.allCustomers,
@@ -90,7 +70,7 @@ export function orderService(deps: AppDeps, hub: OrderChangeHub): ordersV1.Order
       });
       return { orders: r.orders.map(toProto), nextPageToken: r.nextPageToken };
     }),
-    cancelOrder: unaryHandler(log, 'CancelOrder', async (req: ordersV1.CancelOrderRequest) => ({
+    cancelOrder: unary('CancelOrder', async (req: ordersV1.CancelOrderRequest) => ({
       order: toProto(await cancelOrder(deps, req.orderId)),
     })),
     watchOrder: (call) => {
@@ -108,8 +88,7 @@ export function orderService(deps: AppDeps, hub: OrderChangeHub): ordersV1.Order
           if (!call.cancelled) call.end();
         },
         (err: unknown) => {
-          const e = toGrpcError(err);
-          if (e.code === Status.INTERNAL) log.error({ err: errorMessage(err) }, 'WatchOrder failed');
+          const e = failed('WatchOrder', err);
           if (!call.cancelled) call.emit('error', e);
         },
       );

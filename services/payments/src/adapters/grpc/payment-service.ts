@@ -1,6 +1,6 @@
 import { paymentsV1, ServiceNames } from '@shop/contracts';
 import type { BackendContext, GrpcServerOptions } from '@shop/platform';
-import { grpc, grpcError, invalidArgument } from '@shop/platform';
+import { grpc, grpcHandlers } from '@shop/platform';
 import { getAccount } from '../../app/get-account';
 import { listPayments } from '../../app/list-payments';
 import type { DomainErrorCode } from '../../domain/errors';
@@ -9,7 +9,7 @@ import type { Payment, PaymentStatus } from '../../domain/payment';
 import { authorizedCents } from '../../domain/payment';
 
 /** The one table mapping domain error codes to gRPC status codes. */
-const STATUS_BY_CODE: Record<DomainErrorCode, grpc.status> = {
+const GRPC_STATUS_OF: Record<DomainErrorCode, grpc.status> = {
   VALIDATION_FAILED: grpc.status.INVALID_ARGUMENT,
   ACCOUNT_NOT_FOUND: grpc.status.NOT_FOUND,
   PAYMENT_INVALID_TRANSITION: grpc.status.FAILED_PRECONDITION,
@@ -31,37 +31,14 @@ const toProto = (p: Payment): paymentsV1.Payment => ({
   createdAt: p.createdAt,
 });
 
-function toGrpcError(err: unknown, ctx: BackendContext): Partial<grpc.ServiceError> {
-  if (err instanceof DomainError) {
-    const code = STATUS_BY_CODE[err.code];
-    return code === grpc.status.INVALID_ARGUMENT && err.violations.length > 0
-      ? invalidArgument(err.violations)
-      : grpcError(code, err.message);
-  }
-  ctx.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'payment service call failed');
-  return grpcError(grpc.status.INTERNAL, 'internal error');
-}
-
-/** Adapts a promise-returning handler to grpc-js' callback style. */
-function unaryHandler<Req, Res>(
-  ctx: BackendContext,
-  fn: (req: Req) => Promise<Res>,
-): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    fn(call.request).then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toGrpcError(err, ctx)),
-    );
-  };
-}
-
 export function paymentGrpcService(ctx: BackendContext): GrpcServerOptions['services'][number] {
+  const { unary } = grpcHandlers({ logger: ctx.logger, errorType: DomainError, statusOf: GRPC_STATUS_OF });
   const implementation: paymentsV1.PaymentServiceServer = {
-    listPayments: unaryHandler(ctx, async (req: paymentsV1.ListPaymentsRequest) => {
+    listPayments: unary('ListPayments', async (req: paymentsV1.ListPaymentsRequest) => {
       const payments = await listPayments(ctx.pool, { orderId: req.orderId, customerId: req.customerId });
       return { payments: payments.map(toProto) };
     }),
-    getAccount: unaryHandler(ctx, async (req: paymentsV1.GetAccountRequest) => {
+    getAccount: unary('GetAccount', async (req: paymentsV1.GetAccountRequest) => {
       const account = await getAccount(ctx.pool, req.customerId);
       return {
         account: {

@@ -39,7 +39,12 @@ export interface Envelope {
   occurredAt?:
     | Date
     | undefined;
-  /** W3C trace context (traceparent, tracestate) and baggage of the producing span. */
+  /**
+   * Never filled, read by nobody: the W3C trace context travels in the Kafka record headers only (traceparent,
+   * tracestate, written by the outbox with the message). Kept, not reserved: buf's FILE rules forbid deleting a field.
+   *
+   * @deprecated
+   */
   traceHeaders: { [key: string]: string };
   /** message_id of the message that caused this one; empty for messages started by an API call. */
   causationId: string;

@@ -1,15 +1,7 @@
-import {
-  encodeEnvelope,
-  messageTypeOf,
-  messagingV1,
-  newEnvelope,
-  ordersV1,
-  topicOf,
-  type Payload,
-} from '@shop/contracts';
+import { messagingV1, ordersV1, outgoingMessage, type Payload } from '@shop/contracts';
 import type { OutboxMessage } from '@shop/platform';
-import type { Order } from '../../domain/order';
-import type { OrderEvent, SagaCommand } from '../../domain/saga';
+import type { Order } from '../domain/order';
+import type { OrderEvent, SagaCommand } from '../domain/saga';
 
 const { ReleaseReason } = messagingV1;
 
@@ -74,9 +66,5 @@ export function outboxMessages(
   o: Order,
   causationId?: string,
 ): OutboxMessage[] {
-  return whats.map((w) => {
-    const payload = payloadOf(w, o);
-    const envelope = newEnvelope(payload, causationId ? { causationId } : {});
-    return { topic: topicOf(messageTypeOf(payload)), key: o.id, value: encodeEnvelope(envelope) };
-  });
+  return whats.map((w) => outgoingMessage(payloadOf(w, o), causationId ? { causationId } : {}));
 }
