@@ -62,12 +62,17 @@ export default tseslint.config(
                 '@opentelemetry/*',
                 'prom-client',
                 'pino',
-                '@shop/*',
                 '../adapters/*',
                 '../app/*',
               ],
               message:
                 'src/domain is pure TypeScript: keep transports, persistence and telemetry in adapters.',
+            },
+            {
+              // The shared identifier and limit rules are pure (no dependencies), so the domain states them too.
+              regex: '^@shop/(?!contracts/rules$)',
+              message:
+                'src/domain is pure TypeScript: of the workspace packages it may import only @shop/contracts/rules.',
             },
           ],
         },
@@ -104,9 +109,8 @@ export default tseslint.config(
     },
   },
   // Adapters never import each other: what two of them share lives in the app layer, the domain or @shop/contracts.
-  // The data-owning services only, for now: the gateway's HTTP adapter still maps the gRPC adapter's UpstreamError.
   ...ADAPTERS.map((adapter) => ({
-    files: [`services/{orders,inventory,payments}/src/adapters/${adapter}/**/*.ts`],
+    files: [`services/*/src/adapters/${adapter}/**/*.ts`],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',

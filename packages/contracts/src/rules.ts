@@ -1,7 +1,8 @@
 // The identifier and limit rules every edge of the platform states the same way: the gateway's openapi.yaml (a test
 // there compares each pattern and bound with these), the gateway's messages, and the backends' own checks. Each rule
 // is a plain value with the sentence a violation carries, so a client reads the same words whichever service
-// refused it. No dependencies: a service adopts a rule by importing it, nothing else.
+// refused it. No dependencies, and its own entry point (`@shop/contracts/rules`): a service's pure domain imports it
+// without the generated gRPC code the package's main entry brings.
 
 /** A string rule: the whole value must match `pattern`; `message` completes "<field> ...". */
 export interface StringRule {
@@ -78,3 +79,33 @@ export function checkInteger(rule: IntegerRule, value: number): string | undefin
 /** The message for the second and later occurrence of a sku in one order, naming the first. */
 export const duplicateSkuMessage = (firstIndex: number): string =>
   `duplicates items[${firstIndex}].sku; order each sku once with its total quantity`;
+
+/** One violated rule: the field (as the caller names it) and the sentence completing "<field> ...". */
+export interface RuleViolation {
+  field: string;
+  message: string;
+}
+
+/**
+ * Every violation of an order's lines at once: 1 to 100 lines, each a well-formed sku (once) and a quantity of 1 to
+ * 1000. `field` is the list's name as the caller spells it (`items`); lines are `items[i].sku`, `items[i].quantity`.
+ */
+export function orderLineViolations(
+  items: readonly { sku: string; quantity: number }[],
+  field = 'items',
+): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  const lines = checkInteger(ORDER_LINES, items.length);
+  if (lines) out.push({ field, message: lines });
+  const first = new Map<string, number>();
+  items.forEach((item, i) => {
+    const sku = checkString(SKU, item.sku);
+    if (sku) out.push({ field: `${field}[${i}].sku`, message: sku });
+    else if (first.has(item.sku))
+      out.push({ field: `${field}[${i}].sku`, message: duplicateSkuMessage(first.get(item.sku) ?? 0) });
+    else first.set(item.sku, i);
+    const quantity = checkInteger(QUANTITY, item.quantity);
+    if (quantity) out.push({ field: `${field}[${i}].quantity`, message: quantity });
+  });
+  return out;
+}

@@ -194,7 +194,7 @@ describe('gRPC reads', () => {
     ]);
     for (const quantity of [0, -1, 1001, 2_000_000]) {
       const [v] = await expectInvalid(quote([ok, { sku: 'SKU-0002', quantity }]), ['items[1].quantity']);
-      assert.match(v?.description ?? '', /1 to 1000/);
+      assert.match(v?.description ?? '', /between 1 and 1000/);
     }
     const [dup] = await expectInvalid(quote([ok, { sku: 'SKU-0002', quantity: 1 }, { ...ok, quantity: 2 }]), [
       'items[2].sku',
@@ -437,7 +437,11 @@ describe('stock commands over Kafka', () => {
       { name: 'quantity 0', value: encodeEnvelope(zeroQty), reason: /items\[0\]\.quantity/ },
       { name: 'empty items', value: encodeEnvelope(empty), reason: /items: must contain 1 to 100/ },
       { name: 'bad order id', value: encodeEnvelope(badId), reason: /order_id: must be a UUID/ },
-      { name: 'duplicate sku', value: encodeEnvelope(dup), reason: /duplicate sku/ },
+      {
+        name: 'duplicate sku',
+        value: encodeEnvelope(dup),
+        reason: /items\[1\]\.sku: duplicates items\[0\]\.sku/,
+      },
       {
         name: 'quantity above 1000',
         value: encodeEnvelope(reserve(key, [{ sku: a, quantity: 1001 }])),

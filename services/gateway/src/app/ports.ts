@@ -5,6 +5,7 @@ import type {
   PaymentView,
   PlaceOrderInput,
   ProductView,
+  Violation,
 } from '../domain/model';
 
 /**
@@ -19,4 +20,21 @@ export interface Upstreams {
   listProducts(): Promise<ProductView[]>;
   getProduct(sku: string): Promise<ProductView>;
   listPayments(input: ListPaymentsInput): Promise<PaymentView[]>;
+}
+
+/**
+ * An upstream call failed. `code` is its gRPC status code, which the HTTP adapter maps to a problem in its one
+ * table; it lives with the port, not in the gRPC adapter, so the HTTP adapter never imports another adapter.
+ */
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+    readonly violations: Violation[],
+    readonly upstream: string,
+    statusName = String(code),
+  ) {
+    super(`${upstream}: ${statusName}: ${details}`);
+    this.name = 'UpstreamError';
+  }
 }

@@ -1,56 +1,28 @@
+import { SKU, UUID, checkString, orderLineViolations } from '@shop/contracts/rules';
 import type { Violation } from './errors';
 
-/** A sku is 1 to 64 characters of A-Z a-z 0-9 . _ - (issue 3, "Bad input"). */
-export const SKU_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-export const MAX_ITEMS = 100;
-export const MIN_QUANTITY = 1;
-export const MAX_QUANTITY = 1000;
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// The identifier and limit rules are the platform's (@shop/contracts/rules), stated the same way by the gateway's
+// openapi.yaml and by orders: one sentence for one mistake, whichever service refused it.
 
 export interface ItemInput {
   sku: string;
   quantity: number;
 }
 
-export const isUuid = (value: string) => UUID_PATTERN.test(value);
+export const isUuid = (value: string) => UUID.pattern.test(value);
 
 export function skuViolations(field: string, sku: string): Violation[] {
-  if (sku.length === 0) return [{ field, description: 'required' }];
-  if (!SKU_PATTERN.test(sku))
-    return [{ field, description: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -' }];
-  return [];
+  if (sku.length === 0) return [{ field, description: 'is required' }];
+  const broken = checkString(SKU, sku);
+  return broken ? [{ field, description: broken }] : [];
 }
 
 export function uuidViolations(field: string, value: string): Violation[] {
-  if (value.length === 0) return [{ field, description: 'required' }];
-  return isUuid(value) ? [] : [{ field, description: 'must be a UUID' }];
+  if (value.length === 0) return [{ field, description: 'is required' }];
+  return isUuid(value) ? [] : [{ field, description: UUID.message }];
 }
 
-/** 1 to 100 lines, each with a well-formed sku, an integer quantity of 1 to 1000, no sku twice. */
+/** 1 to 100 lines, each with a well-formed sku (once) and a quantity of 1 to 1000: every violation at once. */
 export function itemsViolations(items: readonly ItemInput[], field = 'items'): Violation[] {
-  if (items.length < 1 || items.length > MAX_ITEMS) {
-    return [{ field, description: `must contain 1 to ${MAX_ITEMS} items (got ${items.length})` }];
-  }
-  const out: Violation[] = [];
-  const firstIndex = new Map<string, number>();
-  items.forEach((item, i) => {
-    const skuProblems = skuViolations(`${field}[${i}].sku`, item.sku);
-    out.push(...skuProblems);
-    if (skuProblems.length === 0) {
-      const first = firstIndex.get(item.sku);
-      if (first === undefined) firstIndex.set(item.sku, i);
-      else
-        out.push({
-          field: `${field}[${i}].sku`,
-          description: `duplicate sku (same as ${field}[${first}].sku)`,
-        });
-    }
-    if (!Number.isInteger(item.quantity) || item.quantity < MIN_QUANTITY || item.quantity > MAX_QUANTITY) {
-      out.push({
-        field: `${field}[${i}].quantity`,
-        description: `must be an integer from ${MIN_QUANTITY} to ${MAX_QUANTITY}`,
-      });
-    }
-  });
-  return out;
+  return orderLineViolations(items, field).map((v) => ({ field: v.field, description: v.message }));
 }

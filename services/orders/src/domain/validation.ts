@@ -1,16 +1,22 @@
+import {
+  CURSOR,
+  CUSTOMER_ID,
+  DEFAULT_PAGE_SIZE,
+  IDEMPOTENCY_KEY,
+  PAGE_SIZE,
+  UUID,
+  checkString,
+  orderLineViolations,
+} from '@shop/contracts/rules';
 import type { Violation } from './errors';
 import { ORDER_STATUSES, type OrderStatus } from './order';
 
-const ID_CHARS = /^[A-Za-z0-9._-]{1,64}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const PRINTABLE_ASCII = /^[\x20-\x7e]{1,128}$/;
+// The identifier and limit rules are the platform's (@shop/contracts/rules): the gateway's openapi.yaml states the
+// same patterns, bounds and words, so a client reads one sentence whichever edge refused it.
+export { DEFAULT_PAGE_SIZE };
+export const MAX_PAGE_SIZE = PAGE_SIZE.max;
 
-export const MAX_ITEMS = 100;
-export const MAX_QUANTITY = 1000;
-export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
-
-export const isUuid = (value: string) => UUID.test(value);
+export const isUuid = (value: string) => UUID.pattern.test(value);
 
 export interface PlaceOrderInput {
   customerId: string;
@@ -20,40 +26,23 @@ export interface PlaceOrderInput {
 
 export function validateCustomerId(value: string, field = 'customer_id'): Violation[] {
   if (value === '') return [{ field, description: 'is required' }];
-  if (!ID_CHARS.test(value))
-    return [{ field, description: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -' }];
-  return [];
+  const broken = checkString(CUSTOMER_ID, value);
+  return broken ? [{ field, description: broken }] : [];
 }
 
 export function validateOrderId(value: string, field = 'order_id'): Violation[] {
   if (value === '') return [{ field, description: 'is required' }];
-  if (!isUuid(value)) return [{ field, description: 'must be a UUID' }];
+  if (!isUuid(value)) return [{ field, description: UUID.message }];
   return [];
 }
 
 /** Every violation of a PlaceOrder request at once (the caller learns all its mistakes in one round trip). */
 export function validatePlaceOrder(input: PlaceOrderInput): Violation[] {
   const out = validateCustomerId(input.customerId);
-  if (input.items.length === 0) out.push({ field: 'items', description: 'must contain 1 to 100 items' });
-  if (input.items.length > MAX_ITEMS)
-    out.push({ field: 'items', description: `must contain at most ${MAX_ITEMS} items` });
-  const seen = new Map<string, number>();
-  input.items.forEach((item, i) => {
-    if (item.sku === '') out.push({ field: `items[${i}].sku`, description: 'is required' });
-    else if (!ID_CHARS.test(item.sku))
-      out.push({ field: `items[${i}].sku`, description: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -' });
-    else if (seen.has(item.sku))
-      out.push({ field: `items[${i}].sku`, description: `duplicates items[${seen.get(item.sku)}].sku` });
-    else seen.set(item.sku, i);
-    if (!Number.isInteger(item.quantity) || item.quantity < 1 || item.quantity > MAX_QUANTITY) {
-      out.push({
-        field: `items[${i}].quantity`,
-        description: `must be an integer from 1 to ${MAX_QUANTITY}`,
-      });
-    }
-  });
-  if (input.idempotencyKey !== undefined && !PRINTABLE_ASCII.test(input.idempotencyKey)) {
-    out.push({ field: 'idempotency_key', description: 'must be 1 to 128 printable ASCII characters' });
+  for (const v of orderLineViolations(input.items)) out.push({ field: v.field, description: v.message });
+  if (input.idempotencyKey !== undefined) {
+    const broken = checkString(IDEMPOTENCY_KEY, input.idempotencyKey);
+    if (broken) out.push({ field: 'idempotency_key', description: broken });
   }
   return out;
 }
@@ -83,7 +72,7 @@ export function encodePageToken(c: PageCursor): string {
 }
 
 export function decodePageToken(token: string): PageCursor | undefined {
-  if (token.length > 200 || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
+  if (!CURSOR.pattern.test(token)) return undefined;
   try {
     const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
     if (typeof v !== 'object' || v === null) return undefined;
@@ -139,8 +128,7 @@ export function validateListOrders(input: {
   let cursor: PageCursor | undefined;
   if (input.pageToken !== '') {
     cursor = decodePageToken(input.pageToken);
-    if (!cursor)
-      violations.push({ field: 'page_token', description: 'is not a token returned by ListOrders' });
+    if (!cursor) violations.push({ field: 'page_token', description: CURSOR.message });
   }
   return { violations, pageSize, cursor, status };
 }

@@ -1,17 +1,16 @@
+import { CUSTOMER_ID, UUID } from '@shop/contracts/rules';
 import type { Violation } from './errors';
 
-// Issue 3, "REST edge": a customer id is 1 to 64 characters of A-Z a-z 0-9 . _ -; ids are UUIDs.
-const CUSTOMER_ID = /^[A-Za-z0-9._-]{1,64}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// The identifier rules are the platform's (@shop/contracts/rules), stated the same way by the gateway's openapi.yaml.
 
 /** Accounts hold credit in one currency; the platform trades in EUR only (shared spec: currency "EUR"). */
 export const SUPPORTED_CURRENCIES: readonly string[] = ['EUR'];
 
-export const CUSTOMER_ID_RULE = 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -';
-export const UUID_RULE = 'must be a UUID';
+export const CUSTOMER_ID_RULE = CUSTOMER_ID.message;
+export const UUID_RULE = UUID.message;
 
-export const isUuid = (value: string): boolean => UUID.test(value);
-export const isCustomerId = (value: string): boolean => CUSTOMER_ID.test(value);
+export const isUuid = (value: string): boolean => UUID.pattern.test(value);
+export const isCustomerId = (value: string): boolean => CUSTOMER_ID.pattern.test(value);
 
 export interface AuthorizeInput {
   orderId: string;

@@ -2,6 +2,7 @@ import { inventoryV1, ordersV1, paymentsV1, ServiceNames } from '@shop/contracts
 import type { DependencyGuard, DependencySettings, GrpcTls, Logger, Metrics } from '@shop/platform';
 import { Status, createGrpcClient, dependencyGuard, isGrpcError, unary, violationsOf } from '@shop/platform';
 import type { Upstreams } from '../../app/ports';
+import { UpstreamError } from '../../app/ports';
 import type {
   OrderStatus,
   OrderView,
@@ -9,22 +10,8 @@ import type {
   PaymentView,
   ProductView,
   RejectionReason,
-  Violation,
 } from '../../domain/model';
 import { ORDER_STATUSES, PAYMENT_STATUSES, REJECTION_REASONS } from '../../domain/model';
-
-/** An upstream call failed with a gRPC status; the HTTP adapter maps `code` in its one table. */
-export class UpstreamError extends Error {
-  constructor(
-    readonly code: number,
-    readonly details: string,
-    readonly violations: Violation[],
-    readonly upstream: string,
-  ) {
-    super(`${upstream}: ${Status[code] ?? code}: ${details}`);
-    this.name = 'UpstreamError';
-  }
-}
 
 // Violations come back with the upstream's proto field names; the client knows the REST names.
 const camel = (field: string) => field.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
@@ -49,7 +36,7 @@ async function call<T>(
       field: restField(v.field, renames),
       message: v.description,
     }));
-    throw new UpstreamError(err.code, err.details ?? '', violations, upstream);
+    throw new UpstreamError(err.code, err.details ?? '', violations, upstream, Status[err.code]);
   }
 }
 
@@ -57,11 +44,17 @@ const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
 const suffix = <T extends string>(name: string, prefix: string, allowed: readonly T[], what: string): T => {
   const s = name.startsWith(prefix) ? name.slice(prefix.length) : name;
   if ((allowed as readonly string[]).includes(s)) return s as T;
-  throw new UpstreamError(Status.INTERNAL, `upstream returned an unknown ${what} ${name}`, [], 'gateway');
+  throw new UpstreamError(
+    Status.INTERNAL,
+    `upstream returned an unknown ${what} ${name}`,
+    [],
+    'gateway',
+    'INTERNAL',
+  );
 };
 
 export function orderView(o: ordersV1.Order | undefined): OrderView {
-  if (!o) throw new UpstreamError(Status.INTERNAL, 'orders returned no order', [], 'orders');
+  if (!o) throw new UpstreamError(Status.INTERNAL, 'orders returned no order', [], 'orders', 'INTERNAL');
   const reason = o.rejectionReason;
   return {
     id: o.id,
@@ -90,7 +83,8 @@ export function orderView(o: ordersV1.Order | undefined): OrderView {
 }
 
 export function productView(p: inventoryV1.Product | undefined): ProductView {
-  if (!p) throw new UpstreamError(Status.INTERNAL, 'inventory returned no product', [], 'inventory');
+  if (!p)
+    throw new UpstreamError(Status.INTERNAL, 'inventory returned no product', [], 'inventory', 'INTERNAL');
   return { sku: p.sku, name: p.name, priceCents: p.priceCents, currency: p.currency, available: p.available };
 }
 
@@ -167,7 +161,13 @@ export function createGrpcUpstreams(
         // orders.proto: "the same key with another request is FAILED_PRECONDITION" on PlaceOrder, which is the
         // REST contract's 422 (issue 3), not the 409 of a state conflict: re-coded here, mapped in the one table.
         if (err instanceof UpstreamError && err.code === Number(Status.FAILED_PRECONDITION)) {
-          throw new UpstreamError(Status.ALREADY_EXISTS, err.details, err.violations, err.upstream);
+          throw new UpstreamError(
+            Status.ALREADY_EXISTS,
+            err.details,
+            err.violations,
+            err.upstream,
+            'ALREADY_EXISTS',
+          );
         }
         throw err;
       });

@@ -2,7 +2,7 @@
 // `errors` always lists `{ field, message }` (empty when no single field is to blame).
 import { Status } from '@shop/platform';
 import type { Violation } from '../../domain/model';
-import type { UpstreamError } from '../grpc/upstreams';
+import type { UpstreamError } from '../../app/ports';
 
 export const PROBLEM_BASE = 'https://errors.cloud-native-shop.dev/';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';

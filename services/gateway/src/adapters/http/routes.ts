@@ -5,7 +5,7 @@ import { errorMessage } from '@shop/platform';
 import type { Upstreams } from '../../app/ports';
 import type { ListOrdersInput, ListPaymentsInput, OrderStatus, Violation } from '../../domain/model';
 import { ValidationError } from '../../domain/model';
-import { UpstreamError } from '../grpc/upstreams';
+import { UpstreamError } from '../../app/ports';
 import { answerClientErrorsAsProblems } from './client-errors';
 import type { OpenApiDocument } from './contract';
 import {
