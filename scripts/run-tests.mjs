@@ -27,7 +27,8 @@ if (reportDir) {
 }
 args.push('dist/test/**/*.test.js');
 // A test process that never exits (an open socket or timer after its last test) must fail the run, not hang it.
-const budgetMs = Number(process.env.SHOP_TEST_PACKAGE_TIMEOUT_MS ?? 15 * 60_000);
+// 15 minutes, or the package's own `testTimeoutMinutes` (labs: every lab twice on one platform takes longer).
+const budgetMs = Number(process.env.SHOP_TEST_PACKAGE_TIMEOUT_MS ?? (pkg.testTimeoutMinutes ?? 15) * 60_000);
 const result = spawnSync(process.execPath, args, {
   stdio: 'inherit',
   cwd,

@@ -69,6 +69,30 @@ for (const { name, values, objects } of rendered) {
     t === 'postgresql' ? values.postgresql.enabled : t === 'kafka' ? values.kafka.enabled : true;
 
   void describe(`profile ${name}`, () => {
+    void it('every service drains on SIGTERM: not ready first, serving on while its endpoint is removed', () => {
+      for (const svc of SERVICES) {
+        const data = byName(objects, 'ConfigMap', `${svc}-config`)?.data;
+        assert.ok(data, `ConfigMap ${svc}-config`);
+        const delay = Number(data.SHUTDOWN_DRAIN_DELAY_MS);
+        const timeout = Number(data.SHUTDOWN_TIMEOUT_MS);
+        assert.ok(
+          delay >= 3000,
+          `${svc}: SHUTDOWN_DRAIN_DELAY_MS ${data.SHUTDOWN_DRAIN_DELAY_MS} covers endpoint removal`,
+        );
+        assert.ok(delay <= timeout / 2, `${svc}: the delay is capped at half of SHUTDOWN_TIMEOUT_MS`);
+        const deployments = objects.filter(
+          (o: Any) => o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/name'] === svc,
+        ) as Any[];
+        assert.ok(deployments.length >= 1, `${svc}: a Deployment`);
+        for (const d of deployments) {
+          const grace = Number(d.spec.template.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+          assert.ok(
+            timeout < grace,
+            `${d.metadata.name}: SHUTDOWN_TIMEOUT_MS ${timeout} within the grace period ${grace}`,
+          );
+        }
+      }
+    });
     void it('every workload has resources, probes and the restricted security context', () => {
       const list = workloads(objects);
       assert.ok(list.length >= 4);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ALL_TOPICS } from '@shop/contracts';
+import { defaultPorts } from '@shop/launcher/dist/src/ports';
 import { startInfra } from '@shop/infra';
 import type { Infra } from '@shop/infra';
 import type { CpuLimiter, CpuResources } from './cgroups';
@@ -83,13 +84,24 @@ export interface Platform {
 const ROOT = join(__dirname, '..', '..', '..');
 const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
 
-/** The ports of `npm start` (scripts/platform.mjs), admin API included. */
-export const ATTACH_PORTS: Record<ServiceName, Endpoints> = {
-  gateway: { http: 8080, grpc: 0, admin: 9180 },
-  orders: { http: 9101, grpc: 50051, admin: 9181 },
-  inventory: { http: 9102, grpc: 50052, admin: 9182 },
-  payments: { http: 9103, grpc: 50053, admin: 9183 },
-};
+/**
+ * The ports of `npm start`, admin API included: the launcher's own table (tools/launcher/src/ports.ts), which reads
+ * each service's defaults from its configuration, so no port is written down twice.
+ */
+export function attachPorts(): Record<ServiceName, Endpoints> {
+  const table = new Map(defaultPorts().map((s) => [s.name, s]));
+  const of = (svc: ServiceName): Endpoints => {
+    const p = table.get(svc);
+    if (!p) throw new Error(`the launcher has no ports for ${svc}`);
+    return { http: p.httpPort, grpc: p.grpcPort, admin: p.adminPort };
+  };
+  return {
+    gateway: of('gateway'),
+    orders: of('orders'),
+    inventory: of('inventory'),
+    payments: of('payments'),
+  };
+}
 
 export async function waitReady(url: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -128,7 +140,7 @@ export async function waitPlatformReady(
 }
 
 export async function attachPlatform(): Promise<Platform> {
-  const ports = ATTACH_PORTS;
+  const ports = attachPorts();
   if (!(await waitReady(`http://127.0.0.1:${ports.gateway.http}/readyz`, 2000)))
     throw new Error('--attach: nothing ready on http://127.0.0.1:8080 (start the platform with `npm start`)');
   const prometheus = await findPrometheus();

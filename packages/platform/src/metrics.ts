@@ -236,7 +236,15 @@ export function observeWithExemplar<L extends string>(
   }
 }
 
-type Capped = { name: string; hashMap?: Record<string, unknown> } & Record<string, unknown>;
+type Capped = { name: string; type?: string; hashMap?: Record<string, unknown> } & Record<string, unknown>;
+
+/**
+ * The name a metric is scraped under. prom-client renames a counter in place (drops `_total`) the first time its
+ * registry serves OpenMetrics, which Prometheus asks for, and adds the suffix back when it writes the text: the label
+ * must not depend on whether a Prometheus has scraped yet.
+ */
+const exposedName = (m: Capped): string =>
+  m.type === 'counter' ? `${m.name.replace(/_total$/, '')}_total` : m.name;
 const RECORDING_METHODS = ['inc', 'dec', 'set', 'observe'] as const;
 
 /**
@@ -262,13 +270,13 @@ export function capSeries(registry: Registry, maxSeries: number): void {
         const keys = Object.keys(map);
         if (keys.length > before) {
           for (const k of keys.slice(before)) Reflect.deleteProperty(map, k);
-          dropped.inc({ metric: this.name });
+          dropped.inc({ metric: exposedName(this) });
         }
       }
       return out;
     };
   const guard = (metric: Capped) => {
-    if (metric.name === 'metrics_series_dropped_total') return;
+    if ((metric as unknown) === dropped) return;
     for (const method of RECORDING_METHODS) {
       const current = metric[method];
       // An accessor, because prom-client's constructors assign some methods (Counter's inc) after registering.

@@ -1,3 +1,4 @@
+import { UUID } from '@shop/contracts/rules';
 import type { Pool, Tx } from './db';
 import { withTransaction } from './db';
 import type { OutboxMessage } from './messaging';
@@ -61,8 +62,6 @@ export function runConsumed<T>(
   return inTransaction(deps, messageId, work);
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The one check of a consumed envelope's ids, before any use case sees it: the message id is the deduplication key
  * and the order id the partition key, so a message without valid ones can never be processed (poison: straight to
@@ -72,9 +71,9 @@ export function checkEnvelopeIds(envelope: { type: string; messageId: string; or
   const bad = [
     ['message_id', envelope.messageId],
     ['order_id', envelope.orderId],
-  ].filter(([, id]) => !UUID.test(id ?? ''));
+  ].filter(([, id]) => !UUID.pattern.test(id ?? ''));
   if (bad.length === 0) return;
   throw new PoisonMessageError(
-    `invalid ${envelope.type.slice(0, 80)}: ${bad.map(([field]) => `${field}: must be a UUID`).join('; ')}`,
+    `invalid ${envelope.type.slice(0, 80)}: ${bad.map(([field]) => `${field}: ${UUID.message}`).join('; ')}`,
   );
 }

@@ -69,6 +69,25 @@ describe('capSeries (METRICS_MAX_SERIES_PER_METRIC)', () => {
     assert.match(text, /metrics_series_dropped_total\{[^}]*metric="http_request_duration_seconds"[^}]*\} 15/);
   });
 
+  it('names the dropped metric as it is scraped, also after an OpenMetrics scrape renamed the counter', async () => {
+    const m = createMetrics('cap-test-om');
+    capSeries(m.registry, 2);
+    const ids = new client.Counter({
+      name: 'by_id_total',
+      help: 'a metric labelled by an id',
+      labelNames: ['id'],
+      registers: [m.registry],
+    });
+    for (let i = 0; i < 5; i++) ids.inc({ id: `id-${i}` });
+    // What a Prometheus scrape does: prom-client drops `_total` from the counter's name in place to serve it.
+    m.registry.setContentType(client.Registry.OPENMETRICS_CONTENT_TYPE);
+    await m.registry.metrics();
+    for (let i = 5; i < 10; i++) ids.inc({ id: `id-${i}` });
+    const text = await m.registry.metrics();
+    assert.match(text, /metrics_series_dropped_total\{[^}]*metric="by_id_total"[^}]*\} 8/);
+    assert.doesNotMatch(text, /metric="by_id"/);
+  });
+
   it('0 is no cap', async () => {
     const m = createMetrics('cap-test-0');
     capSeries(m.registry, 0);
