@@ -153,7 +153,9 @@ export async function attachPlatform(): Promise<Platform> {
   // The issuer of `npm start` (the launcher's port table: 8090, or ISSUER_PORT).
   const issuer = issuerUrlAt(0);
   if (!(await waitReady(`${issuer}/healthz`, 2000)))
-    throw new Error(`--attach: no issuer answering on ${issuer} (\`npm start\` runs it; ISSUER_PORT moves it)`);
+    throw new Error(
+      `--attach: no issuer answering on ${issuer} (\`npm start\` runs it; ISSUER_PORT moves it)`,
+    );
   // The saga invariants (@shop/load's consistency check) read every order as the operator of this issuer.
   process.env.OIDC_ISSUER = issuer;
   const prometheus = await findPrometheus();

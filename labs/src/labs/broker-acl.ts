@@ -63,7 +63,11 @@ export const brokerAcl: Lab = {
     const o = await outbox(ctx, (x) => x.pending >= ORDERS && x.age >= 3, 11_000);
     const statuses = await Promise.all(
       ids.map(async (id) => {
-        const r = await request(ctx.platform.edge, { method: 'GET', path: `/v1/orders/${id}`, auth: operator(ctx) });
+        const r = await request(ctx.platform.edge, {
+          method: 'GET',
+          path: `/v1/orders/${id}`,
+          auth: operator(ctx),
+        });
         return (r.body as { status?: string } | undefined)?.status ?? `HTTP ${r.status}`;
       }),
     );

@@ -116,7 +116,12 @@ export const certRotation: Lab = {
     // The custom validator the gateway has carried since before the mesh: fine with the old format.
     await ctx.setFault('gateway', 'legacy-cert-validator', {});
     const warm = summarize(
-      await drive(ctx.platform.edge, { durationMs: 2000, ratePerSecond: 10, maxInFlight: 20, next: nextOf(ctx) }),
+      await drive(ctx.platform.edge, {
+        durationMs: 2000,
+        ratePerSecond: 10,
+        maxInFlight: 20,
+        next: nextOf(ctx),
+      }),
     );
     ctx.say(`with the old certificates and the legacy validator: ${fmtSummary(warm)}`);
     // The rotation, done the proper way: first every service trusts old and new CA, then the new leaves go out.

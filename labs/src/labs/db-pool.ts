@@ -5,7 +5,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, drive, fmtSummary, quantileOf, shareWithin, sumOf, summarize } from '../measure';
-import { alertCheck, approvedCheck, finalStatuses, operator, orderIdOf, pct, placeOrderSpec, sec } from './common';
+import {
+  alertCheck,
+  approvedCheck,
+  finalStatuses,
+  operator,
+  orderIdOf,
+  pct,
+  placeOrderSpec,
+  sec,
+} from './common';
 
 const ID = 'db-pool-exhaustion';
 const SLOW = { operation: 'ListOrders', holdMs: 4000 };

@@ -35,7 +35,11 @@ async function lookUp(ctx: LabContext, placed: Map<string, string>) {
   let same = 0;
   const statuses: Record<string, number> = {};
   for (const [id, status] of placed) {
-    const r = await request(ctx.platform.edge, { method: 'GET', path: `/v1/orders/${id}`, auth: operator(ctx) });
+    const r = await request(ctx.platform.edge, {
+      method: 'GET',
+      path: `/v1/orders/${id}`,
+      auth: operator(ctx),
+    });
     statuses[r.status] = (statuses[r.status] ?? 0) + 1;
     if (r.status !== 200) continue;
     found++;
