@@ -66,7 +66,6 @@ done
 AUTH_ARGS=()
 if [[ -n "${SHOP_OIDC_ISSUER:-}" ]]; then
   log "identity: tokens of ${SHOP_OIDC_ISSUER}; helm test signs in as bob (Secret ${RELEASE}-helm-test-login)"
-  kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
   kubectl -n "$NAMESPACE" create secret generic "${RELEASE}-helm-test-login" \
     --from-literal=username=bob --from-literal=password=bob-demo --dry-run=client -o yaml | kubectl apply -f -
   AUTH_ARGS=(--set auth.mode=oidc --set "auth.oidc.issuer=${SHOP_OIDC_ISSUER}"

@@ -29,7 +29,11 @@ void describe('auth values', () => {
       assert.equal(c.OIDC_ISSUER, IDP.issuer, svc);
       assert.equal(c.OIDC_AUDIENCE, 'shop-api', svc);
       assert.equal(c.OIDC_JWKS_URI, IDP.jwksUri, svc);
-      assert.equal(c.OIDC_CUSTOMER_CLAIM, 'preferred_username', `${svc}: the claim that becomes the customer`);
+      assert.equal(
+        c.OIDC_CUSTOMER_CLAIM,
+        'preferred_username',
+        `${svc}: the claim that becomes the customer`,
+      );
       assert.equal(c.OIDC_ROLES_CLAIM, 'shop_roles', svc);
     }
     const inventory = configOf(objects, 'inventory');
