@@ -1,10 +1,10 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument -- rendered manifests are untyped YAML */
 // Identity in the chart: the same auth values (auth.mode, auth.oidc) become the services' OIDC_* configuration,
 // Istio's RequestAuthentication and the policy that refuses the API without a token; the schema refuses bad values.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { objectsOf, render, renderRaw, type K8sObject } from './support';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 
 const configOf = (objects: K8sObject[], service: string): Record<string, string> =>
