@@ -68,14 +68,17 @@ export interface GrpcurlResult {
   stderr: string;
 }
 
-/** Runs `grpcurl -plaintext [-H header]... [-d data] <address> <args...>` and returns what it printed. */
+/**
+ * Runs `grpcurl -plaintext [-H header]... [-d data] <address> <args...>` and returns what it printed. Asynchronous:
+ * the test process keeps serving while grpcurl runs (the services fetch the keys of the test's in-process issuer).
+ */
 export function grpcurl(
   binary: string,
   address: string,
   args: readonly string[],
   data?: unknown,
   headers: readonly string[] = [],
-): GrpcurlResult {
+): Promise<GrpcurlResult> {
   const flags = [
     '-plaintext',
     '-max-time',
@@ -83,9 +86,19 @@ export function grpcurl(
     ...headers.flatMap((h) => ['-H', h]),
     ...(data === undefined ? [] : ['-d', JSON.stringify(data)]),
   ];
-  const r = spawnSync(binary, [...flags, address, ...args], {
-    encoding: 'utf8',
-    timeout: 20_000,
+  return new Promise((resolve) => {
+    execFile(
+      binary,
+      [...flags, address, ...args],
+      { encoding: 'utf8', timeout: 20_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        resolve({
+          status: code,
+          stdout: stdout ?? '',
+          stderr: `${err && code === null ? err.message : ''}${stderr ?? ''}`,
+        });
+      },
+    );
   });
-  return { status: r.status, stdout: r.stdout ?? '', stderr: `${r.error?.message ?? ''}${r.stderr ?? ''}` };
 }

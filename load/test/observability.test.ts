@@ -390,12 +390,12 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
     };
     for (const [name, want] of Object.entries(expected)) {
       const address = `127.0.0.1:${stack.services[name as 'orders'].grpcPort}`;
-      const ok = (args: string[], data?: unknown, headers: string[] = []) => {
-        const r = grpcurl(bin, address, args, data, headers);
+      const ok = async (args: string[], data?: unknown, headers: string[] = []) => {
+        const r = await grpcurl(bin, address, args, data, headers);
         assert.equal(r.status, 0, `grpcurl ${args.join(' ')} on ${name}: ${r.stderr}${r.stdout}`);
         return r.stdout;
       };
-      const listed = ok(['list']).trim().split('\n').sort();
+      const listed = (await ok(['list'])).trim().split('\n').sort();
       assert.deepEqual(
         listed,
         [
@@ -407,13 +407,16 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
         `${name} lists its own service, health and reflection only`,
       );
       for (const service of [want.service, 'grpc.health.v1.Health'])
-        assert.match(ok(['describe', service]), new RegExp(`${service.replace(/\./g, '\\.')} is a service`));
-      assert.deepEqual(JSON.parse(ok(['grpc.health.v1.Health/Check'])), { status: 'SERVING' });
+        assert.match(
+          await ok(['describe', service]),
+          new RegExp(`${service.replace(/\./g, '\\.')} is a service`),
+        );
+      assert.deepEqual(JSON.parse(await ok(['grpc.health.v1.Health/Check'])), { status: 'SERVING' });
       const headers = name === 'inventory' ? [] : asCustomer;
-      want.check(JSON.parse(ok([want.call], want.data, headers)) as Record<string, unknown>);
+      want.check(JSON.parse(await ok([want.call], want.data, headers)) as Record<string, unknown>);
     }
     // Another service's methods are not offered (grpcurl used to list them here and get Unimplemented).
-    const foreign = grpcurl(bin, `127.0.0.1:${stack.services.orders.grpcPort}`, [
+    const foreign = await grpcurl(bin, `127.0.0.1:${stack.services.orders.grpcPort}`, [
       'describe',
       'inventory.v1.InventoryService',
     ]);
