@@ -188,6 +188,16 @@ export function loadConfig<S extends z.ZodObject>(schema: S, source: NodeJS.Proc
     const about = field?.description ? ` (${field.description})` : '';
     return `${key}=${shown}: ${issue.message}${about}`;
   });
+  // The check across the auth variables too, from the raw values, so that one run names every missing variable.
+  if ('AUTH_MODE' in schema.shape) {
+    const raw = (key: string) => (source[key]?.trim() ? source[key]?.trim() : undefined);
+    violations.push(
+      ...authViolations({
+        AUTH_MODE: (raw('AUTH_MODE') ?? 'oidc') as 'oidc',
+        OIDC_ISSUER: raw('OIDC_ISSUER'),
+      }),
+    );
+  }
   throw new ConfigError(violations);
 }
 

@@ -44,6 +44,17 @@ describe('auth config', () => {
     assert.equal(c.OIDC_CUSTOMER_CLAIM, 'sub');
     assert.equal(c.OIDC_ROLES_CLAIM, 'roles');
   });
+  it('names a missing OIDC_ISSUER with the other violations of the same run', () => {
+    const full = z.object({ ...authConfig(), PORT: z.string() });
+    assert.throws(
+      () => loadConfig(full, {}),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.violations.length === 2 &&
+        err.violations.some((v) => v.startsWith('PORT=')) &&
+        err.violations.some((v) => v.startsWith('OIDC_ISSUER=not set')),
+    );
+  });
   it('refuses bad values, all at once', () => {
     assert.throws(
       () => loadConfig(schema, { AUTH_MODE: 'none', OIDC_ISSUER: 'ftp://x', OIDC_CUSTOMER_CLAIM: 'a b' }),

@@ -25,7 +25,7 @@ test('every violation is reported at once and secrets are not echoed', () => {
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const keys = err.violations.map((v) => v.split('=')[0]).sort();
-      assert.deepEqual(keys, ['CREDIT_LIMIT_CENTS', 'DATABASE_URL', 'KAFKA_BROKERS']);
+      assert.deepEqual(keys, ['CREDIT_LIMIT_CENTS', 'DATABASE_URL', 'KAFKA_BROKERS', 'OIDC_ISSUER']);
       assert.doesNotMatch(err.message, /hunter2/);
       return true;
     },
