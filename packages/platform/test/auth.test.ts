@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Span } from '@opentelemetry/api';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type { KeyServer, TestIssuer } from '@shop/testkit';
 import { IdentityClient, foreignToken, keyServer, testIssuer, unsignedToken } from '@shop/testkit';
 import type { TokenVerifier } from '../src';
@@ -15,6 +18,8 @@ import {
   loadConfig,
   z,
 } from '../src';
+
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
 async function refusal(p: Promise<unknown>): Promise<string> {
   try {
@@ -166,6 +171,22 @@ describe('verifier claims checks (tokens signed by a key server of the test)', (
     assert.equal(await refusal(verifier.verify(await keys.mint({ sub: 'c' }, { typ: 'JWT' }))), 'wrong_type');
     assert.equal(await refusal(verifier.verify(await keys.mint({ sub: 'has space' }))), 'bad_claims');
     assert.equal(await refusal(verifier.verify(await keys.mint({ sub: 'c', roles: [1] }))), 'bad_claims');
+  });
+  it('puts the caller on the active span, never the token', async () => {
+    const attributes: Record<string, unknown> = {};
+    const span = {
+      spanContext: () => ({ traceId: '0'.repeat(31) + '1', spanId: '0'.repeat(15) + '1', traceFlags: 1 }),
+      setAttribute(key: string, value: unknown) {
+        attributes[key] = value;
+        return this;
+      },
+      isRecording: () => true,
+    } as unknown as Span;
+    const token = await keys.mint({ sub: 'dave', roles: ['operator'] });
+    await context.with(trace.setSpan(context.active(), span), () => verifier.verify(token));
+    assert.equal(attributes['enduser.id'], 'dave');
+    assert.equal(attributes['enduser.role'], 'operator');
+    assert.ok(!Object.values(attributes).some((v) => String(v).includes(token.slice(0, 20))));
   });
   it('a token within the clock tolerance is still valid', async () => {
     assert.equal((await verifier.verify(await keys.mint({ sub: 'c' }, { expiresIn: -2 }))).customerId, 'c');
