@@ -335,11 +335,6 @@ export function actingCustomer(caller: Identity | undefined, given: string | und
   return caller.customerId;
 }
 
-/** Whether the caller may see what belongs to `ownerId`: its owner or an operator (anyone in open mode). */
-export function mayAccess(caller: Identity | undefined, ownerId: string): boolean {
-  return !caller || caller.operator || caller.customerId === ownerId;
-}
-
 /** Throws operator_only unless the caller is an operator (open mode: everyone is). */
 export function requireOperator(caller: Identity | undefined): void {
   if (caller && !caller.operator) throw new AuthError('operator_only');
