@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { authViolations } from './auth';
 import { tlsViolations } from './tls';
 
 /** Thrown when the environment does not satisfy a service's schema; lists every violation at once. */
@@ -175,7 +176,8 @@ export function loadConfig<S extends z.ZodObject>(schema: S, source: NodeJS.Proc
   if (result.success) {
     // Checks across variables and on the files they name, once each variable is valid on its own.
     const tls = 'GRPC_TLS_CERT_FILE' in schema.shape ? tlsViolations(result.data) : [];
-    if (tls.length > 0) throw new ConfigError(tls);
+    const auth = 'AUTH_MODE' in schema.shape ? authViolations(result.data) : [];
+    if (tls.length + auth.length > 0) throw new ConfigError([...tls, ...auth]);
     return result.data;
   }
   const violations = result.error.issues.map((issue) => {
@@ -186,6 +188,16 @@ export function loadConfig<S extends z.ZodObject>(schema: S, source: NodeJS.Proc
     const about = field?.description ? ` (${field.description})` : '';
     return `${key}=${shown}: ${issue.message}${about}`;
   });
+  // The check across the auth variables too, from the raw values, so that one run names every missing variable.
+  if ('AUTH_MODE' in schema.shape) {
+    const raw = (key: string) => (source[key]?.trim() ? source[key]?.trim() : undefined);
+    violations.push(
+      ...authViolations({
+        AUTH_MODE: (raw('AUTH_MODE') ?? 'oidc') as 'oidc',
+        OIDC_ISSUER: raw('OIDC_ISSUER'),
+      }),
+    );
+  }
   throw new ConfigError(violations);
 }
 

@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningGateway } from './support';
-import { startGateway } from './support';
+import { startGateway, tokenOf } from './support';
 import type { Stack } from './stack';
 import { startBackends } from './stack';
 
@@ -80,7 +80,8 @@ describe('the REST edge against its published OpenAPI document (schemathesis, ev
     const r = await run(
       'bash',
       [SCRIPT, gw.url],
-      { ...process.env, SCHEMATHESIS: await st, FUZZ_MAX_EXAMPLES: '40' },
+      // A customer's token from the real issuer (its customerId is the one schemathesis may meet; others are 403).
+      { ...process.env, SCHEMATHESIS: await st, FUZZ_MAX_EXAMPLES: '40', FUZZ_TOKEN: await tokenOf('fuzz') },
       10 * 60_000,
     );
     const summary = /Test cases:\s*\n\s*(\d+) generated, (\d+) passed/.exec(r.output);
@@ -91,5 +92,21 @@ describe('the REST edge against its published OpenAPI document (schemathesis, ev
     assert.ok(generated >= 300, `${generated} requests generated`);
     assert.equal(passed, generated, r.output.slice(-6000));
     assert.match(r.output, /No issues found/);
+    // The token was good: orders were placed and read (not every answer a 401, which the document also allows).
+    const metrics = await (await fetch(`${gw.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const served = (route: string, method: string, status: string) =>
+      metrics
+        .split('\n')
+        .filter(
+          (l) =>
+            l.startsWith('http_requests_total{') &&
+            l.includes(`method="${method}"`) &&
+            l.includes(`route="${route}"`) &&
+            l.includes(`status_code="${status}"`),
+        )
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    assert.ok(served('/v1/orders', 'POST', '201') > 0, 'schemathesis placed orders with the token');
+    assert.ok(served('/v1/orders', 'GET', '200') > 0, 'and listed them');
+    assert.ok(served('/v1/orders', 'GET', '401') > 0, 'and was refused without it (ignored_auth)');
   });
 });

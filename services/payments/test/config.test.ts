@@ -8,6 +8,7 @@ import { schema } from '../src/config';
 const required = {
   DATABASE_URL: 'postgres://payments:secret@127.0.0.1:5432/payments',
   KAFKA_BROKERS: '127.0.0.1:9092',
+  OIDC_ISSUER: 'http://127.0.0.1:8090',
 };
 
 test('defaults: ports 50053/9103 and a credit limit of 1,000.00', () => {
@@ -24,7 +25,7 @@ test('every violation is reported at once and secrets are not echoed', () => {
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const keys = err.violations.map((v) => v.split('=')[0]).sort();
-      assert.deepEqual(keys, ['CREDIT_LIMIT_CENTS', 'DATABASE_URL', 'KAFKA_BROKERS']);
+      assert.deepEqual(keys, ['CREDIT_LIMIT_CENTS', 'DATABASE_URL', 'KAFKA_BROKERS', 'OIDC_ISSUER']);
       assert.doesNotMatch(err.message, /hunter2/);
       return true;
     },
