@@ -32,6 +32,9 @@ export const TRACES_SAMPLERS = [
   'parentbased_traceidratio',
 ] as const;
 
+/** The trace exporters the OpenTelemetry SDK builds from OTEL_TRACES_EXPORTER (@shop/telemetry). */
+export const TRACES_EXPORTERS = ['otlp', 'zipkin', 'console', 'none'] as const;
+
 /**
  * Variables every service has; each service schema spreads these and adds its own. The telemetry variables are read
  * by the SDK before this schema runs (`--require ./dist/src/instrumentation.js`); they are declared here so that a
@@ -48,6 +51,13 @@ export const commonConfig = (httpPort: number) => ({
   ),
   OTEL_EXPORTER_OTLP_ENDPOINT: env.optionalHttpUrl(
     'export traces over OTLP http/protobuf to this collector (unset: nothing is exported)',
+  ),
+  OTEL_TRACES_EXPORTER: env.optionalList(
+    TRACES_EXPORTERS,
+    'where spans go, comma-separated: otlp (OTEL_EXPORTER_OTLP_ENDPOINT), zipkin (OTEL_EXPORTER_ZIPKIN_ENDPOINT), console, none (unset: otlp when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none)',
+  ),
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT: env.optionalHttpUrl(
+    'with OTEL_TRACES_EXPORTER=zipkin, the Zipkin v2 span endpoint (unset: http://localhost:9411/api/v2/spans; `npm start -- --traces` sets it)',
   ),
   OTEL_TRACES_SAMPLER: env.optionalEnum(
     TRACES_SAMPLERS,
