@@ -2,15 +2,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Infra } from '@shop/infra';
+import { ZIPKIN_VERSION, type Infra, type RunningZipkin } from '@shop/infra';
 import { infraUp } from './infra';
 import { pretty, say } from './log';
 import { PROFILES, type Args } from './options';
 import { NODE_FLAGS, root } from './paths';
 import { servicesAt, type ServicePorts } from './ports';
 import { build, waitExit, waitReady, watchParent } from './proc';
+import { startTraceViewer, traceViewerAt, traceViewerEnv } from './traces';
 
-const HELP = `npm start [-- --reset] [-- --prometheus] [-- --name N --pg-port P --kafka-port K --port-offset O]
+const HELP = `npm start [-- --reset] [-- --prometheus] [-- --traces] [-- --name N --pg-port P --kafka-port K --port-offset O]
 
 Provisions PostgreSQL (a database and a role per service) and a single-node Kafka broker, then starts
 inventory, payments, orders and gateway, with one combined log. Ctrl+C or SIGTERM (to npm or to this process)
@@ -19,10 +20,13 @@ stops everything. A service that exits is restarted after 1 s, 2 s, 4 s ... up t
   --reset        wipe the local state (.local/dev: databases, Kafka log, credentials) before starting
   --prometheus   also run a local Prometheus (Debian package 'prometheus') on 127.0.0.1:9090 with the
                  platform's rules, scraping every service
+  --traces       also run the trace viewer (Zipkin ${ZIPKIN_VERSION}, fetched once from Maven Central; Java 17+)
+                 on 127.0.0.1:9411 (plus the offset); every service sends it its spans; the console links
+                 each order to its trace there
   --name N       state in .local/N instead of .local/dev (a second platform beside the first)
   --pg-port P    PostgreSQL port (55432)
   --kafka-port K Kafka port (59092; the controller uses K+1)
-  --port-offset O  added to every service port (8080, 9101-9103, 50051-50053); demo and the other tools
+  --port-offset O  added to every service port (8080, 9101-9103, 50051-50053, 9411); demo and the other tools
                  expect the defaults
 Environment: KAFKA_BROKERS (use an existing broker), SHOP_POSTGRES_URL (admin URL of an existing PostgreSQL),
 LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf).`;
@@ -102,6 +106,8 @@ export async function startPlatform(args: Args): Promise<void> {
   let stopping = false;
   let infra: Infra | undefined;
   let prometheus: ChildProcess | undefined;
+  const tracing = args.has('--traces') ? traceViewerAt(offset) : undefined;
+  let traces: Promise<RunningZipkin | undefined> | undefined;
   let unwatchParent: () => void = () => undefined;
   const stopAll = async (code: number) => {
     if (stopping) return;
@@ -118,6 +124,7 @@ export async function startPlatform(args: Args): Promise<void> {
       exits.push(waitExit(prometheus, 3000));
     }
     await Promise.all(exits);
+    await (await traces?.catch(() => undefined))?.stop();
     if (infra) {
       say('platform', 'stopping Kafka and PostgreSQL...');
       await infra.stop().catch((err: Error) => say('platform', `infrastructure stop failed: ${err.message}`));
@@ -157,7 +164,11 @@ export async function startPlatform(args: Args): Promise<void> {
   if (stopping) return;
 
   const launch = (svc: ServicePorts) => {
-    const child = spawnService(svc.name, serviceEnv(svc, up, upstreams), 'pipe');
+    const env = {
+      ...serviceEnv(svc, up, upstreams),
+      ...(tracing ? traceViewerEnv(tracing, svc.name) : {}),
+    };
+    const child = spawnService(svc.name, env, 'pipe');
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (l) => say(svc.name, pretty(l)));
     }
@@ -200,6 +211,8 @@ export async function startPlatform(args: Args): Promise<void> {
       });
     }, delay);
   }
+  // The viewer's JVM starts beside the services (its address is known up front); the summary waits for both.
+  if (tracing) traces = startTraceViewer(profile.stateDir, offset, up);
   for (const svc of services) launch(svc);
 
   if (args.has('--prometheus')) prometheus = startPrometheus(profile.stateDir);
@@ -208,6 +221,13 @@ export async function startPlatform(args: Args): Promise<void> {
     services.map((s) => waitReady(`http://127.0.0.1:${s.httpPort}/readyz`, 90_000)),
   );
   if (stopping) return;
+  const viewer = await traces?.catch((err: Error) => {
+    say('platform', `--traces: the trace viewer did not start:\n${err.message}`);
+    void stopAll(1);
+    return undefined;
+  });
+  if (stopping) return;
+  if (viewer) say('traces', viewer.description);
   const lines = services.map(
     (s, i) =>
       `${s.name.padEnd(10)} ${results[i] ? 'ready    ' : 'NOT READY'} http://127.0.0.1:${s.httpPort}` +
@@ -215,7 +235,7 @@ export async function startPlatform(args: Args): Promise<void> {
   );
   say(
     'platform',
-    `\n  ${lines.join('\n  ')}\n  PostgreSQL ${up.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${up.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}  Try: curl http://127.0.0.1:${services.at(-1)?.httpPort}/v1/products    Stop: Ctrl+C`,
+    `\n  ${lines.join('\n  ')}\n  PostgreSQL ${up.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${up.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}${viewer ? `  Traces     ${viewer.uiUrl}/ (an order's trace: ${viewer.uiUrl}/traces/<trace id>)\n` : ''}  Try: curl http://127.0.0.1:${services.at(-1)?.httpPort}/v1/products    Stop: Ctrl+C`,
   );
 }
 
