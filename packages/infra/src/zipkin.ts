@@ -19,7 +19,7 @@ export const ZIPKIN_VERSION = '3.6.1';
 const ZIPKIN_SHA256 = 'd8326e0ed4f43855dba81228f688554706e52578a7c782d9a90b73f8680654a1';
 const ZIPKIN_PATH = `io/zipkin/zipkin-server/${ZIPKIN_VERSION}/zipkin-server-${ZIPKIN_VERSION}-exec.jar`;
 export const ZIPKIN_DEFAULT_PORT = 9411;
-/** Bounded heap: with MEM_MAX_SPANS below, a resident size of about 300 MB (docs/observability.md). */
+/** Bounded heap: with MEM_MAX_SPANS below, a resident size of about 250 MB (docs/tracing.md). */
 const HEAP = '256m';
 const MAX_SPANS = 50_000;
 const READY_TIMEOUT_MS = 120_000;
