@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startZipkin, type RunningZipkin } from '@shop/infra';
-import { eventually, uniqueCustomer } from '@shop/testkit';
+import { eventually } from '@shop/testkit';
 import type { Stack } from './stack';
 import { startStack } from './stack';
 
@@ -67,10 +67,19 @@ describe('the trace viewer: an order placed at the edge is one trace in Zipkin, 
     assert.deepEqual(codes, [0, 0, 0, 0], 'every service exits 0 on SIGTERM');
   });
 
-  async function api(method: string, path: string, body?: unknown): Promise<Response> {
+  /** A call at the edge; with `auth`, as that signed-in customer (a token from the real issuer). */
+  async function api(
+    method: string,
+    path: string,
+    body?: unknown,
+    auth?: { headers(): Promise<Record<string, string>> },
+  ): Promise<Response> {
     return fetch(`${stack.gateway}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        ...(auth ? await auth.headers() : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(10_000),
     });
@@ -91,8 +100,13 @@ describe('the trace viewer: an order placed at the edge is one trace in Zipkin, 
   }
 
   it('answers with the request span as traceresponse; that trace holds the gateway, orders, inventory and payments', async () => {
-    const customerId = uniqueCustomer('traces');
-    const placed = await api('POST', '/v1/orders', { customerId, items: [{ sku: 'SKU-0002', quantity: 1 }] });
+    const customer = stack.issuer.client.customer('traces');
+    const placed = await api(
+      'POST',
+      '/v1/orders',
+      { customerId: customer.customerId, items: [{ sku: 'SKU-0002', quantity: 1 }] },
+      customer,
+    );
     assert.equal(placed.status, 201, await placed.clone().text());
     const header = placed.headers.get('traceresponse') ?? '';
     const match = TRACE_RESPONSE.exec(header);
@@ -102,7 +116,7 @@ describe('the trace viewer: an order placed at the edge is one trace in Zipkin, 
     const order = (await placed.json()) as { id: string };
     const approved = await eventually(
       async () => {
-        const res = await api('GET', `/v1/orders/${order.id}`);
+        const res = await api('GET', `/v1/orders/${order.id}`, undefined, customer);
         const body = (await res.json()) as { status: string };
         return body.status === 'PENDING' ? undefined : body;
       },
