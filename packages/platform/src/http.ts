@@ -201,7 +201,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
 export function traceResponseOf(span: Span | undefined): string | undefined {
   const ctx = span?.spanContext();
   if (!ctx || !isSpanContextValid(ctx)) return undefined;
-  const sampled = (ctx.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
+  const sampled = (ctx.traceFlags & TraceFlags.SAMPLED) !== 0;
   return `00-${ctx.traceId}-${ctx.spanId}-${sampled ? '01' : '00'}`;
 }
 
