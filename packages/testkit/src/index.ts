@@ -77,3 +77,4 @@ export const uniqueCustomer = (prefix = 'cust') => `${prefix}-${randomUUID().sli
 export * from './certs';
 export * from './kafka';
 export * from './identity';
+export * from './tokens';

@@ -1,4 +1,4 @@
-import { clientConfig, commonConfig, env, z } from '@shop/platform';
+import { authConfig, clientConfig, commonConfig, env, z } from '@shop/platform';
 
 /** The gateway's environment (docs/architecture.md): no database and no Kafka, three gRPC upstreams. */
 export const schema = z.object({
@@ -8,6 +8,7 @@ export const schema = z.object({
   INVENTORY_ADDR: env.address('127.0.0.1:50052', 'gRPC address (host:port) of the inventory service'),
   PAYMENTS_ADDR: env.address('127.0.0.1:50053', 'gRPC address (host:port) of the payments service'),
   ...clientConfig(),
+  ...authConfig(),
 });
 
 export type Config = z.infer<typeof schema>;

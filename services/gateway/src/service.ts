@@ -1,5 +1,11 @@
 import type { Logger, RunningService, GatewayContext } from '@shop/platform';
-import { checkHealth, createEdge, dependencySettings, errorMessage } from '@shop/platform';
+import {
+  checkHealth,
+  createAuthenticator,
+  createEdge,
+  dependencySettings,
+  errorMessage,
+} from '@shop/platform';
 import { createGrpcUpstreams } from './adapters/grpc/upstreams';
 import type { GrpcUpstreams } from './adapters/grpc/upstreams';
 import { frameworkErrors, registerRoutes } from './adapters/http/routes';
@@ -52,7 +58,8 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
         settings: dependencySettings(config),
         ...(ctx.tls ? { tls: ctx.tls } : {}),
       });
-      registerRoutes(app, upstreams, ctx);
+      const auth = createAuthenticator(config, { logger: ctx.logger, registry: ctx.metrics.registry });
+      registerRoutes(app, upstreams, ctx, auth);
     },
     readiness,
     {

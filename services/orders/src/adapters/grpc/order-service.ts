@@ -1,4 +1,7 @@
 import { ordersV1 } from '@shop/contracts';
+import * as rules from '@shop/contracts/rules';
+import type { Authenticator, Identity } from '@shop/platform';
+import { AuthError, grpcCaller } from '@shop/platform';
 import type { Order, OrderStatus } from '../../domain/order';
 import type { AppDeps } from '../../app/deps';
 import { cancelOrder } from '../../app/cancel-order';
@@ -43,13 +46,35 @@ export function toProto(o: Order): ordersV1.Order {
   };
 }
 
-export function orderService(deps: AppDeps): ordersV1.OrderServiceServer {
+/**
+ * The gRPC OrderService. Every call is authenticated by the caller's own access token (the gateway forwards it as
+ * `authorization` metadata): UNAUTHENTICATED without a valid one, PERMISSION_DENIED when a customer names another
+ * customer, NOT_FOUND for another customer's order. An operator reads, lists and cancels every order.
+ */
+export function orderService(deps: AppDeps, auth: Authenticator): ordersV1.OrderServiceServer {
   const hub = deps.changes;
   const { unary, failed } = ordersGrpcHandlers(deps.logger);
+  const forbid = (reason: 'forbidden' | 'operator_only') => {
+    auth.refused(reason);
+    return new AuthError(reason);
+  };
+  /**
+   * The customer a call names, held to the caller: empty means the caller's own; another well-formed id is
+   * PERMISSION_DENIED (an operator may list anyone's); a malformed one is left for validation (INVALID_ARGUMENT).
+   */
+  const ownCustomer = (caller: Identity | undefined, given: string, operatorMayName: boolean): string => {
+    // An operator's listing names its customer, or all_customers (issue 12: empty never means everyone).
+    if (!caller || (operatorMayName && caller.operator)) return given;
+    if (given === '' || given === caller.customerId) return caller.customerId;
+    if (rules.checkString(rules.CUSTOMER_ID, given) !== undefined) return given;
+    throw forbid('forbidden');
+  };
   return {
-    placeOrder: unary('PlaceOrder', async (req: ordersV1.PlaceOrderRequest) => {
+    placeOrder: unary('PlaceOrder', async (req: ordersV1.PlaceOrderRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      // Orders are placed for the caller alone (an operator too); empty: the caller's own id.
       const r = await placeOrder(deps, {
-        customerId: req.customerId,
+        customerId: ownCustomer(caller, req.customerId, false),
         items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
         ...(req.idempotencyKey !== '' ? { idempotencyKey: req.idempotencyKey } : {}),
       });
@@ -57,12 +82,17 @@ export function orderService(deps: AppDeps): ordersV1.OrderServiceServer {
       const order = r.replayed ? r.order : await holdUntilDecided(deps, hub, r.order);
       return { order: toProto(order), replayed: r.replayed };
     }),
-    getOrder: unary('GetOrder', async (req: ordersV1.GetOrderRequest) => ({
-      order: toProto(await getOrder(deps, req.orderId)),
-    })),
-    listOrders: unary('ListOrders', async (req: ordersV1.ListOrdersRequest) => {
+    getOrder: unary('GetOrder', async (req: ordersV1.GetOrderRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      return { order: toProto(await getOrder(deps, req.orderId, caller)) };
+    }),
+    listOrders: unary('ListOrders', async (req: ordersV1.ListOrdersRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      // Every customer's orders (all_customers) is for operators; a customer lists its own.
+      if (caller && !caller.operator && req.allCustomers && req.customerId === '')
+        throw forbid('operator_only');
       const r = await listOrders(deps, {
-        customerId: req.customerId,
+        customerId: req.allCustomers ? req.customerId : ownCustomer(caller, req.customerId, true),
         allCustomers: req.allCustomers,
         status: statusFilter(req.status),
         pageSize: req.pageSize,
@@ -70,28 +100,34 @@ export function orderService(deps: AppDeps): ordersV1.OrderServiceServer {
       });
       return { orders: r.orders.map(toProto), nextPageToken: r.nextPageToken };
     }),
-    cancelOrder: unary('CancelOrder', async (req: ordersV1.CancelOrderRequest) => ({
-      order: toProto(await cancelOrder(deps, req.orderId)),
-    })),
+    cancelOrder: unary('CancelOrder', async (req: ordersV1.CancelOrderRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      return { order: toProto(await cancelOrder(deps, req.orderId, caller)) };
+    }),
     watchOrder: (call) => {
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
       call.on('close', () => abort.abort());
-      watchOrder(
-        deps,
-        hub,
-        call.request.orderId,
-        (o) => call.write({ order: toProto(o) }),
-        abort.signal,
-      ).then(
-        () => {
-          if (!call.cancelled) call.end();
-        },
-        (err: unknown) => {
-          const e = failed('WatchOrder', err);
-          if (!call.cancelled) call.emit('error', e);
-        },
-      );
+      grpcCaller(auth, call.metadata)
+        .then((caller) =>
+          watchOrder(
+            deps,
+            hub,
+            call.request.orderId,
+            (o) => call.write({ order: toProto(o) }),
+            abort.signal,
+            caller,
+          ),
+        )
+        .then(
+          () => {
+            if (!call.cancelled) call.end();
+          },
+          (err: unknown) => {
+            const e = failed('WatchOrder', err);
+            if (!call.cancelled) call.emit('error', e);
+          },
+        );
     },
   };
 }
