@@ -167,6 +167,16 @@ describe('the trace viewer: an order placed at the edge is one trace in Zipkin, 
     assert.equal(unknown.status, 404);
   });
 
+  it('traces a refused request too: a 401 without a token names its trace, which the viewer has', async () => {
+    const refused = await api('GET', '/v1/orders');
+    assert.equal(refused.status, 401);
+    assert.match(refused.headers.get('www-authenticate') ?? '', /^Bearer realm="shop-api"/);
+    const match = TRACE_RESPONSE.exec(refused.headers.get('traceresponse') ?? '');
+    assert.ok(match, 'the refusal carries a traceresponse');
+    const spans = await traceInZipkin(match[1] ?? '', (s) => s.some((x) => x.id === match[2]));
+    assert.equal(spans.find((x) => x.id === match[2])?.tags?.['http.response.status_code'], '401');
+  });
+
   it('leaves probes and scrapes without a trace (nothing to open, no header)', async () => {
     const ready = await fetch(`http://127.0.0.1:${stack.services.gateway.httpPort}/readyz`);
     assert.equal(ready.status, 200);
