@@ -2,6 +2,8 @@ import type { Logger, RunningService, GatewayContext } from '@shop/platform';
 import { checkHealth, createEdge, dependencySettings, errorMessage } from '@shop/platform';
 import { createGrpcUpstreams } from './adapters/grpc/upstreams';
 import type { GrpcUpstreams } from './adapters/grpc/upstreams';
+import { LabBoard, gatewayAdminRoutes } from './adapters/http/admin';
+import { registerConsole } from './adapters/http/console';
 import { frameworkErrors, registerRoutes } from './adapters/http/routes';
 import type { Config } from './config';
 
@@ -41,6 +43,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
       ]),
     );
   let upstreams: GrpcUpstreams | undefined;
+  const labs = new LabBoard();
   return createEdge(
     'gateway',
     config,
@@ -52,12 +55,14 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
         settings: dependencySettings(config),
         ...(ctx.tls ? { tls: ctx.tls } : {}),
       });
-      registerRoutes(app, upstreams, ctx);
+      registerRoutes(app, upstreams, ctx, { faultAdmins: config.FAULT_ADMIN_URLS, labs });
+      registerConsole(app, consoleOptions(config));
     },
     readiness,
     {
       ...(opts.logger ? { logger: opts.logger } : {}),
       bodyLimit: BODY_LIMIT_BYTES,
+      adminRoutes: gatewayAdminRoutes(labs),
       http: { frameworkErrors, requireHostHeader: false, readyWhen: 'any' },
       onStop: async () => {
         upstreams?.close();
@@ -66,4 +71,17 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
       },
     },
   );
+}
+
+/** What the console's config.json says, from the gateway's configuration. */
+function consoleOptions(config: Config) {
+  // AUTH_MODE and OIDC_ISSUER are the platform's auth configuration (shared by gateway, orders and payments).
+  const auth = config as Config & { AUTH_MODE?: string; OIDC_ISSUER?: string };
+  return {
+    issuerUrl: config.CONSOLE_ISSUER_URL ?? auth.OIDC_ISSUER,
+    clientId: 'shop-console',
+    tracesUiUrl: config.TRACES_UI_URL,
+    metricsUiUrl: config.METRICS_UI_URL,
+    authMode: auth.AUTH_MODE ?? 'open',
+  };
 }

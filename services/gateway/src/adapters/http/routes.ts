@@ -6,7 +6,11 @@ import type { Upstreams } from '../../app/ports';
 import type { ListOrdersInput, ListPaymentsInput, OrderStatus, Violation } from '../../domain/model';
 import { ValidationError } from '../../domain/model';
 import { UpstreamError } from '../../app/ports';
+import type { AdminOptions } from './admin';
+import { LabBoard, adminApiRoutes } from './admin';
 import { answerClientErrorsAsProblems } from './client-errors';
+import { CONSOLE_PATHS } from './console';
+import { endStreamsOnClose, orderEvents } from './events';
 import type { OpenApiDocument } from './contract';
 import {
   OPENAPI_PATH,
@@ -25,7 +29,7 @@ type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 interface Route {
   /** The operation in openapi.yaml whose parameters and body the route accepts. */
   operationId: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   handler: Handler;
 }
@@ -42,6 +46,7 @@ export const PARAM_PATHS = {
   product: '/v1/products/:sku',
   order: '/v1/orders/:id',
   cancel: '/v1/orders/:id/cancel',
+  events: '/v1/orders/:id/events',
 } as const;
 
 /** Values of a repeated header, from the raw headers (Node joins repeated unknown headers into "a, b"). */
@@ -57,7 +62,10 @@ export function headerValues(req: FastifyRequest, name: string): string[] {
  * The REST API (issue 3, Interfaces): each route calls its upstream directly; what it may receive is the
  * operation's in openapi.yaml, checked before the handler runs.
  */
-export function apiRoutes(up: Upstreams): Route[] {
+export function apiRoutes(
+  up: Upstreams,
+  admin: AdminOptions = { faultAdmins: {}, labs: new LabBoard() },
+): Route[] {
   return [
     {
       operationId: 'listProducts',
@@ -121,6 +129,12 @@ export function apiRoutes(up: Upstreams): Route[] {
       },
     },
     {
+      operationId: 'watchOrderEvents',
+      method: 'GET',
+      url: PARAM_PATHS.events,
+      handler: (req, reply) => orderEvents(req.server, up, (params(req).id ?? '').toLowerCase(), reply),
+    },
+    {
       operationId: 'listPayments',
       method: 'GET',
       url: '/v1/payments',
@@ -133,6 +147,7 @@ export function apiRoutes(up: Upstreams): Route[] {
         return { items: await up.listPayments(input) };
       },
     },
+    ...adminApiRoutes(admin),
   ];
 }
 
@@ -249,17 +264,24 @@ function contractHooks(doc: OpenApiDocument, r: Route) {
   };
 }
 
-export function registerRoutes(app: FastifyInstance, up: Upstreams, ctx: GatewayContext): void {
+export function registerRoutes(
+  app: FastifyInstance,
+  up: Upstreams,
+  ctx: GatewayContext,
+  admin?: AdminOptions,
+): void {
   const contract = loadOpenApi();
   // The document is the contract the routes are checked against; a build without it must not serve anything.
   if (!contract) throw new Error(`openapi.yaml not found next to the gateway (looked for ${OPENAPI_PATH})`);
   ctx.logger.debug({ file: contract.file }, 'REST contract loaded');
-  const routes = apiRoutes(up);
+  const routes = apiRoutes(up, admin);
+  endStreamsOnClose(app);
 
   // Path templates -> allowed methods, to tell an unknown path (404) from a known one with a wrong method (405).
   const templates = [
     ...routes.map((r) => ({ url: r.url, method: r.method })),
     { url: '/openapi.yaml', method: 'GET' as const },
+    ...CONSOLE_PATHS.map((url) => ({ url, method: 'GET' as const })),
     ...PLATFORM_ROUTES.map((url) => ({ url, method: 'GET' as const })),
   ];
   const matchers = [...new Set(templates.map((t) => t.url))].map((url) => {
