@@ -325,7 +325,8 @@ async function loadHistory(cursor = null) {
     return;
   }
   const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
-  const customer = isOperator() ? $('history-customer').value.trim() : customerId();
+  // An operator may list every customer's orders (no customerId); an open edge lists the typed customer's.
+  const customer = (isOperator() ? $('history-customer').value.trim() : '') || (session && isOperator() ? '' : customerId());
   if (customer) q.set('customerId', customer);
   if (cursor) q.set('cursor', cursor);
   try {
