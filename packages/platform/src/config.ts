@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { authViolations } from './auth';
 import { tlsViolations } from './tls';
 
 /** Thrown when the environment does not satisfy a service's schema; lists every violation at once. */
@@ -175,7 +176,8 @@ export function loadConfig<S extends z.ZodObject>(schema: S, source: NodeJS.Proc
   if (result.success) {
     // Checks across variables and on the files they name, once each variable is valid on its own.
     const tls = 'GRPC_TLS_CERT_FILE' in schema.shape ? tlsViolations(result.data) : [];
-    if (tls.length > 0) throw new ConfigError(tls);
+    const auth = 'AUTH_MODE' in schema.shape ? authViolations(result.data) : [];
+    if (tls.length + auth.length > 0) throw new ConfigError([...tls, ...auth]);
     return result.data;
   }
   const violations = result.error.issues.map((issue) => {

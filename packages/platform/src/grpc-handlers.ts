@@ -1,3 +1,4 @@
+import { AuthError, authGrpcError } from './auth';
 import type { grpc, GrpcError } from './grpc';
 import { grpcError, invalidArgument, Status } from './grpc';
 import type { Logger } from './logger';
@@ -31,6 +32,7 @@ export interface GrpcHandlerOptions<E extends CodedError> {
  */
 export function grpcHandlers<E extends CodedError>(opts: GrpcHandlerOptions<E>) {
   function toGrpcError(err: unknown): GrpcError {
+    if (err instanceof AuthError) return authGrpcError(err);
     if (err instanceof opts.errorType) {
       const code: grpc.status = opts.statusOf[err.code as E['code']];
       return code === Status.INVALID_ARGUMENT && err.violations.length > 0
@@ -51,10 +53,13 @@ export function grpcHandlers<E extends CodedError>(opts: GrpcHandlerOptions<E>) 
     return e;
   }
 
-  /** A promise-returning use case as a grpc-js unary handler. */
-  function unary<Req, Res>(method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  /** A promise-returning use case as a grpc-js unary handler (the call gives it the metadata: the caller's token). */
+  function unary<Req, Res>(
+    method: string,
+    fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      fn(call.request).then(
+      fn(call.request, call).then(
         (res) => callback(null, res),
         (err: unknown) => callback(failed(method, err)),
       );

@@ -218,6 +218,11 @@ export interface ClientOptions {
   discoveryRefreshMs?: number;
   /** Mutual TLS to the peer named here (its identity in the server certificate's SAN); none: plaintext. */
   tls?: { tls: GrpcTls; peer: string };
+  /**
+   * Pass the current request's caller on as `authorization: Bearer <token>` metadata (auth.ts setCaller): the
+   * gateway's clients of orders and payments, which verify it themselves. Off: no credentials leave with a call.
+   */
+  forwardCaller?: boolean;
 }
 
 /**
@@ -235,6 +240,9 @@ export function clientInterceptor(opts: ClientOptions): grpc.Interceptor {
       start(metadata, listener, next) {
         const requestId = requestContext.getStore()?.requestId;
         if (requestId && metadata.get('x-request-id').length === 0) metadata.set('x-request-id', requestId);
+        const caller = opts.forwardCaller ? requestContext.getStore()?.caller : undefined;
+        if (caller && metadata.get('authorization').length === 0)
+          metadata.set('authorization', `Bearer ${caller.token}`);
         next(metadata, {
           onReceiveStatus(status, nextStatus) {
             const l = { ...labels, grpc_code: codeName(status.code) };

@@ -22,3 +22,4 @@ export * from './faults';
 export * from './admin';
 export * from './tls';
 export * from './cgroup';
+export * from './auth';

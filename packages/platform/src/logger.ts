@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { trace } from '@opentelemetry/api';
 import pino from 'pino';
+import type { Identity } from './auth';
 
 export type Logger = pino.Logger;
 
@@ -11,6 +12,8 @@ export interface RequestContext {
   deadline?: number;
   /** The gRPC method being served, when there is one (the fault layer scopes faults by it). */
   operation?: string;
+  /** The verified caller (auth.ts setCaller); its token is forwarded by clients with `forwardCaller`, never logged. */
+  caller?: Identity;
 }
 export const requestContext = new AsyncLocalStorage<RequestContext>();
 

@@ -76,3 +76,5 @@ export async function eventually<T>(
 export const uniqueCustomer = (prefix = 'cust') => `${prefix}-${randomUUID().slice(0, 12)}`;
 export * from './certs';
 export * from './kafka';
+export * from './identity';
+export * from './tokens';

@@ -1,4 +1,4 @@
-import { clientConfig, commonConfig, env, z } from '@shop/platform';
+import { authConfig, clientConfig, commonConfig, env, z } from '@shop/platform';
 
 const SERVICE_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -45,6 +45,7 @@ export const schema = z.object({
   INVENTORY_ADDR: env.address('127.0.0.1:50052', 'gRPC address (host:port) of the inventory service'),
   PAYMENTS_ADDR: env.address('127.0.0.1:50053', 'gRPC address (host:port) of the payments service'),
   ...clientConfig(),
+  ...authConfig(),
   // The web console (docs/console.md) and its operator views.
   CONSOLE_ISSUER_URL: env.optionalHttpUrl(
     'OpenID issuer the console signs in against (browser-facing URL; default: OIDC_ISSUER)',

@@ -1,5 +1,11 @@
 import type { Logger, RunningService, GatewayContext } from '@shop/platform';
-import { checkHealth, createEdge, dependencySettings, errorMessage } from '@shop/platform';
+import {
+  checkHealth,
+  createAuthenticator,
+  createEdge,
+  dependencySettings,
+  errorMessage,
+} from '@shop/platform';
 import { createGrpcUpstreams } from './adapters/grpc/upstreams';
 import type { GrpcUpstreams } from './adapters/grpc/upstreams';
 import { LabBoard, gatewayAdminRoutes } from './adapters/http/admin';
@@ -55,7 +61,8 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
         settings: dependencySettings(config),
         ...(ctx.tls ? { tls: ctx.tls } : {}),
       });
-      registerRoutes(app, upstreams, ctx, { faultAdmins: config.FAULT_ADMIN_URLS, labs });
+      const auth = createAuthenticator(config, { logger: ctx.logger, registry: ctx.metrics.registry });
+      registerRoutes(app, upstreams, ctx, auth, { faultAdmins: config.FAULT_ADMIN_URLS, labs });
       registerConsole(app, consoleOptions(config));
     },
     readiness,

@@ -1,4 +1,4 @@
-import { backendConfig, clientConfig, env, z } from '@shop/platform';
+import { authConfig, backendConfig, clientConfig, env, z } from '@shop/platform';
 
 export const schema = z.object({
   ...backendConfig(50051, 9101),
@@ -35,6 +35,7 @@ export const schema = z.object({
     1000,
     'concurrent WatchOrder streams per replica (more get RESOURCE_EXHAUSTED)',
   ),
+  ...authConfig(),
 });
 
 export type Config = z.infer<typeof schema>;

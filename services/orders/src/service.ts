@@ -3,6 +3,7 @@ import { ordersV1, ServiceNames, Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
 import {
   backendContext,
+  createAuthenticator,
   createBackend,
   dependencySettings,
   platformMigrationsDir,
@@ -75,7 +76,10 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
       {
         name: ServiceNames.orders,
         definition: ordersV1.OrderServiceService,
-        implementation: orderService(deps),
+        implementation: orderService(
+          deps,
+          createAuthenticator(config, { logger: ctx.logger, registry: ctx.metrics.registry }),
+        ),
       },
     ],
     consumers: [repliesConsumer(deps, config.MESSAGE_READER)],

@@ -1,4 +1,4 @@
-import { backendConfig, env, z } from '@shop/platform';
+import { authConfig, backendConfig, env, z } from '@shop/platform';
 
 export const schema = z.object({
   ...backendConfig(50053, 9103),
@@ -6,6 +6,7 @@ export const schema = z.object({
     100_000,
     'credit limit, in cents, of a customer seen for the first time',
   ),
+  ...authConfig(),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { Topics } from '@shop/contracts';
 import type { Logger, RunningService } from '@shop/platform';
-import { backendContext, createBackend, platformMigrationsDir, startupLogger } from '@shop/platform';
+import {
+  backendContext,
+  createAuthenticator,
+  createBackend,
+  platformMigrationsDir,
+  startupLogger,
+} from '@shop/platform';
 import { paymentGrpcService } from './adapters/grpc/payment-service';
 import { paymentCommandsConsumer } from './adapters/kafka/commands-consumer';
 import type { Config } from './config';
@@ -20,7 +26,12 @@ export function createService(config: Config, opts: ServiceOptions = {}): Runnin
   const ctx = backendContext('payments', config, opts.logger ?? startupLogger('payments', config));
   return createBackend(config, ctx, {
     migrationsDirs: [platformMigrationsDir, join(__dirname, '..', '..', 'migrations')],
-    grpcServices: [paymentGrpcService(ctx)],
+    grpcServices: [
+      paymentGrpcService(
+        ctx,
+        createAuthenticator(config, { logger: ctx.logger, registry: ctx.metrics.registry }),
+      ),
+    ],
     consumers: [paymentCommandsConsumer(ctx, { creditLimitCents: config.CREDIT_LIMIT_CENTS })],
     publishes: [Topics.paymentsReplies],
   });

@@ -57,7 +57,8 @@ export interface PlaceOrderInput {
 }
 
 export interface ListOrdersInput {
-  customerId: string;
+  /** Unset: every customer's orders (an operator's listing; orders refuses it to anyone else). */
+  customerId?: string;
   status?: OrderStatus;
   limit: number;
   cursor?: string;

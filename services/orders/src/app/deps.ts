@@ -25,3 +25,16 @@ export interface AppDeps {
 }
 
 export type { Violation };
+
+/**
+ * Who a gRPC call acts for, from its verified access token; undefined when nobody in particular (AUTH_MODE=open).
+ * A customer reaches only its own orders; an operator every order.
+ */
+export interface Caller {
+  customerId: string;
+  operator: boolean;
+}
+
+/** Whether the caller may see or change an order of `ownerId`. */
+export const mayAccess = (caller: Caller | undefined, ownerId: string) =>
+  !caller || caller.operator || caller.customerId === ownerId;

@@ -4,7 +4,7 @@ import { isTerminal } from '../domain/order';
 import { validateOrderId } from '../domain/validation';
 import type { OrderChangeHub } from '../adapters/db/order-changes';
 import { getOrder } from './get-order';
-import type { AppDeps } from './deps';
+import type { AppDeps, Caller } from './deps';
 
 /**
  * Sends the current order, then every newer version, until the order is REJECTED or CANCELLED or `signal` aborts.
@@ -16,6 +16,7 @@ export async function watchOrder(
   orderId: string,
   send: (order: Order) => void,
   signal: AbortSignal,
+  caller?: Caller,
 ): Promise<void> {
   const violations = validateOrderId(orderId);
   if (violations.length > 0) throw validationFailed(violations);
@@ -37,7 +38,7 @@ export async function watchOrder(
     try {
       do {
         dirty = false;
-        const order = await getOrder(deps, orderId);
+        const order = await getOrder(deps, orderId, caller);
         if (order.version > lastVersion) {
           lastVersion = order.version;
           send(order);

@@ -38,6 +38,8 @@ export interface AdminRoute {
   operationId: string;
   method: 'GET' | 'PUT' | 'DELETE';
   url: string;
+  /** Every admin route is the operator's (routes.ts checks it like any route of the table). */
+  auth: 'operator';
   handler: Handler;
 }
 
@@ -117,6 +119,7 @@ export function adminApiRoutes(opts: AdminOptions): AdminRoute[] {
       operationId: 'listFaults',
       method: 'GET',
       url: '/v1/admin/faults',
+      auth: 'operator',
       handler: async () => ({
         items: await Promise.all(
           Object.entries(opts.faultAdmins).map(async ([service, url]) => {
@@ -137,6 +140,7 @@ export function adminApiRoutes(opts: AdminOptions): AdminRoute[] {
       operationId: 'setFault',
       method: 'PUT',
       url: '/v1/admin/faults/:service/:name',
+      auth: 'operator',
       handler: async (req, reply) => {
         const { service = '', name = '' } = params(req);
         const url = base(service);
@@ -152,6 +156,7 @@ export function adminApiRoutes(opts: AdminOptions): AdminRoute[] {
       operationId: 'clearFault',
       method: 'DELETE',
       url: '/v1/admin/faults/:service/:name',
+      auth: 'operator',
       handler: async (req, reply) => {
         const { service = '', name = '' } = params(req);
         const url = base(service);
@@ -167,12 +172,14 @@ export function adminApiRoutes(opts: AdminOptions): AdminRoute[] {
       operationId: 'currentLab',
       method: 'GET',
       url: '/v1/admin/labs',
+      auth: 'operator',
       handler: () => Promise.resolve({ current: opts.labs.current }),
     },
     {
       operationId: 'listParkedSagas',
       method: 'GET',
       url: '/v1/admin/sagas/parked',
+      auth: 'operator',
       handler: async (_req, reply) => {
         const url = base('orders');
         if (url === undefined) return unknownService(reply, 'orders');

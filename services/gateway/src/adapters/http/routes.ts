@@ -1,13 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { GatewayContext } from '@shop/platform';
+import type { Authenticator, GatewayContext } from '@shop/platform';
 import { rules } from '@shop/contracts';
-import { errorMessage } from '@shop/platform';
+import { AuthError, actingCustomer, errorMessage } from '@shop/platform';
 import type { Upstreams } from '../../app/ports';
 import type { ListOrdersInput, ListPaymentsInput, OrderStatus, Violation } from '../../domain/model';
 import { ValidationError } from '../../domain/model';
 import { UpstreamError } from '../../app/ports';
 import type { AdminOptions } from './admin';
 import { LabBoard, adminApiRoutes } from './admin';
+import type { RouteAuth } from './auth';
+import { authHook, callerOf, sendAuthProblem } from './auth';
 import { answerClientErrorsAsProblems } from './client-errors';
 import { CONSOLE_PATHS } from './console';
 import { endStreamsOnClose, orderEvents } from './events';
@@ -31,6 +33,8 @@ interface Route {
   operationId: string;
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
+  /** Who may call it (auth.ts); the operation's `security` in openapi.yaml says the same. */
+  auth: RouteAuth;
   handler: Handler;
 }
 
@@ -59,6 +63,23 @@ export function headerValues(req: FastifyRequest, name: string): string[] {
 }
 
 /**
+ * The customer an order is placed for: the caller's (a differing `customerId` is forbidden, for operators too: they
+ * see and cancel every order but place only their own). In open mode the body must name it.
+ */
+function placingCustomer(req: FastifyRequest, given: string | undefined): string {
+  const caller = callerOf(req);
+  if (caller) {
+    if (given !== undefined && given !== caller.customerId) throw new AuthError('forbidden');
+    return caller.customerId;
+  }
+  if (given === undefined)
+    throw new ValidationError([
+      { field: 'customerId', message: 'is required without an access token (AUTH_MODE=open)' },
+    ]);
+  return given;
+}
+
+/**
  * The REST API (issue 3, Interfaces): each route calls its upstream directly; what it may receive is the
  * operation's in openapi.yaml, checked before the handler runs.
  */
@@ -71,23 +92,26 @@ export function apiRoutes(
       operationId: 'listProducts',
       method: 'GET',
       url: '/v1/products',
+      auth: 'public',
       handler: async () => ({ items: await up.listProducts() }),
     },
     {
       operationId: 'getProduct',
       method: 'GET',
       url: PARAM_PATHS.product,
+      auth: 'public',
       handler: (req) => up.getProduct(params(req).sku ?? ''),
     },
     {
       operationId: 'placeOrder',
       method: 'POST',
       url: '/v1/orders',
+      auth: 'caller',
       handler: async (req, reply) => {
-        const body = req.body as { customerId: string; items: { sku: string; quantity: number }[] };
+        const body = req.body as { customerId?: string; items: { sku: string; quantity: number }[] };
         const key = headerValues(req, 'idempotency-key')[0];
         const { order, replayed } = await up.placeOrder({
-          customerId: body.customerId,
+          customerId: placingCustomer(req, body.customerId),
           items: body.items.map(({ sku, quantity }) => ({ sku, quantity })),
           ...(key !== undefined ? { idempotencyKey: key } : {}),
         });
@@ -101,10 +125,15 @@ export function apiRoutes(
       operationId: 'listOrders',
       method: 'GET',
       url: '/v1/orders',
+      auth: 'caller',
       handler: (req) => {
         const q = query(req);
+        const customerId = actingCustomer(
+          callerOf(req),
+          q.customerId !== undefined ? String(q.customerId) : undefined,
+        );
         const input: ListOrdersInput = {
-          customerId: String(q.customerId),
+          ...(customerId !== undefined ? { customerId } : {}),
           limit: typeof q.limit === 'number' ? q.limit : rules.DEFAULT_PAGE_SIZE,
           ...(q.status !== undefined ? { status: q.status as OrderStatus } : {}),
           ...(q.cursor !== undefined ? { cursor: String(q.cursor) } : {}),
@@ -116,12 +145,14 @@ export function apiRoutes(
       operationId: 'getOrder',
       method: 'GET',
       url: PARAM_PATHS.order,
+      auth: 'caller',
       handler: (req) => up.getOrder((params(req).id ?? '').toLowerCase()),
     },
     {
       operationId: 'cancelOrder',
       method: 'POST',
       url: PARAM_PATHS.cancel,
+      auth: 'caller',
       handler: async (req, reply) => {
         const order = await up.cancelOrder((params(req).id ?? '').toLowerCase());
         void reply.code(202);
@@ -132,17 +163,23 @@ export function apiRoutes(
       operationId: 'watchOrderEvents',
       method: 'GET',
       url: PARAM_PATHS.events,
+      auth: 'caller',
       handler: (req, reply) => orderEvents(req.server, up, (params(req).id ?? '').toLowerCase(), reply),
     },
     {
       operationId: 'listPayments',
       method: 'GET',
       url: '/v1/payments',
+      auth: 'caller',
       handler: async (req) => {
         const q = query(req);
+        const customerId = actingCustomer(
+          callerOf(req),
+          q.customerId !== undefined ? String(q.customerId) : undefined,
+        );
         const input: ListPaymentsInput = {
           ...(q.orderId !== undefined ? { orderId: String(q.orderId).toLowerCase() } : {}),
-          ...(q.customerId !== undefined ? { customerId: String(q.customerId) } : {}),
+          ...(customerId !== undefined ? { customerId } : {}),
         };
         return { items: await up.listPayments(input) };
       },
@@ -220,7 +257,7 @@ function malformedJson(message: string): FastifyError {
  * (every error of the first part that fails, as fastify reports one part), its headers from the raw headers, and
  * the rules the document states in words; all of them answered in one problem.
  */
-function contractHooks(doc: OpenApiDocument, r: Route) {
+function contractHooks(doc: OpenApiDocument, r: Route, auth: Authenticator) {
   const op = operationContract(doc, r.operationId);
   const headerChecks = compileHeaderChecks(op);
   // fastify hands the validator `null` for a missing body, as it does for a JSON `null`; tell them apart here.
@@ -228,6 +265,7 @@ function contractHooks(doc: OpenApiDocument, r: Route) {
   type Done = (err?: Error) => void;
   return {
     schema: op.schema,
+    onRequest: authHook(auth, r.auth),
     attachValidation: true,
     validatorCompiler: compileValidator,
     preValidation: (req: FastifyRequest, _reply: FastifyReply, done: Done) => {
@@ -251,7 +289,10 @@ function contractHooks(doc: OpenApiDocument, r: Route) {
       ];
       // A rule across parameters, which OpenAPI cannot state as a schema; stated in words on the operation.
       const oneOf = op.requireOneOf;
-      if (oneOf && found.length === 0) {
+      // A customer's token names the customer (listing is scoped to it); an operator's names no one.
+      const caller = callerOf(req);
+      const implied = caller !== undefined && !caller.operator;
+      if (oneOf && found.length === 0 && !implied) {
         const q = (req.query ?? {}) as Record<string, unknown>;
         const [first = '', ...others] = oneOf;
         if (oneOf.every((name) => q[name] === undefined))
@@ -268,6 +309,7 @@ export function registerRoutes(
   app: FastifyInstance,
   up: Upstreams,
   ctx: GatewayContext,
+  auth: Authenticator,
   admin?: AdminOptions,
 ): void {
   const contract = loadOpenApi();
@@ -344,6 +386,10 @@ export function registerRoutes(
 
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     if (err instanceof ValidationError) return sendProblem(reply, validationProblem(err.violations));
+    if (err instanceof AuthError) {
+      auth.refused(err.reason);
+      return sendAuthProblem(reply, err, req.headers.authorization !== undefined);
+    }
     if (err instanceof UpstreamError) {
       const p = problemFromUpstream(err);
       if (p.status >= 500) {
@@ -401,6 +447,6 @@ export function registerRoutes(
   });
 
   for (const r of routes)
-    app.route({ method: r.method, url: r.url, handler: r.handler, ...contractHooks(contract.doc, r) });
+    app.route({ method: r.method, url: r.url, handler: r.handler, ...contractHooks(contract.doc, r, auth) });
   app.get('/openapi.yaml', (_req, reply) => reply.type('application/yaml').send(contract.text));
 }

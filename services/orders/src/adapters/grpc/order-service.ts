@@ -1,4 +1,6 @@
 import { ordersV1 } from '@shop/contracts';
+import type { Authenticator } from '@shop/platform';
+import { AuthError, grpcCaller } from '@shop/platform';
 import type { Order, OrderStatus } from '../../domain/order';
 import type { AppDeps } from '../../app/deps';
 import { cancelOrder } from '../../app/cancel-order';
@@ -43,13 +45,25 @@ export function toProto(o: Order): ordersV1.Order {
   };
 }
 
-export function orderService(deps: AppDeps): ordersV1.OrderServiceServer {
+/**
+ * The gRPC OrderService. Every call is authenticated by the caller's own access token (the gateway forwards it as
+ * `authorization` metadata): UNAUTHENTICATED without a valid one, PERMISSION_DENIED when a customer names another
+ * customer, NOT_FOUND for another customer's order. An operator reads, lists and cancels every order.
+ */
+export function orderService(deps: AppDeps, auth: Authenticator): ordersV1.OrderServiceServer {
   const hub = deps.changes;
   const { unary, failed } = ordersGrpcHandlers(deps.logger);
+  const forbid = (reason: 'forbidden' | 'operator_only') => {
+    auth.refused(reason);
+    return new AuthError(reason);
+  };
   return {
-    placeOrder: unary('PlaceOrder', async (req: ordersV1.PlaceOrderRequest) => {
+    placeOrder: unary('PlaceOrder', async (req: ordersV1.PlaceOrderRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      // Orders are placed for the caller alone (an operator too); empty: the caller's own id.
+      if (caller && req.customerId !== '' && req.customerId !== caller.customerId) throw forbid('forbidden');
       const r = await placeOrder(deps, {
-        customerId: req.customerId,
+        customerId: caller ? caller.customerId : req.customerId,
         items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
         ...(req.idempotencyKey !== '' ? { idempotencyKey: req.idempotencyKey } : {}),
       });
@@ -57,41 +71,55 @@ export function orderService(deps: AppDeps): ordersV1.OrderServiceServer {
       const order = r.replayed ? r.order : await holdUntilDecided(deps, hub, r.order);
       return { order: toProto(order), replayed: r.replayed };
     }),
-    getOrder: unary('GetOrder', async (req: ordersV1.GetOrderRequest) => ({
-      order: toProto(await getOrder(deps, req.orderId)),
-    })),
-    listOrders: unary('ListOrders', async (req: ordersV1.ListOrdersRequest) => {
+    getOrder: unary('GetOrder', async (req: ordersV1.GetOrderRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      return { order: toProto(await getOrder(deps, req.orderId, caller)) };
+    }),
+    listOrders: unary('ListOrders', async (req: ordersV1.ListOrdersRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      let { customerId, allCustomers } = req;
+      if (caller && !caller.operator) {
+        if (allCustomers) throw forbid('operator_only');
+        if (customerId !== '' && customerId !== caller.customerId) throw forbid('forbidden');
+        customerId = caller.customerId;
+      } else if (caller?.operator && customerId === '') allCustomers = true;
       const r = await listOrders(deps, {
-        customerId: req.customerId,
-        allCustomers: req.allCustomers,
+        customerId,
+        allCustomers,
         status: statusFilter(req.status),
         pageSize: req.pageSize,
         pageToken: req.pageToken,
       });
       return { orders: r.orders.map(toProto), nextPageToken: r.nextPageToken };
     }),
-    cancelOrder: unary('CancelOrder', async (req: ordersV1.CancelOrderRequest) => ({
-      order: toProto(await cancelOrder(deps, req.orderId)),
-    })),
+    cancelOrder: unary('CancelOrder', async (req: ordersV1.CancelOrderRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      return { order: toProto(await cancelOrder(deps, req.orderId, caller)) };
+    }),
     watchOrder: (call) => {
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
       call.on('close', () => abort.abort());
-      watchOrder(
-        deps,
-        hub,
-        call.request.orderId,
-        (o) => call.write({ order: toProto(o) }),
-        abort.signal,
-      ).then(
-        () => {
-          if (!call.cancelled) call.end();
-        },
-        (err: unknown) => {
-          const e = failed('WatchOrder', err);
-          if (!call.cancelled) call.emit('error', e);
-        },
-      );
+      grpcCaller(auth, call.metadata)
+        .then((caller) =>
+          watchOrder(
+            deps,
+            hub,
+            call.request.orderId,
+            (o) => call.write({ order: toProto(o) }),
+            abort.signal,
+            caller,
+          ),
+        )
+        .then(
+          () => {
+            if (!call.cancelled) call.end();
+          },
+          (err: unknown) => {
+            const e = failed('WatchOrder', err);
+            if (!call.cancelled) call.emit('error', e);
+          },
+        );
     },
   };
 }

@@ -1,6 +1,6 @@
 import { paymentsV1, ServiceNames } from '@shop/contracts';
-import type { BackendContext, GrpcServerOptions } from '@shop/platform';
-import { grpc, grpcHandlers } from '@shop/platform';
+import type { Authenticator, BackendContext, GrpcServerOptions, Identity } from '@shop/platform';
+import { AuthError, grpc, grpcCaller, grpcHandlers } from '@shop/platform';
 import { getAccount } from '../../app/get-account';
 import { listPayments } from '../../app/list-payments';
 import type { DomainErrorCode } from '../../domain/errors';
@@ -31,15 +31,35 @@ const toProto = (p: Payment): paymentsV1.Payment => ({
   createdAt: p.createdAt,
 });
 
-export function paymentGrpcService(ctx: BackendContext): GrpcServerOptions['services'][number] {
+/**
+ * The gRPC PaymentService, authenticated by the caller's access token (`authorization` metadata, forwarded by the
+ * gateway): UNAUTHENTICATED without a valid one; a customer reads only its own payments and account (another
+ * customer's id: PERMISSION_DENIED; an order filter matches only its own payments); an operator reads everyone's.
+ */
+export function paymentGrpcService(
+  ctx: BackendContext,
+  auth: Authenticator,
+): GrpcServerOptions['services'][number] {
   const { unary } = grpcHandlers({ logger: ctx.logger, errorType: DomainError, statusOf: GRPC_STATUS_OF });
+  /** The customer id a customer's call is scoped to: its own (empty means its own, another is forbidden). */
+  const scoped = (caller: Identity | undefined, given: string): string => {
+    if (!caller || caller.operator) return given;
+    if (given !== '' && given !== caller.customerId) {
+      auth.refused('forbidden');
+      throw new AuthError('forbidden');
+    }
+    return caller.customerId;
+  };
   const implementation: paymentsV1.PaymentServiceServer = {
-    listPayments: unary('ListPayments', async (req: paymentsV1.ListPaymentsRequest) => {
-      const payments = await listPayments(ctx.pool, { orderId: req.orderId, customerId: req.customerId });
+    listPayments: unary('ListPayments', async (req: paymentsV1.ListPaymentsRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      const customerId = scoped(caller, req.customerId);
+      const payments = await listPayments(ctx.pool, { orderId: req.orderId, customerId });
       return { payments: payments.map(toProto) };
     }),
-    getAccount: unary('GetAccount', async (req: paymentsV1.GetAccountRequest) => {
-      const account = await getAccount(ctx.pool, req.customerId);
+    getAccount: unary('GetAccount', async (req: paymentsV1.GetAccountRequest, call) => {
+      const caller = await grpcCaller(auth, call.metadata);
+      const account = await getAccount(ctx.pool, scoped(caller, req.customerId));
       return {
         account: {
           customerId: account.customerId,
