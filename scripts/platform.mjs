@@ -2,7 +2,8 @@
 // The entry of `npm start`, `npm test`, `npm run infra`, the tools (`npm run demo` ...) and the labs. The launcher
 // itself is the typed workspace package tools/launcher (@shop/launcher); a fresh clone has no compiled copy of it,
 // so this file checks the Node version, builds the launcher (and what it imports) with turbo, and hands over to it
-// in this same process: the PID that npm, the state dir's lock and the labs know stays the launcher's.
+// in this same process: the PID that npm, the state dir's lock and the labs know stays the launcher's. Its own
+// progress goes to stderr, so that `npm run -s token` prints nothing but the token on stdout.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,10 +32,10 @@ build.stderr.on('data', (c) => (output += c));
 const started = Date.now();
 let tick;
 const slow = setTimeout(() => {
-  process.stdout.write('building the launcher (turbo run build --filter=@shop/launcher)...\n');
+  process.stderr.write('building the launcher (turbo run build --filter=@shop/launcher)...\n');
   tick = setInterval(() => {
     const s = Math.round((Date.now() - started) / 1000);
-    process.stdout.write(`  still building the launcher... ${s} s\n`);
+    process.stderr.write(`  still building the launcher... ${s} s\n`);
   }, 15_000);
 }, 3000);
 const stop = () => build.kill('SIGTERM');

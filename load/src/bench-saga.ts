@@ -5,7 +5,13 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
 import { decodeEnvelope } from '@shop/contracts';
-import { parseArgs, percentile, pool, positiveInt, Rest, table } from './lib';
+import type { Identity } from '@shop/testkit';
+import { identityClient, parseArgs, percentile, pool, positiveInt, Rest, signedInCustomers, table } from './lib';
+
+// A new customer's credit (CREDIT_LIMIT_CENTS, 100 000) covers 50 orders of SKU-0001 (1 999 cents): 40 per customer
+// keeps a margin. Customers are registered and signed in before the clock starts, one per concurrent request at
+// least, so that orders of one customer rarely wait for each other on its payment account.
+const ORDERS_PER_CUSTOMER = 40;
 
 // Per approved order the platform commits 7 business transactions (place, reserve, stock reserved, authorize,
 // payment authorized, commit, stock committed), each followed by one outbox-relay transaction for its messages,
@@ -80,25 +86,32 @@ async function terminalEvents(kafka: Kafka) {
 }
 
 async function runPlatform(
-  rest: Rest,
+  edge: Rest,
+  customers: Identity[],
   kafka: Kafka,
   n: number,
   concurrency: number,
   sku: string,
 ): Promise<Result> {
   const events = await terminalEvents(kafka);
-  const run = randomUUID().slice(0, 8);
   const latencies: number[] = [];
   const outcomes = new Map<string, number>();
+  const as = (i: number) => {
+    const c = customers[i % customers.length] as Identity;
+    return { rest: edge.as(c), customerId: c.customerId };
+  };
+  const warm = Math.min(concurrency, 20);
   // Warm-up: connections, JIT and caches, not measured.
-  await pool(Math.min(concurrency, 20), concurrency, async (i) => {
-    const o = await rest.placeOrder(`bench-${run}-warm-${i}`, [{ sku, quantity: 1 }]);
+  await pool(warm, concurrency, async (i) => {
+    const { rest, customerId } = as(i);
+    const o = await rest.placeOrder(customerId, [{ sku, quantity: 1 }]);
     await events.wait(o.id, 30_000);
   });
   const started = performance.now();
   await pool(n, concurrency, async (i) => {
     const t0 = performance.now();
-    const o = await rest.placeOrder(`bench-${run}-${i}`, [{ sku, quantity: 1 }]);
+    const { rest, customerId } = as(warm + i);
+    const o = await rest.placeOrder(customerId, [{ sku, quantity: 1 }]);
     const outcome = await events.wait(o.id, 60_000);
     latencies.push(performance.now() - t0);
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
@@ -218,7 +231,12 @@ async function main(): Promise<void> {
   console.log(
     `bench:saga: ${n} orders of 1 x ${opts.sku}, concurrency ${concurrency}, gateway ${opts.gateway}`,
   );
-  results.push(await runPlatform(new Rest(opts.gateway), kafka, n, concurrency, opts.sku ?? 'SKU-0001'));
+  const count = Math.max(concurrency, Math.ceil((n + Math.min(concurrency, 20)) / ORDERS_PER_CUSTOMER));
+  console.log(`bench:saga: signing in ${count} customers at ${opts.issuer}`);
+  const customers = await signedInCustomers(identityClient(opts), `bench-${randomUUID().slice(0, 8)}`, count);
+  results.push(
+    await runPlatform(new Rest(opts.gateway), customers, kafka, n, concurrency, opts.sku ?? 'SKU-0001'),
+  );
   if (opts.floor === 'true') {
     if (!opts['admin-url'])
       throw new Error(

@@ -1,21 +1,24 @@
 // `npm run check:consistency`: the cross-service invariants of the order saga, computed from the services' APIs.
 import { ordersV1, paymentsV1 } from '@shop/contracts';
-import { call, clients, parseArgs, positiveInt, TLS_OPTIONS } from './lib';
+import type { Metadata } from '@grpc/grpc-js';
+import { bearer, call, clients, identityClient, parseArgs, positiveInt, TLS_OPTIONS } from './lib';
+
+/** The operator's token as gRPC metadata: orders and payments show every customer's records to an operator only. */
+type AuthMetadata = () => Promise<Metadata>;
 
 const { OrderStatus } = ordersV1;
 const { PaymentStatus } = paymentsV1;
 
-async function allOrders(c: ReturnType<typeof clients>): Promise<ordersV1.Order[]> {
+async function allOrders(c: ReturnType<typeof clients>, auth: AuthMetadata): Promise<ordersV1.Order[]> {
   const out: ordersV1.Order[] = [];
   let pageToken = '';
   for (let page = 0; page < 100_000; page++) {
-    const res = await call(c.orders.listOrders.bind(c.orders), {
-      customerId: '',
-      allCustomers: true,
-      status: 0,
-      pageSize: 100,
-      pageToken,
-    });
+    const res = await call(
+      c.orders.listOrders.bind(c.orders),
+      { customerId: '', allCustomers: true, status: 0, pageSize: 100, pageToken },
+      10_000,
+      await auth(),
+    );
     out.push(...res.orders);
     if (!res.nextPageToken) return out;
     pageToken = res.nextPageToken;
@@ -27,13 +30,15 @@ export async function check(argv: string[]): Promise<string[]> {
   const opts = parseArgs(argv, { 'max-pending-ms': '30000', 'settle-ms': '15000', ...TLS_OPTIONS });
   const maxPendingMs = positiveInt(opts, 'max-pending-ms');
   const settleMs = positiveInt(opts, 'settle-ms');
+  const operator = identityClient(opts).operator();
+  const auth: AuthMetadata = async () => bearer(await operator.token());
   const c = clients(opts);
   try {
     // A compensation (a refund, a stock release) may still be travelling after its order ended: a violation is
     // read again until it clears or the settle time is over; one that outlives it is reported.
     const settleUntil = Date.now() + settleMs;
     for (;;) {
-      const { violations, summary } = await evaluate(c, maxPendingMs, settleUntil);
+      const { violations, summary } = await evaluate(c, auth, maxPendingMs, settleUntil);
       if (violations.length === 0 || Date.now() >= settleUntil) {
         console.log(summary);
         return violations;
@@ -47,15 +52,16 @@ export async function check(argv: string[]): Promise<string[]> {
 
 async function evaluate(
   c: ReturnType<typeof clients>,
+  auth: AuthMetadata,
   maxPendingMs: number,
   settleUntil: number,
 ): Promise<{ violations: string[]; summary: string }> {
   const violations: string[] = [];
   // Sagas in flight move stock and money between the services; wait (bounded) for a quiet moment.
-  let orders = await allOrders(c);
+  let orders = await allOrders(c, auth);
   while (orders.some((o) => o.status === OrderStatus.ORDER_STATUS_PENDING) && Date.now() < settleUntil) {
     await new Promise((r) => setTimeout(r, 500));
-    orders = await allOrders(c);
+    orders = await allOrders(c, auth);
   }
   const now = Date.now();
   const pending = orders.filter((o) => o.status === OrderStatus.ORDER_STATUS_PENDING);
@@ -92,10 +98,12 @@ async function evaluate(
   for (const o of orders) {
     customers.add(o.customerId);
     if (o.status === OrderStatus.ORDER_STATUS_PENDING) continue;
-    const { payments } = await call(c.payments.listPayments.bind(c.payments), {
-      orderId: o.id,
-      customerId: '',
-    });
+    const { payments } = await call(
+      c.payments.listPayments.bind(c.payments),
+      { orderId: o.id, customerId: '' },
+      10_000,
+      await auth(),
+    );
     const authorized = payments.filter((p) => p.status === PaymentStatus.PAYMENT_STATUS_AUTHORIZED);
     if (o.status === OrderStatus.ORDER_STATUS_APPROVED) {
       if (authorized.length !== 1 || authorized[0]?.amountCents !== o.totalCents) {
@@ -110,7 +118,12 @@ async function evaluate(
     }
   }
   for (const customerId of customers) {
-    const account = await call(c.payments.getAccount.bind(c.payments), { customerId }).catch(() => undefined);
+    const account = await call(
+      c.payments.getAccount.bind(c.payments),
+      { customerId },
+      10_000,
+      await auth(),
+    ).catch(() => undefined);
     const a = account?.account;
     if (!a) continue; // never charged: no account
     if (a.authorizedCents > a.creditLimitCents || a.availableCents < 0) {

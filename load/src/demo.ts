@@ -1,6 +1,7 @@
 // `npm run demo`: one run of every saga path against the running platform, as a table of expected vs actual.
-import { randomUUID } from 'node:crypto';
-import { parseArgs, pool, Rest, table } from './lib';
+// Every order is placed by a fresh customer, registered at the issuer and signed in (its own credit limit).
+import type { IdentityClient } from '@shop/testkit';
+import { identityClient, parseArgs, pool, Rest, signedInCustomers, table } from './lib';
 import type { RestOrder } from './lib';
 
 interface Row {
@@ -11,22 +12,30 @@ interface Row {
 }
 
 const SCARCE = 'SKU-0007';
-const customer = (tag: string) => `demo-${tag}-${randomUUID().slice(0, 8)}`;
 const outcome = (o: RestOrder) => (o.rejectionReason ? `${o.status} ${o.rejectionReason}` : o.status);
 
-async function timed(rest: Rest, items: { sku: string; quantity: number }[], who: string) {
+async function timed(
+  identity: IdentityClient,
+  edge: Rest,
+  items: { sku: string; quantity: number }[],
+  who: string,
+) {
+  const [customer] = await signedInCustomers(identity, `demo-${who}`, 1);
+  if (!customer) throw new Error('no customer');
+  const rest = edge.as(customer);
   const started = performance.now();
-  const placed = await rest.placeOrder(customer(who), items);
+  const placed = await rest.placeOrder(customer.customerId, items);
   const done = await rest.waitFor(placed.id, 30_000);
-  return { order: done, ms: Math.round(performance.now() - started) };
+  return { order: done, rest, ms: Math.round(performance.now() - started) };
 }
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2), { burst: '20' });
-  const rest = new Rest(opts.gateway);
+  const edge = new Rest(opts.gateway);
+  const identity = identityClient(opts);
   const rows: Row[] = [];
 
-  const approved = await timed(rest, [{ sku: 'SKU-0001', quantity: 2 }], 'approved');
+  const approved = await timed(identity, edge, [{ sku: 'SKU-0001', quantity: 2 }], 'approved');
   rows.push({
     name: 'approved order',
     expected: 'APPROVED',
@@ -34,7 +43,7 @@ async function main(): Promise<number> {
     ms: approved.ms,
   });
 
-  const oos = await timed(rest, [{ sku: 'SKU-0012', quantity: 1 }], 'oos');
+  const oos = await timed(identity, edge, [{ sku: 'SKU-0012', quantity: 1 }], 'oos');
   rows.push({
     name: 'out of stock',
     expected: 'REJECTED OUT_OF_STOCK',
@@ -42,7 +51,7 @@ async function main(): Promise<number> {
     ms: oos.ms,
   });
 
-  const declined = await timed(rest, [{ sku: 'SKU-0010', quantity: 1 }], 'declined');
+  const declined = await timed(identity, edge, [{ sku: 'SKU-0010', quantity: 1 }], 'declined');
   rows.push({
     name: 'payment declined (over credit limit)',
     expected: 'REJECTED PAYMENT_DECLINED',
@@ -50,7 +59,8 @@ async function main(): Promise<number> {
     ms: declined.ms,
   });
 
-  const toCancel = await timed(rest, [{ sku: 'SKU-0002', quantity: 1 }], 'cancel');
+  const toCancel = await timed(identity, edge, [{ sku: 'SKU-0002', quantity: 1 }], 'cancel');
+  const rest = toCancel.rest;
   const started = performance.now();
   const cancel = await rest.call<RestOrder>('POST', `/v1/orders/${toCancel.order.id}/cancel`);
   const cancelled = await rest.waitFor(toCancel.order.id, 30_000, 'CANCELLED').catch(() => cancel.body);
@@ -73,17 +83,22 @@ async function main(): Promise<number> {
   });
 
   // Contention: more concurrent orders than units left of the scarce product; exactly `available` win.
-  const product = await rest.call<{ available: number }>('GET', `/v1/products/${SCARCE}`);
+  const product = await edge.call<{ available: number }>('GET', `/v1/products/${SCARCE}`);
   const available = product.body.available;
   const burst = Math.max(Number(opts.burst), available + 5);
+  // Signed in before the burst: the contention is between orders, not sign-ins.
+  const buyers = await signedInCustomers(identity, 'demo-burst', burst);
   const burstStarted = performance.now();
-  const results: RestOrder[] = [];
-  await pool(burst, burst, async () => {
-    const placed = await rest.placeOrder(customer('burst'), [{ sku: SCARCE, quantity: 1 }]);
-    results.push(await rest.waitFor(placed.id, 60_000));
+  const results: { order: RestOrder; rest: Rest }[] = [];
+  await pool(burst, burst, async (i) => {
+    const buyer = buyers[i];
+    if (!buyer) return;
+    const as = edge.as(buyer);
+    const placed = await as.placeOrder(buyer.customerId, [{ sku: SCARCE, quantity: 1 }]);
+    results.push({ order: await as.waitFor(placed.id, 60_000), rest: as });
   });
-  const wins = results.filter((o) => o.status === 'APPROVED');
-  const losses = results.filter((o) => o.rejectionReason === 'OUT_OF_STOCK').length;
+  const wins = results.filter((r) => r.order.status === 'APPROVED');
+  const losses = results.filter((r) => r.order.rejectionReason === 'OUT_OF_STOCK').length;
   rows.push({
     name: `burst of ${burst} on ${SCARCE} (${available} left)`,
     expected: `${available} APPROVED, ${burst - available} OUT_OF_STOCK`,
@@ -91,7 +106,7 @@ async function main(): Promise<number> {
     ms: Math.round(performance.now() - burstStarted),
   });
   // Give the scarce units back so the demo can be run again with the same result.
-  await Promise.all(wins.map((o) => rest.call('POST', `/v1/orders/${o.id}/cancel`)));
+  await Promise.all(wins.map((w) => w.rest.call('POST', `/v1/orders/${w.order.id}/cancel`)));
 
   const failed = rows.filter((r) => r.expected !== r.actual);
   console.log(

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { inventoryV1, ordersV1, paymentsV1 } from '@shop/contracts';
+import { IdentityClient } from '@shop/testkit';
+import type { Identity } from '@shop/testkit';
 
 export interface Options {
   gateway: string;
@@ -17,6 +19,8 @@ export function parseArgs(argv: string[], defaults: Record<string, string>): Opt
     orders: '127.0.0.1:50051',
     inventory: '127.0.0.1:50052',
     payments: '127.0.0.1:50053',
+    // The OpenID Connect issuer whose tokens the platform accepts (the one `npm start` runs).
+    issuer: process.env.OIDC_ISSUER || 'http://127.0.0.1:8090',
     ...defaults,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -56,8 +60,36 @@ export interface RestOrder {
 
 export const TERMINAL = new Set(['APPROVED', 'REJECTED', 'CANCELLED']);
 
+/** Signs the tools' customers in at the issuer of `--issuer` (real code + PKCE sign-ins, tokens cached). */
+export const identityClient = (opts: Options) => new IdentityClient(opts.issuer ?? '');
+
+/** Who a request is sent as: `Authorization: Bearer` of a signed-in account. */
+export type Auth = Pick<Identity, 'headers'>;
+
+/**
+ * `count` fresh customers (`<prefix>-<random>`), registered and signed in before they are used (at most 8 sign-ins
+ * at a time), so that no measured request waits for a sign-in.
+ */
+export async function signedInCustomers(
+  identity: IdentityClient,
+  prefix: string,
+  count: number,
+): Promise<Identity[]> {
+  const out = Array.from({ length: count }, () => identity.customer(prefix));
+  await pool(count, 8, async (i) => void (await out[i]?.token()));
+  return out;
+}
+
 export class Rest {
-  constructor(private readonly base: string) {}
+  constructor(
+    private readonly base: string,
+    private readonly auth?: Auth,
+  ) {}
+
+  /** The same edge, requests sent as `auth`. */
+  as(auth: Auth): Rest {
+    return new Rest(this.base, auth);
+  }
 
   async call<T>(
     method: string,
@@ -65,9 +97,10 @@ export class Rest {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<{ status: number; body: T }> {
+    const all = { ...(this.auth ? await this.auth.headers() : {}), ...headers };
     const res = await fetch(`${this.base}${path}`, {
       method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      headers: body === undefined ? all : { 'content-type': 'application/json', ...all },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
@@ -108,9 +141,21 @@ type Unary<Req, Res> = (
   opts: Partial<grpc.CallOptions>,
   cb: (err: grpc.ServiceError | null, res: Res) => void,
 ) => unknown;
-export function call<Req, Res>(fn: Unary<Req, Res>, req: Req, deadlineMs = 10_000): Promise<Res> {
+/** gRPC metadata carrying an access token, as the gateway forwards the caller's (`authorization: Bearer`). */
+export function bearer(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+}
+
+export function call<Req, Res>(
+  fn: Unary<Req, Res>,
+  req: Req,
+  deadlineMs = 10_000,
+  metadata: grpc.Metadata = new grpc.Metadata(),
+): Promise<Res> {
   return new Promise((resolve, reject) =>
-    fn(req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) =>
+    fn(req, metadata, { deadline: Date.now() + deadlineMs }, (err, res) =>
       err ? reject(err) : resolve(res),
     ),
   );

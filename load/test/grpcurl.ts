@@ -68,17 +68,19 @@ export interface GrpcurlResult {
   stderr: string;
 }
 
-/** Runs `grpcurl -plaintext [-d data] <address> <args...>` and returns what it printed. */
+/** Runs `grpcurl -plaintext [-H header]... [-d data] <address> <args...>` and returns what it printed. */
 export function grpcurl(
   binary: string,
   address: string,
   args: readonly string[],
   data?: unknown,
+  headers: readonly string[] = [],
 ): GrpcurlResult {
   const flags = [
     '-plaintext',
     '-max-time',
     '10',
+    ...headers.flatMap((h) => ['-H', h]),
     ...(data === undefined ? [] : ['-d', JSON.stringify(data)]),
   ];
   const r = spawnSync(binary, [...flags, address, ...args], {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { metricNamesUsed } from '@shop/observability';
 import { Kafka, logLevel } from 'kafkajs';
-import { eventually, KafkaRecorder, testInfra, uniqueCustomer } from '@shop/testkit';
+import { eventually, KafkaRecorder, testInfra } from '@shop/testkit';
 import { Rest } from '../src/lib';
 import { grpcHealth, reflectionServices } from './grpc-probe';
 import { ensureGrpcurl, grpcurl } from './grpcurl';
@@ -39,16 +39,17 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
   });
 
   async function place(sku: string, requestId: string) {
-    const customerId = uniqueCustomer('otel');
-    const res = await rest.call<{ id: string }>(
+    const customer = stack.issuer.client.customer('otel');
+    const as = rest.as(customer);
+    const res = await as.call<{ id: string }>(
       'POST',
       '/v1/orders',
-      { customerId, items: [{ sku, quantity: 1 }] },
+      { customerId: customer.customerId, items: [{ sku, quantity: 1 }] },
       { 'x-request-id': requestId },
     );
     assert.equal(res.status, 201);
-    const order = await rest.waitFor(res.body.id, 30_000);
-    return { order, customerId };
+    const order = await as.waitFor(res.body.id, 30_000);
+    return { order, customerId: customer.customerId, customer };
   }
 
   /** Spans of the trace of the request with this id: the services' log lines name both the request and the trace. */
@@ -358,7 +359,9 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
   // only what it implements, serves complete file descriptors (imports included) and a valid health descriptor.
   it('grpcurl lists, describes and calls every gRPC service', { timeout: 12 * 60_000 }, async () => {
     const bin = await grpcurlBinary;
-    const { order, customerId } = await place('SKU-0001', randomUUID());
+    const { order, customerId, customer } = await place('SKU-0001', randomUUID());
+    // orders and payments answer a customer's own records to that customer's token (gRPC metadata).
+    const asCustomer = [`authorization: Bearer ${await customer.token()}`];
     const expected = {
       orders: {
         service: 'orders.v1.OrderService',
@@ -387,8 +390,8 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
     };
     for (const [name, want] of Object.entries(expected)) {
       const address = `127.0.0.1:${stack.services[name as 'orders'].grpcPort}`;
-      const ok = (args: string[], data?: unknown) => {
-        const r = grpcurl(bin, address, args, data);
+      const ok = (args: string[], data?: unknown, headers: string[] = []) => {
+        const r = grpcurl(bin, address, args, data, headers);
         assert.equal(r.status, 0, `grpcurl ${args.join(' ')} on ${name}: ${r.stderr}${r.stdout}`);
         return r.stdout;
       };
@@ -406,7 +409,8 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
       for (const service of [want.service, 'grpc.health.v1.Health'])
         assert.match(ok(['describe', service]), new RegExp(`${service.replace(/\./g, '\\.')} is a service`));
       assert.deepEqual(JSON.parse(ok(['grpc.health.v1.Health/Check'])), { status: 'SERVING' });
-      want.check(JSON.parse(ok([want.call], want.data)) as Record<string, unknown>);
+      const headers = name === 'inventory' ? [] : asCustomer;
+      want.check(JSON.parse(ok([want.call], want.data, headers)) as Record<string, unknown>);
     }
     // Another service's methods are not offered (grpcurl used to list them here and get Unimplemented).
     const foreign = grpcurl(bin, `127.0.0.1:${stack.services.orders.grpcPort}`, [

@@ -14,11 +14,12 @@ import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { ALL_TOPICS, MessageTypes, ordersV1, Topics } from '@shop/contracts';
 import { startInfra, type Infra } from '@shop/infra';
-import { eventually, KafkaRecorder, uniqueCustomer } from '@shop/testkit';
+import { eventually, KafkaRecorder, testIssuer } from '@shop/testkit';
+import type { TestIssuer } from '@shop/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { call } from '../src/lib';
-import { startService, stopService, type ServiceProcess } from './stack';
+import { bearer, call } from '../src/lib';
+import { authEnv, startService, stopService, type ServiceProcess } from './stack';
 
 // The entry `node scripts/platform.mjs tool sagas` runs (after building @shop/load), with the same Node flags.
 const SAGAS = join(__dirname, '..', 'src', 'sagas.js');
@@ -83,6 +84,9 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
   const procs: Partial<Record<'inventory' | 'payments' | 'orders', ServiceProcess>> = {};
   let env: Record<string, string> = {};
   let sku = '';
+  // The real issuer whose tokens orders and payments accept; each order is placed by a customer of its own.
+  let issuer: TestIssuer | undefined;
+  let auth: Record<string, string> = {};
 
   const refunds = (orderId: string) => sent?.count(orderId, MessageTypes.RefundPayment) ?? 0;
 
@@ -100,11 +104,13 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
     eventually(async () => ok(await saga(orderId)), { what: `saga ${orderId} ${what}`, timeoutMs });
 
   async function place(): Promise<string> {
-    const r = await call(orders!.placeOrder.bind(orders!), {
-      customerId: uniqueCustomer('sagas'),
-      items: [{ sku, quantity: 1 }],
-      idempotencyKey: '',
-    });
+    const customer = issuer!.client.customer('sagas');
+    const r = await call(
+      orders!.placeOrder.bind(orders!),
+      { customerId: customer.customerId, items: [{ sku, quantity: 1 }], idempotencyKey: '' },
+      10_000,
+      bearer(await customer.token()),
+    );
     return r.order!.id;
   }
 
@@ -112,6 +118,7 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
     procs.payments = await startService('payments', {
       DATABASE_URL: infra!.databaseUrls.payments!,
       KAFKA_BROKERS: infra!.kafkaBrokers,
+      ...auth,
     });
   }
 
@@ -147,12 +154,16 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
       logLevel: logLevel.NOTHING,
     });
     sent = await KafkaRecorder.start([Topics.paymentsCommands], { kafka, group: 'sagas-test' });
+    issuer = await testIssuer();
+    auth = authEnv(issuer);
     // payments is not started yet: the outage that gets the refunds parked.
     procs.inventory = await startService('inventory', {
       DATABASE_URL: infra.databaseUrls.inventory!,
       KAFKA_BROKERS: infra.kafkaBrokers,
+      ...auth,
     });
     procs.orders = await startService('orders', {
+      ...auth,
       DATABASE_URL: infra.databaseUrls.orders!,
       KAFKA_BROKERS: infra.kafkaBrokers,
       INVENTORY_ADDR: `127.0.0.1:${procs.inventory.grpcPort}`,
@@ -186,6 +197,7 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
     await sent?.stop().catch(() => undefined);
     await db?.end().catch(() => undefined);
     await infra?.stop().catch(() => undefined);
+    await issuer?.stop();
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
     assert.deepEqual(codes, [0, 0, 0], 'every service exits 0 on SIGTERM');
   });

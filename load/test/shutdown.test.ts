@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { eventually, uniqueCustomer } from '@shop/testkit';
+import { eventually, testIssuer } from '@shop/testkit';
+import type { TestIssuer } from '@shop/testkit';
 import { Rest } from '../src/lib';
 import type { Stack } from './stack';
 import { startStack, stopService } from './stack';
@@ -24,15 +25,21 @@ interface Placed {
 describe('SIGTERM to every service while an order is being placed', () => {
   let first: Stack | undefined;
   let second: Stack | undefined;
+  // One issuer for both stacks: the customer's token is good before and after the restart.
+  let issuer: TestIssuer | undefined;
   after(async () => {
     await first?.stop();
     await second?.stop();
+    await issuer?.stop();
   });
 
   it('answers the POST 201, every service exits 0, and the order is APPROVED once they are back', async () => {
-    first = await startStack({ ...DRAIN, FAULTS: JSON.stringify(HELD) });
-    const placing = new Rest(first.gateway).call<Placed>('POST', '/v1/orders', {
-      customerId: uniqueCustomer(),
+    issuer = await testIssuer();
+    const customer = issuer.client.customer('shutdown');
+    await customer.token();
+    first = await startStack({ ...DRAIN, FAULTS: JSON.stringify(HELD) }, { issuer });
+    const placing = new Rest(first.gateway, customer).call<Placed>('POST', '/v1/orders', {
+      customerId: customer.customerId,
       items: [{ sku: 'SKU-0001', quantity: 1 }],
     });
     await sleep(500);
@@ -46,8 +53,8 @@ describe('SIGTERM to every service while an order is being placed', () => {
     assert.deepEqual(codes, [0, 0, 0, 0], 'gateway, orders, inventory and payments exit 0 after their drain');
 
     // The order was stored with its outbox messages; the services back (no fault) carry its saga on.
-    second = await startStack();
-    const rest = new Rest(second.gateway);
+    second = await startStack({}, { issuer });
+    const rest = new Rest(second.gateway, customer);
     const id = placed.body.id ?? '';
     const final = await eventually(
       async () => {

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { testInfra } from '@shop/testkit';
+import { testInfra, testIssuer } from '@shop/testkit';
+import type { TestIssuer } from '@shop/testkit';
 
 const repo = join(__dirname, '..', '..', '..');
 
@@ -91,15 +92,33 @@ export function stopService(svc: ServiceProcess, timeoutMs = 10_000): Promise<nu
   });
 }
 
+/** What a service needs to accept the tokens of `issuer` (@shop/platform's auth configuration). */
+export const authEnv = (issuer: Pick<TestIssuer, 'url'>): Record<string, string> => ({
+  AUTH_MODE: 'oidc',
+  OIDC_ISSUER: issuer.url,
+});
+
 export interface Stack {
   services: Record<'inventory' | 'payments' | 'orders' | 'gateway', ServiceProcess>;
   gateway: string;
+  /** The real issuer (in this process) whose tokens the services accept; `issuer.client` signs customers in. */
+  issuer: TestIssuer;
+  /** Stops the services (exit codes in stop order), and the issuer when the stack started its own. */
   stop(): Promise<(number | null)[]>;
 }
 
-/** The four services as separate processes against the test run's PostgreSQL and Kafka. */
-export async function startStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
+/**
+ * The four services as separate processes against the test run's PostgreSQL and Kafka, accepting the tokens of
+ * `opts.issuer` (one started for this stack when absent: two stacks of one test share an issuer to share tokens).
+ */
+export async function startStack(
+  extraEnv: Record<string, string> = {},
+  opts: { issuer?: TestIssuer } = {},
+): Promise<Stack> {
   const infra = testInfra();
+  const issuer = opts.issuer ?? (await testIssuer());
+  const own = !opts.issuer;
+  extraEnv = { ...authEnv(issuer), ...extraEnv };
   const backend = (name: string) => ({
     DATABASE_URL: infra.databaseUrls[name] ?? '',
     KAFKA_BROKERS: infra.kafkaBrokers,
@@ -123,6 +142,11 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
   return {
     services,
     gateway: `http://127.0.0.1:${gateway.httpPort}`,
-    stop: () => Promise.all([gateway, orders, payments, inventory].map((s) => stopService(s))),
+    issuer,
+    async stop() {
+      const codes = await Promise.all([gateway, orders, payments, inventory].map((s) => stopService(s)));
+      if (own) await issuer.stop();
+      return codes;
+    },
   };
 }

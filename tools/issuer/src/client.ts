@@ -1,7 +1,9 @@
 // Signing in as a browser does: the authorization code flow with PKCE (S256) through the issuer's own login form.
-// No dependencies beyond Node, so that tests, the load tools and the labs can use it (via @shop/testkit) without the
+// No dependencies beyond Node (and @shop/contracts/rules), so that tests, the load tools and the labs can use it (via @shop/testkit) without the
 // provider. Works against any issuer whose login page is this package's (form id="login", fields username/password).
 import { createHash, randomBytes } from 'node:crypto';
+
+export { DEMO_ACCOUNTS } from './accounts';
 
 export const DEFAULT_CLIENT_ID = 'shop-cli';
 export const DEFAULT_REDIRECT_URI = 'http://127.0.0.1/callback';

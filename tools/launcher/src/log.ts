@@ -7,6 +7,7 @@ const COLORS: Record<string, number> = {
   kafka: 90,
   infra: 37,
   platform: 1,
+  issuer: 91,
 };
 const tty = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (name: string, text: string) => (tty ? `\x1b[${COLORS[name] ?? 37}m${text}\x1b[0m` : text);

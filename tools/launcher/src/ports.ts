@@ -66,3 +66,13 @@ export function servicesAt(offset: number): ServicePorts[] {
     adminPort: s.adminPort + offset,
   }));
 }
+
+/**
+ * The local OpenID Connect issuer (tools/issuer) of `npm start`: 8090 (or ISSUER_PORT), shifted by the port offset
+ * like the services. The labs' `--attach` and `npm run token` find it here.
+ */
+export const DEFAULT_ISSUER_PORT = 8090;
+export const issuerPortAt = (offset: number, env: NodeJS.ProcessEnv = process.env) =>
+  Number(env.ISSUER_PORT || DEFAULT_ISSUER_PORT) + offset;
+export const issuerUrlAt = (offset: number, env: NodeJS.ProcessEnv = process.env) =>
+  `http://127.0.0.1:${issuerPortAt(offset, env)}`;

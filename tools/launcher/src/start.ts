@@ -7,25 +7,34 @@ import { infraUp } from './infra';
 import { pretty, say } from './log';
 import { PROFILES, type Args } from './options';
 import { NODE_FLAGS, root } from './paths';
-import { servicesAt, type ServicePorts } from './ports';
+import { issuerPortAt, servicesAt, type ServicePorts } from './ports';
 import { build, waitExit, waitReady, watchParent } from './proc';
 
-const HELP = `npm start [-- --reset] [-- --prometheus] [-- --name N --pg-port P --kafka-port K --port-offset O]
+const HELP = `npm start [-- --reset] [-- --prometheus] [-- --open] [-- --name N --pg-port P --kafka-port K --port-offset O]
 
-Provisions PostgreSQL (a database and a role per service) and a single-node Kafka broker, then starts
-inventory, payments, orders and gateway, with one combined log. Ctrl+C or SIGTERM (to npm or to this process)
-stops everything. A service that exits is restarted after 1 s, 2 s, 4 s ... up to 30 s.
+Provisions PostgreSQL (a database and a role per service) and a single-node Kafka broker, starts the local
+OpenID Connect issuer (tools/issuer), then inventory, payments, orders and gateway, with one combined log.
+Ctrl+C or SIGTERM (to npm or to this process) stops everything. A process that exits is restarted after
+1 s, 2 s, 4 s ... up to 30 s.
 
-  --reset        wipe the local state (.local/dev: databases, Kafka log, credentials) before starting
+Sign-in: the issuer on http://127.0.0.1:8090 has the demo customers alice (password alice-demo) and bob
+(bob-demo) and the operator ops (ops-demo); \`npm run token -- alice\` prints an access token for scripts,
+sent as 'Authorization: Bearer <token>'. Its keys and accounts persist in .local/<name>/issuer;
+\`kill -HUP <issuer pid>\` rotates its signing key (the old one stays published until its tokens expire).
+
+  --reset        wipe the local state (.local/dev: databases, Kafka log, credentials, issuer keys and accounts)
+                 before starting
   --prometheus   also run a local Prometheus (Debian package 'prometheus') on 127.0.0.1:9090 with the
                  platform's rules, scraping every service
+  --open         AUTH_MODE=open on every service: today's open edge, no token needed and customerId taken from
+                 the request, for labs that need it. Loudly logged; never for anything reachable by others.
   --name N       state in .local/N instead of .local/dev (a second platform beside the first)
   --pg-port P    PostgreSQL port (55432)
   --kafka-port K Kafka port (59092; the controller uses K+1)
-  --port-offset O  added to every service port (8080, 9101-9103, 50051-50053); demo and the other tools
-                 expect the defaults
+  --port-offset O  added to every service port (8080, 9101-9103, 50051-50053) and the issuer's (8090); demo
+                 and the other tools expect the defaults
 Environment: KAFKA_BROKERS (use an existing broker), SHOP_POSTGRES_URL (admin URL of an existing PostgreSQL),
-LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf).`;
+LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf), ISSUER_PORT (8090).`;
 
 /** A service's environment under `npm start`: its ports, its database, the broker and its upstreams. */
 export function serviceEnv(
@@ -56,6 +65,35 @@ export function upstreamsOf(services: ServicePorts[]): Record<string, string> {
   for (const s of services)
     if (s.grpcPort) upstreams[`${s.name.toUpperCase()}_ADDR`] = `127.0.0.1:${s.grpcPort}`;
   return upstreams;
+}
+
+/**
+ * What every service gets about identity: the issuer whose tokens it accepts (OIDC_ISSUER; the audience, claims
+ * and JWKS come from the defaults of @shop/platform's auth configuration and the issuer's discovery), or AUTH_MODE=open.
+ */
+export function authEnv(issuerUrl: string, open: boolean): Record<string, string> {
+  return open ? { AUTH_MODE: 'open', OIDC_ISSUER: issuerUrl } : { AUTH_MODE: 'oidc', OIDC_ISSUER: issuerUrl };
+}
+
+/** The issuer's entry point (tools/issuer); in its command line, which proves the process is ours. */
+export const issuerMain = join(root, 'tools', 'issuer', 'dist', 'src', 'main.js');
+
+/** Starts the built issuer as a process, with an IPC channel (it stops when the launcher dies). */
+export function spawnIssuer(
+  opts: { port: number; stateDir: string; consoleOrigins: string[] },
+  stdio: 'pipe' | 'ignore',
+): ChildProcess {
+  return spawn(process.execPath, [...NODE_FLAGS, issuerMain], {
+    cwd: join(root, 'tools', 'issuer'),
+    env: {
+      ...process.env,
+      ISSUER_PORT: String(opts.port),
+      ISSUER_HOST: '127.0.0.1',
+      ISSUER_STATE_DIR: opts.stateDir,
+      ISSUER_CONSOLE_ORIGINS: opts.consoleOrigins.join(','),
+    },
+    stdio: ['ignore', stdio, stdio, 'ipc'],
+  });
 }
 
 /** The absolute path of a service's entry point: it is in the service's command line, which proves it is ours. */
@@ -102,12 +140,15 @@ export async function startPlatform(args: Args): Promise<void> {
   let stopping = false;
   let infra: Infra | undefined;
   let prometheus: ChildProcess | undefined;
+  let issuer: ChildProcess | undefined;
+  let issuerTimer: NodeJS.Timeout | undefined;
   let unwatchParent: () => void = () => undefined;
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     unwatchParent();
     for (const r of restarts.values()) clearTimeout(r.timer);
+    clearTimeout(issuerTimer);
     say('platform', 'stopping services...');
     const exits = [...children.values()].map((c) => {
       c.kill('SIGTERM');
@@ -118,6 +159,11 @@ export async function startPlatform(args: Args): Promise<void> {
       exits.push(waitExit(prometheus, 3000));
     }
     await Promise.all(exits);
+    // The issuer last: a service draining its last requests may still fetch the JWKS.
+    if (issuer) {
+      issuer.kill('SIGTERM');
+      await waitExit(issuer, 3000);
+    }
     if (infra) {
       say('platform', 'stopping Kafka and PostgreSQL...');
       await infra.stop().catch((err: Error) => say('platform', `infrastructure stop failed: ${err.message}`));
@@ -137,7 +183,11 @@ export async function startPlatform(args: Args): Promise<void> {
   if (stopping) return;
   // After the build: the ports come from the services' compiled configuration.
   const services = servicesAt(offset);
-  const upstreams = upstreamsOf(services);
+  const gatewayPort = services.find((s) => s.name === 'gateway')?.httpPort;
+  const issuerPort = issuerPortAt(offset);
+  const issuerUrl = `http://127.0.0.1:${issuerPort}`;
+  const open = args.has('--open');
+  const upstreams = { ...upstreamsOf(services), ...authEnv(issuerUrl, open) };
   try {
     // PostgreSQL's routine LOG lines (checkpoints, connections) would drown the services' logs; keep its problems.
     infra = await infraUp(
@@ -155,6 +205,50 @@ export async function startPlatform(args: Args): Promise<void> {
   const up = infra;
   for (const line of up.describe()) say('infra', line);
   if (stopping) return;
+
+  // The issuer before the services: they read its discovery document and keys. Supervised like them.
+  const issuerState = join(profile.stateDir, 'issuer');
+  mkdirSync(issuerState, { recursive: true, mode: 0o700 });
+  let issuerAttempt = 0;
+  const launchIssuer = () => {
+    const child = spawnIssuer(
+      { port: issuerPort, stateDir: issuerState, consoleOrigins: [`http://127.0.0.1:${gatewayPort}`] },
+      'pipe',
+    );
+    for (const stream of [child.stdout, child.stderr]) {
+      // oidc-provider's notice about its in-memory adapter: sessions and codes are meant to be lost on restart here.
+      if (stream)
+        createInterface({ input: stream }).on('line', (l) => {
+          if (!l.startsWith('oidc-provider WARNING: a quick start development-only in-memory adapter'))
+            say('issuer', pretty(l));
+        });
+    }
+    const startedAt = Date.now();
+    child.on('exit', (code, signal) => {
+      if (child.pid) up.untrack(child.pid);
+      if (stopping || issuer !== child) return;
+      if (code === 2) return say('platform', 'issuer exited (invalid configuration); not restarting it');
+      if (Date.now() - startedAt >= RESTART_RESET_AFTER_MS) issuerAttempt = 0;
+      const delay = restartDelay(issuerAttempt++);
+      say('platform', `issuer exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s`);
+      issuerTimer = setTimeout(() => {
+        if (!stopping) issuer = launchIssuer();
+      }, delay);
+    });
+    if (child.pid) up.track('issuer', child.pid, issuerMain);
+    return child;
+  };
+  issuer = launchIssuer();
+  const issuerReady = await waitReady(`${issuerUrl}/healthz`, 30_000);
+  if (stopping) return;
+  if (!issuerReady)
+    say('platform', `the issuer is NOT READY on ${issuerUrl} after 30 s; starting the services anyway`);
+  if (open)
+    say(
+      'platform',
+      '!!! --open: AUTH_MODE=open on every service: NO AUTHENTICATION at the edge, any caller may act as any customer. ' +
+        'For labs that need the old open edge only. !!!',
+    );
 
   const launch = (svc: ServicePorts) => {
     const child = spawnService(svc.name, serviceEnv(svc, up, upstreams), 'pipe');
@@ -213,9 +307,20 @@ export async function startPlatform(args: Args): Promise<void> {
       `${s.name.padEnd(10)} ${results[i] ? 'ready    ' : 'NOT READY'} http://127.0.0.1:${s.httpPort}` +
       (s.grpcPort ? `  grpc 127.0.0.1:${s.grpcPort}` : '  (REST edge)'),
   );
+  lines.push(
+    `${'issuer'.padEnd(10)} ${issuerReady ? 'ready    ' : 'NOT READY'} ${issuerUrl}  (OpenID Connect; pid ${issuer?.pid})`,
+  );
+  const edge = `http://127.0.0.1:${gatewayPort}`;
+  const tokenCmd = `npm run -s token -- alice${offset ? ` --issuer ${issuerUrl}` : ''}`;
+  const accounts =
+    `  Accounts   alice / alice-demo, bob / bob-demo (customers), ops / ops-demo (operator); sign up on the login page\n` +
+    `  Token      ${tokenCmd}    (prints an access token, 15 min)\n` +
+    (open
+      ? '  AUTH_MODE=open: the edge takes no tokens (--open)\n'
+      : `  Try: curl -H "Authorization: Bearer $(${tokenCmd})" ${edge}/v1/orders\n`);
   say(
     'platform',
-    `\n  ${lines.join('\n  ')}\n  PostgreSQL ${up.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${up.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}  Try: curl http://127.0.0.1:${services.at(-1)?.httpPort}/v1/products    Stop: Ctrl+C`,
+    `\n  ${lines.join('\n  ')}\n${accounts}  PostgreSQL ${up.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${up.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}  Catalogue  curl ${edge}/v1/products (public)    Stop: Ctrl+C`,
   );
 }
 
