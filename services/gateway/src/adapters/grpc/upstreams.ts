@@ -214,7 +214,9 @@ export function createGrpcUpstreams(
     },
     // Not under the dependency guard: a stream would hold a bulkhead slot for its whole life.
     async *watchOrder(id, signal) {
-      const stream = orders.watchOrder({ orderId: id }, new Metadata(), { deadline: Date.now() + WATCH_MAX_MS });
+      const stream = orders.watchOrder({ orderId: id }, new Metadata(), {
+        deadline: Date.now() + WATCH_MAX_MS,
+      });
       const cancel = () => stream.cancel();
       signal.addEventListener('abort', cancel, { once: true });
       try {

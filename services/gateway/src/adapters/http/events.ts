@@ -39,13 +39,11 @@ export function sagaSteps(o: Pick<OrderView, 'status' | 'rejectionReason'>): Ste
 const frame = (event: string, id: number | undefined, data: unknown) =>
   `event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`;
 
-/** Watches still open, ended when the server closes (a stream would otherwise hold the shutdown up). */
-const open = new WeakMap<FastifyInstance, Set<AbortController>>();
+/** The watches still open on one server, ended when it closes (a stream would otherwise hold the shutdown up). */
+export type OpenStreams = Set<AbortController>;
 
 /** Ends every open event stream of `app` before it closes. */
-export function endStreamsOnClose(app: FastifyInstance): void {
-  const watches = new Set<AbortController>();
-  open.set(app, watches);
+export function endStreamsOnClose(app: FastifyInstance, watches: OpenStreams): void {
   app.addHook('preClose', (done) => {
     for (const w of watches) w.abort();
     done();
@@ -59,7 +57,7 @@ export function endStreamsOnClose(app: FastifyInstance): void {
  * end `event: end` (REJECTED or CANCELLED: the order will not change again) or `event: error` (a problem).
  */
 export async function orderEvents(
-  app: FastifyInstance,
+  watches: OpenStreams,
   up: Upstreams,
   id: string,
   reply: FastifyReply,
@@ -73,8 +71,7 @@ export async function orderEvents(
     abort.abort();
     throw err;
   }
-  const watches = open.get(app);
-  watches?.add(abort);
+  watches.add(abort);
   reply.raw.once('close', () => abort.abort());
   async function* frames() {
     let n = 0;
@@ -93,7 +90,7 @@ export async function orderEvents(
           : { status: 500, title: 'Internal error', detail: 'the order stream failed' };
       yield frame('error', undefined, p);
     } finally {
-      watches?.delete(abort);
+      watches.delete(abort);
       abort.abort();
     }
   }
@@ -102,5 +99,7 @@ export async function orderEvents(
     .header('content-type', 'text/event-stream; charset=utf-8')
     .header('cache-control', 'no-store')
     .header('x-accel-buffering', 'no')
+    // One long answer per connection: closed with it, so that a stop does not wait for an idle keep-alive socket.
+    .header('connection', 'close')
     .send(Readable.from(frames(), { objectMode: false }));
 }

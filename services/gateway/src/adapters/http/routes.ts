@@ -12,6 +12,7 @@ import type { RouteAuth } from './auth';
 import { authHook, callerOf, sendAuthProblem } from './auth';
 import { answerClientErrorsAsProblems } from './client-errors';
 import { CONSOLE_PATHS } from './console';
+import type { OpenStreams } from './events';
 import { endStreamsOnClose, orderEvents } from './events';
 import type { OpenApiDocument } from './contract';
 import {
@@ -86,6 +87,7 @@ function placingCustomer(req: FastifyRequest, given: string | undefined): string
 export function apiRoutes(
   up: Upstreams,
   admin: AdminOptions = { faultAdmins: {}, labs: new LabBoard() },
+  streams: OpenStreams = new Set(),
 ): Route[] {
   return [
     {
@@ -164,7 +166,7 @@ export function apiRoutes(
       method: 'GET',
       url: PARAM_PATHS.events,
       auth: 'caller',
-      handler: (req, reply) => orderEvents(req.server, up, (params(req).id ?? '').toLowerCase(), reply),
+      handler: (req, reply) => orderEvents(streams, up, (params(req).id ?? '').toLowerCase(), reply),
     },
     {
       operationId: 'listPayments',
@@ -316,8 +318,9 @@ export function registerRoutes(
   // The document is the contract the routes are checked against; a build without it must not serve anything.
   if (!contract) throw new Error(`openapi.yaml not found next to the gateway (looked for ${OPENAPI_PATH})`);
   ctx.logger.debug({ file: contract.file }, 'REST contract loaded');
-  const routes = apiRoutes(up, admin);
-  endStreamsOnClose(app);
+  const streams: OpenStreams = new Set();
+  const routes = apiRoutes(up, admin, streams);
+  endStreamsOnClose(app, streams);
 
   // Path templates -> allowed methods, to tell an unknown path (404) from a known one with a wrong method (405).
   const templates = [
