@@ -68,6 +68,8 @@ export function upstreamsOf(services: ServicePorts[]): Record<string, string> {
   const upstreams: Record<string, string> = {};
   for (const s of services)
     if (s.grpcPort) upstreams[`${s.name.toUpperCase()}_ADDR`] = `127.0.0.1:${s.grpcPort}`;
+  // The console's operator view reads and switches the faults of every service through the gateway.
+  upstreams.FAULT_ADMIN_URLS = services.map((s) => `${s.name}=http://127.0.0.1:${s.adminPort}`).join(',');
   return upstreams;
 }
 
@@ -194,7 +196,12 @@ export async function startPlatform(args: Args): Promise<void> {
   const issuerPort = issuerPortAt(offset);
   const issuerUrl = `http://127.0.0.1:${issuerPort}`;
   const open = args.has('--open');
-  const upstreams = { ...upstreamsOf(services), ...authEnv(issuerUrl, open) };
+  const upstreams = {
+    ...upstreamsOf(services),
+    ...authEnv(issuerUrl, open),
+    // The console links the saga metrics of an order to this Prometheus.
+    ...(args.has('--prometheus') ? { METRICS_UI_URL: 'http://127.0.0.1:9090' } : {}),
+  };
   try {
     // PostgreSQL's routine LOG lines (checkpoints, connections) would drown the services' logs; keep its problems.
     infra = await infraUp(
@@ -342,7 +349,7 @@ export async function startPlatform(args: Args): Promise<void> {
       : `  Try: curl -H "Authorization: Bearer $(${tokenCmd})" ${edge}/v1/orders\n`);
   say(
     'platform',
-    `\n  ${lines.join('\n  ')}\n${accounts}  PostgreSQL ${up.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${up.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}${viewer ? `  Traces     ${viewer.uiUrl}/ (an order's trace: ${viewer.uiUrl}/traces/<trace id>)\n` : ''}  Catalogue  curl ${edge}/v1/products (public)    Stop: Ctrl+C`,
+    `\n  ${lines.join('\n  ')}\n${accounts}  PostgreSQL ${up.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${up.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}${viewer ? `  Traces     ${viewer.uiUrl}/ (an order's trace: ${viewer.uiUrl}/traces/<trace id>)\n` : ''}  Console    ${edge}/  (API docs ${edge}/docs)\n  Catalogue  curl ${edge}/v1/products (public)    Stop: Ctrl+C`,
   );
 }
 
