@@ -8,7 +8,8 @@
 #
 # Environment: SCHEMATHESIS (the `st` binary; default `st` on PATH, else ~/.cache/schemathesis/bin/st; install it
 # OUTSIDE the repository: python3 -m venv ~/.cache/schemathesis && ~/.cache/schemathesis/bin/pip install schemathesis),
-# FUZZ_MAX_EXAMPLES (per operation, default 60; generation is deterministic, so two runs send the same requests),
+# FUZZ_TOKEN (an access token sent as `Authorization: Bearer` on every request; unset: one for the demo customer
+# alice from the platform's issuer, `npm run token -- alice`), FUZZ_MAX_EXAMPLES (per operation, default 60; generation is deterministic, so two runs send the same requests),
 # FUZZ_PG_PORT / FUZZ_KAFKA_PORT / FUZZ_PORT_OFFSET for the platform this script starts (57220 / 57230 / 10700:
 # the gateway then listens on 18780). Exit status: schemathesis's (non-zero on any finding), 2 on a setup failure.
 set -euo pipefail
@@ -67,10 +68,21 @@ fi
 # document explains in words (and why). schemathesis keeps its cache (`st replay <id>`) in the working directory:
 # .local/contract-fuzz-run (beside the platform's state in .local/contract-fuzz), which git and prettier skip.
 # One worker: the machine may be shared, and orders are real sagas.
+# Every /v1 operation but the catalogue needs an access token: schemathesis sends the one given on every request
+# (its ignored_auth check also sends none and a wrong one, which must be 401).
+token=${FUZZ_TOKEN:-}
+if [[ -z $token ]]; then
+  issuer=${FUZZ_ISSUER:-http://127.0.0.1:$((8090 + ${offset:-0}))}
+  token=$(cd "$root" && npm run --silent token -- alice --issuer "$issuer") || {
+    echo "contract-fuzz: could not get a token from the issuer at $issuer; set FUZZ_TOKEN" >&2
+    exit 2
+  }
+fi
 mkdir -p "$root/.local/contract-fuzz-run"
 cd "$root/.local/contract-fuzz-run"
 "$st" --config-file "$root/scripts/contract-fuzz.toml" run "$spec" --url "$base" \
   --checks all \
+  --header "Authorization: Bearer $token" \
   --include-path-regex '^/v1/' \
   --max-examples "$max_examples" \
   --workers 1 \

@@ -296,9 +296,10 @@ export function unary<Req, Res>(
   method: UnaryMethod<Req, Res>,
   request: Req,
   options: Partial<grpc.CallOptions> = {},
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
-    method(request, new grpc.Metadata(), options, (err, res) => (err ? reject(err) : resolve(res)));
+    method(request, metadata, options, (err, res) => (err ? reject(err) : resolve(res)));
   });
 }
 

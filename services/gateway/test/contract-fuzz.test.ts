@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningGateway } from './support';
-import { startGateway } from './support';
+import { startGateway, tokenOf } from './support';
 import type { Stack } from './stack';
 import { startBackends } from './stack';
 
@@ -80,7 +80,8 @@ describe('the REST edge against its published OpenAPI document (schemathesis, ev
     const r = await run(
       'bash',
       [SCRIPT, gw.url],
-      { ...process.env, SCHEMATHESIS: await st, FUZZ_MAX_EXAMPLES: '40' },
+      // A customer's token from the real issuer (its customerId is the one schemathesis may meet; others are 403).
+      { ...process.env, SCHEMATHESIS: await st, FUZZ_MAX_EXAMPLES: '40', FUZZ_TOKEN: await tokenOf('fuzz') },
       10 * 60_000,
     );
     const summary = /Test cases:\s*\n\s*(\d+) generated, (\d+) passed/.exec(r.output);

@@ -34,6 +34,8 @@ before(async () => {
     ORDERS_ADDR: address,
     INVENTORY_ADDR: address,
     PAYMENTS_ADDR: address,
+    // Only the public catalogue is called here: no token is ever verified, so no issuer is contacted.
+    OIDC_ISSUER: 'http://127.0.0.1:9',
   });
   gw = createService(config, { logger: quiet() });
   await gw.start();

@@ -36,6 +36,26 @@ describe('openapi.yaml', () => {
     assert.deepEqual(documented, served);
   });
 
+  it("states each route's authentication as the route table does (issue 11)", () => {
+    const schemes = (doc.components as { securitySchemes?: Record<string, { type: string }> })
+      .securitySchemes;
+    assert.equal(schemes?.bearer?.type, 'http');
+    assert.equal(schemes?.oidc?.type, 'openIdConnect');
+    for (const r of apiRoutes({} as Upstreams)) {
+      const path = r.url.replace(/:([A-Za-z]+)/g, '{$1}');
+      const op = doc.paths[path]?.[r.method.toLowerCase()] as
+        { security?: Record<string, unknown>[]; responses: Record<string, unknown> } | undefined;
+      assert.ok(op?.security, `${r.method} ${path} states its security`);
+      if (r.auth === 'public') assert.deepEqual(op.security, [], `${r.method} ${path} is public`);
+      else {
+        assert.deepEqual(op.security.map((s) => Object.keys(s)[0]).sort(), ['bearer', 'oidc'], path);
+        assert.ok(op.responses['401'] && op.responses['403'], `${r.method} ${path} documents 401 and 403`);
+      }
+    }
+    for (const slug of ['unauthenticated', 'forbidden', 'auth-unavailable'])
+      assert.ok(text.includes(`${PROBLEM_BASE}${slug}`), `${slug} is not documented`);
+  });
+
   it('lists every problem type the status table can produce', () => {
     for (const m of Object.values(GRPC_TO_HTTP)) {
       assert.ok(m && text.includes(`${PROBLEM_BASE}${m.slug}`), `${m?.slug} is not documented`);

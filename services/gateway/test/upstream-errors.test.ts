@@ -89,7 +89,9 @@ describe('gRPC status -> HTTP problem', () => {
     [Status.INTERNAL, 500, 'internal'],
     [Status.UNKNOWN, 500, 'internal'],
     [Status.RESOURCE_EXHAUSTED, 500, 'internal'],
-    [Status.PERMISSION_DENIED, 500, 'internal'],
+    // Issue 11: the backends verify the forwarded token too; their refusals are the edge's 401 and 403.
+    [Status.UNAUTHENTICATED, 401, 'unauthenticated'],
+    [Status.PERMISSION_DENIED, 403, 'forbidden'],
   ] as const) {
     it(`${Status[code]} is ${status}`, async () => {
       next = fail(code, 'secret: relation "orders" at 10.0.0.7');
@@ -97,8 +99,11 @@ describe('gRPC status -> HTTP problem', () => {
       assert.equal(a.status, status, a.text);
       assert.match(a.contentType, /^application\/problem\+json/);
       assert.equal(a.body.type, `https://errors.cloud-native-shop.dev/${slug}`);
-      if (status >= 500) assert.doesNotMatch(a.text, /secret|10\.0\.0\.7/);
+      // 5xx and the auth refusals say nothing of the upstream's words; 401 also challenges (RFC 6750).
+      if (status >= 500 || status === 401 || status === 403)
+        assert.doesNotMatch(a.text, /secret|10\.0\.0\.7/);
       else assert.match(a.body.detail, /secret/); // 4xx details are written for the caller
+      if (status === 401) assert.match(a.headers.get('www-authenticate') ?? '', /^Bearer realm="shop-api"/);
     });
   }
 

@@ -19,9 +19,9 @@ import {
 } from '@shop/contracts';
 import { startInfra } from '@shop/infra';
 import { violationsOf } from '@shop/platform';
-import { eventually, uniqueCustomer } from '@shop/testkit';
+import { eventually, foreignToken, uniqueCustomer } from '@shop/testkit';
 import pg from 'pg';
-import { call, callError, infra, Stack } from './stack';
+import { bearer, bearerFor, call, callError, infra, Stack } from './stack';
 
 const S = ordersV1.OrderStatus;
 const R = ordersV1.RejectionReason;
@@ -220,7 +220,6 @@ describe('PlaceOrder, ListOrders and bad input', () => {
     const customer = uniqueCustomer();
     const ok = [{ sku: 'SKU-0001', quantity: 1 }];
     const cases: [string, ordersV1.PlaceOrderRequest, string][] = [
-      ['empty customer', { customerId: '', items: ok, idempotencyKey: '' }, 'customer_id'],
       ['bad customer', { customerId: 'a b', items: ok, idempotencyKey: '' }, 'customer_id'],
       ['long customer', { customerId: 'x'.repeat(65), items: ok, idempotencyKey: '' }, 'customer_id'],
       ['no items', { customerId: customer, items: [], idempotencyKey: '' }, 'items'],
@@ -374,7 +373,7 @@ describe('PlaceOrder, ListOrders and bad input', () => {
         name,
       );
     }
-    const watch = stack.ordersClient.watchOrder({ orderId: 'nope' });
+    const watch = stack.ordersClient.watchOrder({ orderId: 'nope' }, await bearer());
     const werr = await new Promise<grpc.ServiceError>((resolve) => watch.on('error', resolve));
     assert.equal(werr.code, grpc.status.INVALID_ARGUMENT);
   });
@@ -429,6 +428,115 @@ describe('PlaceOrder, ListOrders and bad input', () => {
   });
 });
 
+describe('identity inside: orders verifies the caller itself (bypassing the gateway)', () => {
+  const codeOf = (p: Promise<unknown>) =>
+    p.then(
+      () => 'OK',
+      (e: unknown) => grpc.status[(e as grpc.ServiceError).code],
+    );
+  const watchCode = (orderId: string, md: grpc.Metadata) =>
+    new Promise<string>((resolve) => {
+      const w = stack.ordersClient.watchOrder({ orderId }, md);
+      w.on('data', () => {
+        w.cancel();
+        resolve('OK');
+      });
+      w.on('error', (e: grpc.ServiceError) => resolve(grpc.status[e.code] ?? String(e.code)));
+    });
+  const list = (req: Partial<ordersV1.ListOrdersRequest>, md: grpc.Metadata) =>
+    call(
+      stack.ordersClient.listOrders.bind(stack.ordersClient),
+      { customerId: '', allCustomers: false, status: 0, pageSize: 0, pageToken: '', ...req },
+      md,
+    );
+
+  test('no token, a malformed one or one signed by another key: UNAUTHENTICATED on every method', async () => {
+    const alice = uniqueCustomer('ida');
+    const sku = await stack.freshProduct(10);
+    const order = (await stack.place(alice, [{ sku, quantity: 1 }])).order!;
+    const none = new grpc.Metadata();
+    const garbage = new grpc.Metadata();
+    garbage.set('authorization', 'Bearer x.y.z');
+    const foreign = new grpc.Metadata();
+    foreign.set('authorization', `Bearer ${await foreignToken(stack.issuerUrl, { sub: alice })}`);
+    for (const md of [none, garbage, foreign]) {
+      const c = stack.ordersClient;
+      const place = { customerId: alice, items: [{ sku, quantity: 1 }], idempotencyKey: '' };
+      assert.equal(await codeOf(call(c.placeOrder.bind(c), place, md)), 'UNAUTHENTICATED');
+      assert.equal(await codeOf(call(c.getOrder.bind(c), { orderId: order.id }, md)), 'UNAUTHENTICATED');
+      assert.equal(await codeOf(call(c.cancelOrder.bind(c), { orderId: order.id }, md)), 'UNAUTHENTICATED');
+      assert.equal(await codeOf(list({ customerId: alice }, md)), 'UNAUTHENTICATED');
+      assert.equal(await watchCode(order.id, md), 'UNAUTHENTICATED');
+    }
+    const { rows } = await stack.ordersDb.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM orders WHERE customer_id = $1',
+      [alice],
+    );
+    assert.equal(rows[0]?.n, 1, 'nothing was placed without a valid token');
+    assert.equal((await stack.get(order.id)).status !== S.ORDER_STATUS_CANCELLED, true, 'nor cancelled');
+  });
+
+  test("another customer's token: PERMISSION_DENIED for its id, NOT_FOUND for its order; an operator sees all", async () => {
+    const alice = uniqueCustomer('ida');
+    const bob = uniqueCustomer('idb');
+    const [asAlice, asBob, asOps] = [await bearer(alice), await bearer(bob), await bearer()];
+    const sku = await stack.freshProduct(10);
+    const order = (await stack.place(alice, [{ sku, quantity: 1 }])).order!;
+    const c = stack.ordersClient;
+    const place = { customerId: alice, items: [{ sku, quantity: 1 }], idempotencyKey: '' };
+    assert.equal(await codeOf(call(c.placeOrder.bind(c), place, asBob)), 'PERMISSION_DENIED');
+    assert.equal(await codeOf(call(c.placeOrder.bind(c), place, asOps)), 'PERMISSION_DENIED');
+    const missing = await callError(c.getOrder.bind(c), { orderId: randomUUID() }, asBob);
+    const hidden = await callError(c.getOrder.bind(c), { orderId: order.id }, asBob);
+    assert.equal(hidden.code, grpc.status.NOT_FOUND);
+    assert.equal(
+      hidden.details.replace(order.id, '<id>'),
+      missing.details.replace(/[0-9a-f-]{36}/, '<id>'),
+      "another's order reads exactly like a missing one",
+    );
+    assert.equal(await codeOf(call(c.cancelOrder.bind(c), { orderId: order.id }, asBob)), 'NOT_FOUND');
+    assert.equal(await watchCode(order.id, asBob), 'NOT_FOUND');
+    assert.equal(await codeOf(list({ customerId: alice }, asBob)), 'PERMISSION_DENIED');
+    assert.equal(await codeOf(list({ allCustomers: true }, asBob)), 'PERMISSION_DENIED');
+    assert.deepEqual((await list({}, asBob)).orders, [], "an empty customer_id is the caller's own");
+    assert.deepEqual(
+      (await list({}, asAlice)).orders.map((o) => o.id),
+      [order.id],
+    );
+    assert.equal((await call(c.getOrder.bind(c), { orderId: order.id }, asOps)).order?.customerId, alice);
+    assert.deepEqual(
+      (await list({ customerId: alice }, asOps)).orders.map((o) => o.id),
+      [order.id],
+    );
+    const all = await list({ allCustomers: true, pageSize: 100 }, asOps);
+    assert.ok(all.orders.length >= 1);
+    assert.equal(await watchCode(order.id, asAlice), 'OK');
+    assert.equal(
+      (
+        await call(
+          stack.paymentsClient.listPayments.bind(stack.paymentsClient),
+          { orderId: order.id, customerId: '' },
+          asBob,
+        )
+      ).payments.length,
+      0,
+      "payments: another customer's order has no payment for bob",
+    );
+  });
+
+  test("PlaceOrder with an empty customer_id places for the token's customer", async () => {
+    const carol = uniqueCustomer('idc');
+    const sku = await stack.freshProduct(10);
+    const c = stack.ordersClient;
+    const r = await call(
+      c.placeOrder.bind(c),
+      { customerId: '', items: [{ sku, quantity: 1 }], idempotencyKey: '' },
+      await bearer(carol),
+    );
+    assert.equal(r.order?.customerId, carol);
+  });
+});
+
 describe('placement modes: faults order-chatty and order-sync-chain (chatty-chain lab)', () => {
   /** QuoteItems calls counted by inventory itself (its grpc_server_handled_total), not by the caller. */
   async function quotesSeenByInventory(): Promise<number> {
@@ -440,12 +548,14 @@ describe('placement modes: faults order-chatty and order-sync-chain (chatty-chai
       .reduce((sum, x) => sum + x.value, 0);
   }
   /** PlaceOrder with a deadline of the test's choosing; resolves with the answer and how long it took. */
-  function timedPlace(items: { sku: string; quantity: number }[], deadlineMs = 10_000) {
+  async function timedPlace(items: { sku: string; quantity: number }[], deadlineMs = 10_000) {
+    const customerId = uniqueCustomer();
+    const md = await bearerFor({ customerId });
     const started = performance.now();
     return new Promise<{ order: ordersV1.Order; ms: number }>((resolve, reject) =>
       stack.ordersClient.placeOrder(
-        { customerId: uniqueCustomer(), items, idempotencyKey: '' },
-        new grpc.Metadata(),
+        { customerId, items, idempotencyKey: '' },
+        md,
         { deadline: Date.now() + deadlineMs },
         (e, r) => (e ? reject(e) : resolve({ order: r.order!, ms: performance.now() - started })),
       ),
@@ -693,7 +803,7 @@ describe('restarts and late replies', () => {
     const sku = await stack.freshProduct(5, 1000);
     const x = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
     const seen: ordersV1.Order[] = [];
-    const watch = stack.ordersClient.watchOrder({ orderId: x.id });
+    const watch = stack.ordersClient.watchOrder({ orderId: x.id }, await bearer());
     watch.on('data', (m: ordersV1.WatchOrderResponse) => seen.push(m.order!));
     watch.on('error', () => undefined);
     await eventually(() => seen[0]?.status === S.ORDER_STATUS_PENDING, {
@@ -765,7 +875,7 @@ describe('restarts and late replies', () => {
     const customer = uniqueCustomer();
     const t = (await stack.place(customer, [{ sku, quantity: 2 }])).order!;
     const watched: ordersV1.Order[] = [];
-    const watch = stack.ordersClient.watchOrder({ orderId: t.id });
+    const watch = stack.ordersClient.watchOrder({ orderId: t.id }, await bearer(customer));
     watch.on('data', (m: ordersV1.WatchOrderResponse) => watched.push(m.order!));
     const ended = new Promise<void>((resolve, reject) => {
       watch.on('end', resolve);

@@ -7,7 +7,16 @@ import { createService as createInventory, schema as inventorySchema } from '@sh
 import { createService as createPayments, schema as paymentsSchema } from '@shop/payments';
 import type { RunningService } from '@shop/platform';
 import { loadConfig } from '@shop/platform';
-import { eventually, KafkaRecorder, serviceEnv, testInfra, type TestInfra } from '@shop/testkit';
+import * as rules from '@shop/contracts/rules';
+import {
+  eventually,
+  KafkaRecorder,
+  serviceEnv,
+  testInfra,
+  testIssuer,
+  type TestInfra,
+  type TestIssuer,
+} from '@shop/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Producer } from 'kafkajs';
 import pg from 'pg';
@@ -22,18 +31,75 @@ type Unary<Req, Res> = (
   opts: Partial<grpc.CallOptions>,
   cb: (e: grpc.ServiceError | null, r: Res) => void,
 ) => unknown;
-export function call<Req, Res>(method: Unary<Req, Res>, req: Req): Promise<Res> {
+
+// The real issuer (tools/issuer, in this process) whose tokens orders and payments verify; shared by the stacks of
+// a test file and stopped with the last of them.
+let issuer: TestIssuer | undefined;
+let issuerUsers = 0;
+const passwords = new Map<string, Promise<string>>([
+  ['alice', Promise.resolve('alice-demo')],
+  ['bob', Promise.resolve('bob-demo')],
+]);
+
+async function acquireIssuer(): Promise<TestIssuer> {
+  issuerUsers += 1;
+  issuer ??= await testIssuer();
+  return issuer;
+}
+async function releaseIssuer(): Promise<void> {
+  issuerUsers -= 1;
+  if (issuerUsers > 0 || !issuer) return;
+  const i = issuer;
+  issuer = undefined;
+  await i.stop();
+}
+
+/** `authorization: Bearer <token>` metadata of a customer (signed up at the issuer on first use) or the operator. */
+export async function bearer(customerId?: string): Promise<grpc.Metadata> {
+  if (!issuer) throw new Error('no issuer: start a Stack first');
+  const client = issuer.client;
+  let token: string;
+  if (customerId === undefined) token = await client.operator().token();
+  else {
+    let password = passwords.get(customerId);
+    if (!password) {
+      const chosen = randomUUID();
+      password = client.register(customerId, chosen).then(() => chosen);
+      passwords.set(customerId, password);
+    }
+    token = await client.token(customerId, await password);
+  }
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+}
+
+/**
+ * Who a test's call acts as: the customer its request names, when that is a well-formed customer id (signed in at
+ * the real issuer), else the operator (who may read everything and whose malformed ids validation refuses).
+ */
+export function bearerFor(req: unknown): Promise<grpc.Metadata> {
+  const named = (req as { customerId?: unknown } | null)?.customerId;
+  const valid = typeof named === 'string' && rules.checkString(rules.CUSTOMER_ID, named) === undefined;
+  return bearer(valid ? named : undefined);
+}
+
+/** A unary call, with the token of `bearerFor(req)` unless `md` is given (an empty Metadata: no token at all). */
+export async function call<Req, Res>(method: Unary<Req, Res>, req: Req, md?: grpc.Metadata): Promise<Res> {
+  const metadata = md ?? (await bearerFor(req));
   return new Promise((resolve, reject) =>
-    method(req, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (e, r) =>
-      e ? reject(e) : resolve(r),
-    ),
+    method(req, metadata, { deadline: Date.now() + 10_000 }, (e, r) => (e ? reject(e) : resolve(r))),
   );
 }
 
 /** The gRPC error of a call that must fail. */
-export async function callError<Req, Res>(method: Unary<Req, Res>, req: Req): Promise<grpc.ServiceError> {
+export async function callError<Req, Res>(
+  method: Unary<Req, Res>,
+  req: Req,
+  md?: grpc.Metadata,
+): Promise<grpc.ServiceError> {
   try {
-    await call(method, req);
+    await call(method, req, md);
   } catch (err) {
     return err as grpc.ServiceError;
   }
@@ -67,7 +133,11 @@ export class Stack {
     });
   }
 
+  /** The issuer URL orders and payments trust (set by start). */
+  issuerUrl = '';
+
   async start(orderEnv: Record<string, string>): Promise<void> {
+    this.issuerUrl = (await acquireIssuer()).url;
     this.producer = this.kafka.producer();
     await this.producer.connect();
     this.collector = await KafkaRecorder.start(
@@ -110,6 +180,7 @@ export class Stack {
   async startPayments(): Promise<void> {
     const env = serviceEnv('payments', this.infra, {
       GRPC_PORT: String(this.ports.payments),
+      OIDC_ISSUER: this.issuerUrl,
       LOG_LEVEL: 'error',
     });
     this.payments = createPayments(loadConfig(paymentsSchema, env));
@@ -128,6 +199,7 @@ export class Stack {
       GRPC_PORT: String(this.ports.orders),
       INVENTORY_ADDR: `127.0.0.1:${this.ports.inventory}`,
       LOG_LEVEL: 'error',
+      OIDC_ISSUER: this.issuerUrl,
       ...extra,
     });
     this.orders = createOrders(loadConfig(ordersSchema, env));
@@ -165,6 +237,10 @@ export class Stack {
     await this.producer?.disconnect().catch(() => undefined);
     await this.inventoryDb?.end().catch(() => undefined);
     await this.ordersDb?.end().catch(() => undefined);
+    if (this.issuerUrl) {
+      this.issuerUrl = '';
+      await releaseIssuer();
+    }
   }
 
   /** /readyz status of each running backend. */
@@ -182,8 +258,18 @@ export class Stack {
 
   // --- helpers on the public interfaces ---
 
-  place(customerId: string, items: { sku: string; quantity: number }[], idempotencyKey = '') {
-    return call(this.ordersClient.placeOrder.bind(this.ordersClient), { customerId, items, idempotencyKey });
+  /** PlaceOrder as `customerId` (signed in first unless `md` is given: a test timing the call signs in before). */
+  place(
+    customerId: string,
+    items: { sku: string; quantity: number }[],
+    idempotencyKey = '',
+    md?: grpc.Metadata,
+  ) {
+    return call(
+      this.ordersClient.placeOrder.bind(this.ordersClient),
+      { customerId, items, idempotencyKey },
+      md,
+    );
   }
 
   async get(orderId: string): Promise<ordersV1.Order> {

@@ -8,6 +8,7 @@ import { schema } from '../src/config';
 const required = {
   DATABASE_URL: 'postgres://payments:secret@127.0.0.1:5432/payments',
   KAFKA_BROKERS: '127.0.0.1:9092',
+  OIDC_ISSUER: 'http://127.0.0.1:8090',
 };
 
 test('defaults: ports 50053/9103 and a credit limit of 1,000.00', () => {

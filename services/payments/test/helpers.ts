@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { Envelope } from '@shop/contracts';
 import { dltTopic, encodeEnvelope, newEnvelope, paymentsV1, Topics } from '@shop/contracts';
 import { grpc, loadConfig, unary } from '@shop/platform';
-import { eventually, KafkaRecorder, serviceEnv, testInfra, type RecordedMessage } from '@shop/testkit';
+import type { Identity, TestIssuer } from '@shop/testkit';
+import {
+  eventually,
+  KafkaRecorder,
+  serviceEnv,
+  testInfra,
+  testIssuer,
+  type RecordedMessage,
+} from '@shop/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Producer } from 'kafkajs';
 import type { RunningService } from '../src/service';
@@ -10,8 +18,29 @@ import { createService, schema } from '../src/service';
 
 export const infra = testInfra();
 
+let issuer: TestIssuer | undefined;
+
+/** The real issuer of this test file (tools/issuer in-process); payments verifies the tokens it signs. */
+export async function startIssuer(): Promise<TestIssuer> {
+  issuer ??= await testIssuer();
+  return issuer;
+}
+
 export function bootPayments(extra: Record<string, string> = {}): RunningService {
-  return createService(loadConfig(schema, serviceEnv('payments', infra, { LOG_LEVEL: 'silent', ...extra })));
+  if (!issuer) throw new Error('startIssuer() first: payments verifies access tokens of a real issuer');
+  return createService(
+    loadConfig(
+      schema,
+      serviceEnv('payments', infra, { LOG_LEVEL: 'silent', OIDC_ISSUER: issuer.url, ...extra }),
+    ),
+  );
+}
+
+/** gRPC metadata carrying an identity's access token, as the gateway forwards it. */
+export async function bearer(identity: Identity): Promise<grpc.Metadata> {
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${await identity.token()}`);
+  return md;
 }
 
 /**
@@ -100,6 +129,7 @@ export function grpcClient(port: number): paymentsV1.PaymentServiceClient {
 export const listPayments = (
   c: paymentsV1.PaymentServiceClient,
   req: Partial<paymentsV1.ListPaymentsRequest>,
-) => unary(c.listPayments.bind(c), { orderId: '', customerId: '', ...req });
-export const getAccount = (c: paymentsV1.PaymentServiceClient, customerId: string) =>
-  unary(c.getAccount.bind(c), { customerId });
+  md?: grpc.Metadata,
+) => unary(c.listPayments.bind(c), { orderId: '', customerId: '', ...req }, {}, md);
+export const getAccount = (c: paymentsV1.PaymentServiceClient, customerId: string, md?: grpc.Metadata) =>
+  unary(c.getAccount.bind(c), { customerId }, {}, md);

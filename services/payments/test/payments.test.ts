@@ -3,11 +3,24 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Envelope } from '@shop/contracts';
 import { newEnvelope, paymentsV1, Topics } from '@shop/contracts';
-import { grpc, violationsOf, withTransaction } from '@shop/platform';
-import { eventually, uniqueCustomer } from '@shop/testkit';
+import { createLogger, grpc, loadConfig, violationsOf, withTransaction } from '@shop/platform';
+import { eventually, foreignToken, serviceEnv, uniqueCustomer } from '@shop/testkit';
 import { authorizePayment } from '../src/app/authorize-payment';
 import type { RunningService } from '../src/service';
-import { authorize, bootPayments, getAccount, grpcClient, KafkaProbe, listPayments, refund } from './helpers';
+import { createService, schema } from '../src/service';
+import type { TestIssuer } from '@shop/testkit';
+import {
+  authorize,
+  bearer,
+  bootPayments,
+  getAccount,
+  grpcClient,
+  KafkaProbe,
+  infra,
+  listPayments,
+  refund,
+  startIssuer,
+} from './helpers';
 
 const LIMIT = 100_000;
 let service: RunningService;
@@ -55,7 +68,13 @@ async function command(payload: Parameters<KafkaProbe['send']>[0]): Promise<Enve
   );
 }
 
+let issuer: TestIssuer;
+/** The operator's token: the existing checks read any customer's account, as an operator may. */
+let ops: grpc.Metadata;
+
 before(async () => {
+  issuer = await startIssuer();
+  ops = await bearer(issuer.client.operator());
   kafka = new KafkaProbe();
   await kafka.start();
   service = bootPayments();
@@ -67,6 +86,7 @@ after(async () => {
   client?.close();
   await service?.stop();
   await kafka?.stop();
+  await issuer?.stop();
 });
 
 describe('authorization', () => {
@@ -99,7 +119,7 @@ describe('authorization', () => {
     assert.deepEqual(await ledgerOf(customer), [
       { kind: 'AUTHORIZATION', amount_cents: -25_000, order_id: orderId },
     ]);
-    const { account } = await getAccount(client, customer);
+    const { account } = await getAccount(client, customer, ops);
     assert.deepEqual(account, {
       customerId: customer,
       creditLimitCents: LIMIT,
@@ -352,18 +372,20 @@ describe('gRPC', () => {
 
   test('ListPayments needs order_id or customer_id, and validates both', async () => {
     assert.deepEqual(
-      (await violationsOfCall(listPayments(client, {}))).map((v) => v.field),
+      (await violationsOfCall(listPayments(client, {}, ops))).map((v) => v.field),
       ['order_id', 'customer_id'],
     );
     assert.deepEqual(
-      (await violationsOfCall(listPayments(client, { orderId: 'nope', customerId: 'bad id' }))).map(
+      (await violationsOfCall(listPayments(client, { orderId: 'nope', customerId: 'bad id' }, ops))).map(
         (v) => v.field,
       ),
       ['order_id', 'customer_id'],
     );
     assert.deepEqual(
       (
-        await violationsOfCall(listPayments(client, { orderId: randomUUID(), customerId: 'y'.repeat(65) }))
+        await violationsOfCall(
+          listPayments(client, { orderId: randomUUID(), customerId: 'y'.repeat(65) }, ops),
+        )
       ).map((v) => v.field),
       ['customer_id'],
     );
@@ -371,11 +393,11 @@ describe('gRPC', () => {
 
   test('GetAccount validates the customer id and answers NOT_FOUND for a customer never seen', async () => {
     assert.deepEqual(
-      (await violationsOfCall(getAccount(client, ''))).map((v) => v.field),
+      (await violationsOfCall(getAccount(client, '', ops))).map((v) => v.field),
       ['customer_id'],
     );
     await assert.rejects(
-      getAccount(client, uniqueCustomer()),
+      getAccount(client, uniqueCustomer(), ops),
       (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND,
     );
   });
@@ -387,13 +409,13 @@ describe('gRPC', () => {
     await command(authorize(a, customer, 40_000));
     await command(authorize(b, customer, 50_000));
     await command(refund(a));
-    const byOrder = await listPayments(client, { orderId: b });
+    const byOrder = await listPayments(client, { orderId: b }, ops);
     assert.equal(byOrder.payments.length, 1);
     assert.equal(byOrder.payments[0]?.status, paymentsV1.PaymentStatus.PAYMENT_STATUS_AUTHORIZED);
     assert.equal(byOrder.payments[0]?.customerId, customer);
     assert.equal(byOrder.payments[0]?.currency, 'EUR');
     assert.ok(byOrder.payments[0]?.createdAt instanceof Date);
-    const byCustomer = await listPayments(client, { customerId: customer });
+    const byCustomer = await listPayments(client, { customerId: customer }, ops);
     assert.deepEqual(
       byCustomer.payments.map((p) => [p.orderId, p.amountCents, p.status]),
       [
@@ -401,14 +423,96 @@ describe('gRPC', () => {
         [b, 50_000, paymentsV1.PaymentStatus.PAYMENT_STATUS_AUTHORIZED],
       ],
     );
-    assert.deepEqual((await listPayments(client, { orderId: a, customerId: 'someone-else' })).payments, []);
-    const { account } = await getAccount(client, customer);
+    assert.deepEqual(
+      (await listPayments(client, { orderId: a, customerId: 'someone-else' }, ops)).payments,
+      [],
+    );
+    const { account } = await getAccount(client, customer, ops);
     assert.deepEqual(account, {
       customerId: customer,
       creditLimitCents: LIMIT,
       availableCents: 50_000,
       authorizedCents: 50_000,
     });
+  });
+});
+
+describe('identity inside: payments verifies the caller itself', () => {
+  const code = async (p: Promise<unknown>) =>
+    p.then(
+      () => 'OK',
+      (e: unknown) => grpc.status[(e as grpc.ServiceError).code],
+    );
+
+  test('no token, a garbage token or one signed by another key: UNAUTHENTICATED, nothing read', async () => {
+    const customer = uniqueCustomer();
+    assert.equal(await code(listPayments(client, { customerId: customer })), 'UNAUTHENTICATED');
+    assert.equal(await code(getAccount(client, customer)), 'UNAUTHENTICATED');
+    const garbage = new grpc.Metadata();
+    garbage.set('authorization', 'Bearer not.a.token');
+    assert.equal(await code(getAccount(client, customer, garbage)), 'UNAUTHENTICATED');
+    const foreign = new grpc.Metadata();
+    foreign.set('authorization', `Bearer ${await foreignToken(issuer.url, { sub: customer })}`);
+    assert.equal(await code(listPayments(client, { customerId: customer }, foreign)), 'UNAUTHENTICATED');
+  });
+
+  test("a customer reads its own payments and account, never another's; an operator reads both", async () => {
+    const alice = issuer.client.customer('pay-a');
+    const bob = issuer.client.customer('pay-b');
+    const [asAlice, asBob] = [await bearer(alice), await bearer(bob)];
+    const aliceOrder = randomUUID();
+    const bobOrder = randomUUID();
+    await command(authorize(aliceOrder, alice.customerId, 10_000));
+    await command(authorize(bobOrder, bob.customerId, 20_000));
+
+    const own = await listPayments(client, {}, asAlice);
+    assert.deepEqual(
+      own.payments.map((p) => p.orderId),
+      [aliceOrder],
+      "no customer_id: the caller's own",
+    );
+    assert.equal(
+      (await getAccount(client, alice.customerId, asAlice)).account?.availableCents,
+      LIMIT - 10_000,
+    );
+    assert.equal(
+      await code(listPayments(client, { customerId: bob.customerId }, asAlice)),
+      'PERMISSION_DENIED',
+    );
+    assert.equal(await code(getAccount(client, bob.customerId, asAlice)), 'PERMISSION_DENIED');
+    assert.deepEqual(
+      (await listPayments(client, { orderId: bobOrder }, asAlice)).payments,
+      [],
+      "another customer's order: nothing, as if it had no payment",
+    );
+    assert.equal((await listPayments(client, { orderId: bobOrder }, asBob)).payments.length, 1);
+    assert.equal(
+      (await listPayments(client, { orderId: bobOrder }, ops)).payments[0]?.customerId,
+      bob.customerId,
+    );
+    assert.equal((await getAccount(client, bob.customerId, ops)).account?.availableCents, LIMIT - 20_000);
+  });
+
+  test('AUTH_MODE=open serves without a token and warns at start', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('payments-test', 'warn', {
+      write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>),
+    });
+    const open = createService(
+      loadConfig(schema, serviceEnv('payments', infra, { AUTH_MODE: 'open', LOG_LEVEL: 'warn' })),
+      { logger },
+    );
+    await open.start();
+    const c = grpcClient(open.ports.grpc);
+    try {
+      assert.equal(lines.find((l) => l.code === 'AUTH_OPEN')?.level, 'warn');
+      const customer = uniqueCustomer();
+      await command(authorize(randomUUID(), customer, 1_000));
+      assert.equal((await getAccount(c, customer)).account?.availableCents, LIMIT - 1_000);
+    } finally {
+      c.close();
+      await open.stop();
+    }
   });
 });
 
@@ -461,7 +565,7 @@ describe('lifecycle', () => {
     await assert.rejects(fetch(`http://127.0.0.1:${http}/livez`), 'HTTP no longer listening');
     const stale = grpcClient(grpcPort);
     await assert.rejects(
-      getAccount(stale, uniqueCustomer()),
+      getAccount(stale, uniqueCustomer(), ops),
       (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
     );
     stale.close();
@@ -475,7 +579,7 @@ describe('lifecycle', () => {
     const [reply] = await kafka.repliesFor(orderId, 1, 40_000);
     assert.equal(reply?.causationId, sent.messageId);
     assert.equal(reply?.type, 'payments.PaymentAuthorized.v1');
-    const { account } = await getAccount(client, customer);
+    const { account } = await getAccount(client, customer, ops);
     assert.deepEqual(account, {
       customerId: customer,
       creditLimitCents: 5_000,

@@ -193,7 +193,8 @@ export function createGrpcUpstreams(
       const res = await call(ordersGuard, { pageSize: 'limit', pageToken: 'cursor' }, () =>
         unary(orders.listOrders.bind(orders), {
           customerId: input.customerId ?? '',
-          allCustomers: false,
+          // No customer: an operator's listing of every customer (orders refuses it to anyone else).
+          allCustomers: input.customerId === undefined,
           status: input.status
             ? ordersV1.orderStatusFromJSON(`ORDER_STATUS_${input.status}`)
             : ordersV1.OrderStatus.ORDER_STATUS_UNSPECIFIED,

@@ -49,6 +49,15 @@ export const GRPC_TO_HTTP: Readonly<Partial<Record<number, Mapping>>> = {
     passDetail: true,
   },
   [Status.NOT_FOUND]: { status: 404, slug: 'not-found', title: 'Not found', passDetail: true },
+  // The backends verify the forwarded token themselves (issue 11); the edge checked it first, so these mean the
+  // edge and a backend disagree (another issuer configured, or AUTH_MODE=open at the edge only).
+  [Status.UNAUTHENTICATED]: {
+    status: 401,
+    slug: 'unauthenticated',
+    title: 'Authentication required',
+    passDetail: false,
+  },
+  [Status.PERMISSION_DENIED]: { status: 403, slug: 'forbidden', title: 'Forbidden', passDetail: false },
   [Status.FAILED_PRECONDITION]: {
     status: 409,
     slug: 'invalid-state',

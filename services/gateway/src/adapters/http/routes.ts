@@ -9,7 +9,7 @@ import { UpstreamError } from '../../app/ports';
 import type { AdminOptions } from './admin';
 import { LabBoard, adminApiRoutes } from './admin';
 import type { RouteAuth } from './auth';
-import { authHook, callerOf, sendAuthProblem } from './auth';
+import { REALM, authHook, callerOf, sendAuthProblem } from './auth';
 import { answerClientErrorsAsProblems } from './client-errors';
 import { CONSOLE_PATHS } from './console';
 import type { OpenStreams } from './events';
@@ -130,10 +130,15 @@ export function apiRoutes(
       auth: 'caller',
       handler: (req) => {
         const q = query(req);
+        const caller = callerOf(req);
         const customerId = actingCustomer(
-          callerOf(req),
+          caller,
           q.customerId !== undefined ? String(q.customerId) : undefined,
         );
+        if (customerId === undefined && !caller)
+          throw new ValidationError([
+            { field: 'customerId', message: 'is required without an access token (AUTH_MODE=open)' },
+          ]);
         const input: ListOrdersInput = {
           ...(customerId !== undefined ? { customerId } : {}),
           limit: typeof q.limit === 'number' ? q.limit : rules.DEFAULT_PAGE_SIZE,
@@ -395,6 +400,7 @@ export function registerRoutes(
     }
     if (err instanceof UpstreamError) {
       const p = problemFromUpstream(err);
+      if (p.status === 401) void reply.header('www-authenticate', `Bearer realm="${REALM}"`);
       if (p.status >= 500) {
         req.log.warn(
           { upstream: err.upstream, grpcCode: err.code, err: err.details },

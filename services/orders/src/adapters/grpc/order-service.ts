@@ -1,5 +1,6 @@
 import { ordersV1 } from '@shop/contracts';
-import type { Authenticator } from '@shop/platform';
+import * as rules from '@shop/contracts/rules';
+import type { Authenticator, Identity } from '@shop/platform';
 import { AuthError, grpcCaller } from '@shop/platform';
 import type { Order, OrderStatus } from '../../domain/order';
 import type { AppDeps } from '../../app/deps';
@@ -57,13 +58,23 @@ export function orderService(deps: AppDeps, auth: Authenticator): ordersV1.Order
     auth.refused(reason);
     return new AuthError(reason);
   };
+  /**
+   * The customer a call names, held to the caller: empty means the caller's own; another well-formed id is
+   * PERMISSION_DENIED (an operator may list anyone's); a malformed one is left for validation (INVALID_ARGUMENT).
+   */
+  const ownCustomer = (caller: Identity | undefined, given: string, operatorMayName: boolean): string => {
+    // An operator's listing names its customer, or all_customers (issue 12: empty never means everyone).
+    if (!caller || (operatorMayName && caller.operator)) return given;
+    if (given === '' || given === caller.customerId) return caller.customerId;
+    if (rules.checkString(rules.CUSTOMER_ID, given) !== undefined) return given;
+    throw forbid('forbidden');
+  };
   return {
     placeOrder: unary('PlaceOrder', async (req: ordersV1.PlaceOrderRequest, call) => {
       const caller = await grpcCaller(auth, call.metadata);
       // Orders are placed for the caller alone (an operator too); empty: the caller's own id.
-      if (caller && req.customerId !== '' && req.customerId !== caller.customerId) throw forbid('forbidden');
       const r = await placeOrder(deps, {
-        customerId: caller ? caller.customerId : req.customerId,
+        customerId: ownCustomer(caller, req.customerId, false),
         items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
         ...(req.idempotencyKey !== '' ? { idempotencyKey: req.idempotencyKey } : {}),
       });
@@ -77,15 +88,12 @@ export function orderService(deps: AppDeps, auth: Authenticator): ordersV1.Order
     }),
     listOrders: unary('ListOrders', async (req: ordersV1.ListOrdersRequest, call) => {
       const caller = await grpcCaller(auth, call.metadata);
-      let { customerId, allCustomers } = req;
-      if (caller && !caller.operator) {
-        if (allCustomers) throw forbid('operator_only');
-        if (customerId !== '' && customerId !== caller.customerId) throw forbid('forbidden');
-        customerId = caller.customerId;
-      } else if (caller?.operator && customerId === '') allCustomers = true;
+      // Every customer's orders (all_customers) is for operators; a customer lists its own.
+      if (caller && !caller.operator && req.allCustomers && req.customerId === '')
+        throw forbid('operator_only');
       const r = await listOrders(deps, {
-        customerId,
-        allCustomers,
+        customerId: req.allCustomers ? req.customerId : ownCustomer(caller, req.customerId, true),
+        allCustomers: req.allCustomers,
         status: statusFilter(req.status),
         pageSize: req.pageSize,
         pageToken: req.pageToken,

@@ -152,7 +152,10 @@ export interface OrderItemInput {
 }
 
 export interface PlaceOrderRequest {
-  /** 1 to 64 characters of A-Z a-z 0-9 . _ - */
+  /**
+   * 1 to 64 characters of A-Z a-z 0-9 . _ -; empty: the caller's own id (its token's); another id than the
+   * caller's is PERMISSION_DENIED, for operators too.
+   */
   customerId: string;
   /** 1 to 100 lines, each sku at most once. */
   items: OrderItemInput[];
@@ -177,7 +180,10 @@ export interface GetOrderResponse {
 }
 
 export interface ListOrdersRequest {
-  /** Required (INVALID_ARGUMENT when empty) unless all_customers is set. */
+  /**
+   * Required (INVALID_ARGUMENT when empty) unless all_customers is set; a customer's token: empty means its own
+   * id, another customer's is PERMISSION_DENIED.
+   */
   customerId: string;
   /** UNSPECIFIED: any status. */
   status: OrderStatus;
@@ -186,8 +192,8 @@ export interface ListOrdersRequest {
   /** next_page_token of the previous page; empty for the first page. */
   pageToken: string;
   /**
-   * Operator tools only (the consistency check): every customer's orders; customer_id must then be empty. The
-   * gateway never sets it.
+   * Every customer's orders; customer_id must then be empty. Operators only (PERMISSION_DENIED for a customer's
+   * token): the consistency check, and the gateway for an operator listing without a customerId.
    */
   allCustomers: boolean;
 }
@@ -1503,6 +1509,11 @@ export const WatchOrderResponse: MessageFns<WatchOrderResponse> = {
 /**
  * The Order aggregate and its saga, owned by the orders service. Prices are never set by a client: orders asks
  * inventory (QuoteItems) when an order is placed.
+ *
+ * Every call carries the caller's access token as `authorization: Bearer <jwt>` metadata (the gateway forwards
+ * the one it received; tools sign in at the issuer) unless the service runs with AUTH_MODE=open. No valid token:
+ * UNAUTHENTICATED. A customer acts only for itself: another customer's id is PERMISSION_DENIED, another customer's
+ * order NOT_FOUND. An operator (role `operator`) reads, lists and cancels every order.
  */
 export type OrderServiceService = typeof OrderServiceService;
 export const OrderServiceService = {

@@ -723,6 +723,11 @@ export const GetAccountResponse: MessageFns<GetAccountResponse> = {
 /**
  * Customer accounts and money movements, owned by the payments service. Authorizations and refunds are driven by
  * Kafka commands (messaging.v1); these calls only read.
+ *
+ * Both calls need the caller's access token as `authorization: Bearer <jwt>` metadata (unless AUTH_MODE=open):
+ * UNAUTHENTICATED without a valid one. A customer reads only its own payments and account (empty customer_id: its
+ * own; another's: PERMISSION_DENIED; an order_id of another customer's order matches nothing); an operator reads
+ * everyone's.
  */
 export type PaymentServiceService = typeof PaymentServiceService;
 export const PaymentServiceService = {
