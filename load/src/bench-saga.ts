@@ -6,7 +6,16 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
 import { decodeEnvelope } from '@shop/contracts';
 import type { Identity } from '@shop/testkit';
-import { identityClient, parseArgs, percentile, pool, positiveInt, Rest, signedInCustomers, table } from './lib';
+import {
+  identityClient,
+  parseArgs,
+  percentile,
+  pool,
+  positiveInt,
+  Rest,
+  signedInCustomers,
+  table,
+} from './lib';
 
 // A new customer's credit (CREDIT_LIMIT_CENTS, 100 000) covers 50 orders of SKU-0001 (1 999 cents): 40 per customer
 // keeps a margin. Customers are registered and signed in before the clock starts, one per concurrent request at
