@@ -2,7 +2,12 @@
 # Creates a kind cluster with Istio and the observability stack, builds and loads the images, installs the chart
 # and runs `helm test`. Stops at the first failed step and prints the command that failed.
 # Environment: CLUSTER_NAME, NAMESPACE, RELEASE, IMAGE_TAG, SKIP_OBSERVABILITY=1, HELM_TIMEOUT (default 10m),
-# KPS_CHART_VERSION, JAEGER_CHART_VERSION, OTEL_CHART_VERSION (pinned chart versions of the observability stack).
+# KPS_CHART_VERSION, JAEGER_CHART_VERSION, OTEL_CHART_VERSION (pinned chart versions of the observability stack),
+# SHOP_OIDC_ISSUER: the OpenID Connect issuer whose tokens the release accepts (auth.oidc.issuer), reachable under
+# that same URL from this machine and from the pods, e.g. tools/issuer on the docker bridge:
+#   ISSUER_HOST=0.0.0.0 ISSUER_URL=http://172.18.0.1:8090 ISSUER_STATE_DIR=.local/kind-issuer \
+#     node tools/issuer/dist/src/main.js
+# (docs/kubernetes.md, "Identity"). Unset: the release runs with auth.mode=open, loudly (no authentication).
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -58,10 +63,22 @@ for service in "${SERVICES[@]}"; do
   kind load docker-image --name "$CLUSTER_NAME" "${IMAGE_REGISTRY}/${service}:${IMAGE_TAG}"
 done
 
+AUTH_ARGS=()
+if [[ -n "${SHOP_OIDC_ISSUER:-}" ]]; then
+  log "identity: tokens of ${SHOP_OIDC_ISSUER}; helm test signs in as bob (Secret ${RELEASE}-helm-test-login)"
+  kubectl -n "$NAMESPACE" create secret generic "${RELEASE}-helm-test-login" \
+    --from-literal=username=bob --from-literal=password=bob-demo --dry-run=client -o yaml | kubectl apply -f -
+  AUTH_ARGS=(--set auth.mode=oidc --set "auth.oidc.issuer=${SHOP_OIDC_ISSUER}"
+    --set "helmTest.auth.existingSecret=${RELEASE}-helm-test-login")
+else
+  log '!!! SHOP_OIDC_ISSUER is not set: auth.mode=open, NO AUTHENTICATION at the edge (any caller acts as any customer) !!!'
+  AUTH_ARGS=(--set auth.mode=open)
+fi
+
 log "chart helm/ as release ${RELEASE}"
 helm upgrade --install "$RELEASE" "${REPO_ROOT}/helm" -n "$NAMESPACE" \
   --set "image.registry=${IMAGE_REGISTRY}" --set "image.tag=${IMAGE_TAG}" --set image.pullPolicy=Never \
-  --wait --timeout "$HELM_TIMEOUT"
+  "${AUTH_ARGS[@]}" --wait --timeout "$HELM_TIMEOUT"
 CREATED+=("release ${RELEASE} in ${NAMESPACE}")
 
 log 'helm test: place an order through the gateway and wait for APPROVED'
@@ -69,9 +86,10 @@ helm test "$RELEASE" -n "$NAMESPACE" --logs --timeout 5m
 
 cat <<MSG
 
-The platform is up. REST edge through the Istio ingress gateway:
+The platform is up. REST edge through the Istio ingress gateway (with SHOP_OIDC_ISSUER set, as alice):
   curl -sS -H 'Host: shop.localtest.me' -H 'content-type: application/json' \\
-    -d '{"customerId":"c-1","items":[{"sku":"SKU-0001","quantity":1}]}' http://127.0.0.1:8080/v1/orders
+    -H "Authorization: Bearer \$(npm run -s token -- alice --issuer ${SHOP_OIDC_ISSUER:-<issuer>})" \\
+    -d '{"customerId":"alice","items":[{"sku":"SKU-0001","quantity":1}]}' http://127.0.0.1:8080/v1/orders
 Grafana:  kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana 3000:80   (admin / shop-admin)
 Jaeger:   kubectl -n observability port-forward svc/jaeger-query 16686:16686
 Canary:   k8s/canary.sh orders start 0.2.0 && k8s/canary.sh orders promote

@@ -451,11 +451,11 @@ for (const { name, values, objects } of rendered) {
           assert.ok(!routed(path, canary), `${path} is not routed from the ingress with the canary header`);
         }
         const ra = objectsOf<Any>(objects, 'RequestAuthentication');
-        if (values.mesh.jwt.enabled) {
+        if (values.auth.mode === 'oidc') {
           assert.equal(ra.length, 1);
           assert.equal(ra[0].spec.selector.matchLabels.app, 'gateway');
-          assert.equal(ra[0].spec.jwtRules[0].issuer, values.mesh.jwt.issuer);
-          assert.equal(ra[0].spec.jwtRules[0].jwksUri, values.mesh.jwt.jwksUri);
+          assert.equal(ra[0].spec.jwtRules[0].issuer, values.auth.oidc.issuer);
+          assert.equal(ra[0].spec.jwtRules[0].jwksUri, values.auth.oidc.jwksUri || undefined);
         } else {
           assert.equal(ra.length, 0);
         }
@@ -467,8 +467,14 @@ for (const { name, values, objects } of rendered) {
           (a) => !a.spec.selector && !a.spec.rules && (a.spec.action ?? 'ALLOW') === 'ALLOW',
         );
         assert.equal(denyAll.length, 1, 'one namespace-wide policy without rules (denies everything else)');
+        // The one DENY policy: a request to the API without a verified token (auth.test.ts checks it).
+        const denies = aps.filter((a) => a.spec.action === 'DENY');
+        assert.deepEqual(
+          denies.map((a) => a.metadata.name),
+          values.auth.mode === 'oidc' ? ['gateway-require-token'] : [],
+        );
         const actual: string[] = [];
-        for (const a of aps.filter((x) => !denyAll.includes(x))) {
+        for (const a of aps.filter((x) => !denyAll.includes(x) && !denies.includes(x))) {
           assert.equal(a.spec.action, 'ALLOW', `${a.metadata.name}: only ALLOW policies`);
           const target = a.spec.selector?.matchLabels?.app;
           assert.ok(target, `${a.metadata.name}: selects one app`);
@@ -498,13 +504,6 @@ for (const { name, values, objects } of rendered) {
         for (const s of SERVICES) {
           const sa = byName(objects, 'ServiceAccount', s);
           assert.ok(sa, `ServiceAccount ${s}`);
-        }
-        if (values.mesh.jwt.required) {
-          const gwPolicy = aps.find((a) => a.spec.selector?.matchLabels?.app === 'gateway');
-          const fromIngress = gwPolicy.spec.rules.find((r: Any) =>
-            r.from[0].source.principals[0].includes('istio-system'),
-          );
-          assert.deepEqual(fromIngress.from[0].source.requestPrincipals, ['*']);
         }
       });
     }
@@ -567,14 +566,28 @@ for (const { name, values, objects } of rendered) {
           .sort(),
         'ingress rules',
       );
+      // With auth.mode oidc, the callers that verify tokens (and the test hook, which signs in) reach the issuer.
+      const issuerUrl = new URL(values.auth.oidc.issuer as string);
+      const issuerPort = Number(issuerUrl.port || (issuerUrl.protocol === 'https:' ? 443 : 80));
+      const issuerEgress: { cidr: string; port?: number }[] = values.auth.oidc.egress.length
+        ? values.auth.oidc.egress
+        : [{ cidr: '0.0.0.0/0' }];
+      const toIssuer =
+        values.auth.mode === 'oidc'
+          ? ['gateway', 'orders', 'payments', 'helm-test'].flatMap((from) =>
+              issuerEgress.map((e) => edgeKey({ from, to: 'external', port: e.port ?? issuerPort })),
+            )
+          : [];
       assert.deepEqual(
         egressEdges.sort(),
-        graph
-          .filter((e) => e.from !== 'ingress')
-          .map((e) =>
-            edgeKey({ from: e.from, to: inCluster(e.to) ? e.to : 'external', port: PORTS[e.port]! }),
-          )
-          .sort(),
+        [
+          ...graph
+            .filter((e) => e.from !== 'ingress')
+            .map((e) =>
+              edgeKey({ from: e.from, to: inCluster(e.to) ? e.to : 'external', port: PORTS[e.port]! }),
+            ),
+          ...toIssuer,
+        ].sort(),
         'egress rules',
       );
       const expectedInfra = [

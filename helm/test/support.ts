@@ -172,7 +172,21 @@ export const profiles: Record<string, unknown> = {
     services: { orders: { database: { existingSecret: 'orders-managed-db' } } },
   },
   meshDisabled: { mesh: { enabled: false } },
-  jwtRequired: { mesh: { jwt: { enabled: true, required: true, audiences: ['shop'] } } },
+  authOpen: { auth: { mode: 'open' } },
+  // A cluster's own IdP (Keycloak-like): its issuer, JWKS and the claims that carry the customer and the roles.
+  clusterIdp: {
+    auth: {
+      oidc: {
+        issuer: 'https://idp.example.org/realms/shop',
+        jwksUri: 'https://idp.example.org/realms/shop/protocol/openid-connect/certs',
+        audience: 'shop-api',
+        customerClaim: 'preferred_username',
+        rolesClaim: 'shop_roles',
+        egress: [{ cidr: '10.30.0.0/16', port: 8443 }],
+      },
+    },
+    helmTest: { auth: { existingSecret: 'shop-helm-test-login' } },
+  },
 };
 
 /** Deep merge as Helm does for -f files (maps merge, lists and scalars replace). */

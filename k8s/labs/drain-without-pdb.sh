@@ -16,6 +16,8 @@ pv_gone() { ! kubectl get pv "$1" >/dev/null 2>&1; }
 # found: how many of the orders placed before the drain GET /v1/orders/<id> still finds. Sets FOUND, PLACED.
 found() {
   local id n=0 total=0
+  # As the customer who placed them (a later phase: a new token).
+  edge_sign_in "$(state_get customer)" "$(state_get password)"
   while read -r id; do
     [[ -n "$id" ]] || continue
     total=$((total + 1))
@@ -43,7 +45,10 @@ restore() {
 
 lab_break() {
   local body db node pv
-  body='{"customerId":"lab-drain-without-pdb","items":[{"sku":"SKU-0001","quantity":1}]}'
+  edge_customer lab-drain-without-pdb
+  state_put customer "$EDGE_CUSTOMER"
+  state_put password "${EDGE_PASSWORD:-}"
+  body="{\"customerId\":\"${EDGE_CUSTOMER}\",\"items\":[{\"sku\":\"SKU-0001\",\"quantity\":1}]}"
   edge "$ORDERS" POST /v1/orders "$body"
   printf '%s' "$EDGE_BODIES" | jq -r '.id // empty' >"${STATE_DIR}/orders"
   say "placed ${EDGE_2XX}/${ORDERS} orders; the saga settles for ${ORDER_SETTLE_S:-5}s"
@@ -96,7 +101,8 @@ lab_verify() {
   local node out refused policy
   found
   check 'orders placed before the drain found' '>= 90%' "${FOUND}/${PLACED}" "$(ge "$((FOUND * 10))" "$((PLACED * 9))")"
-  edge 1 POST /v1/orders '{"customerId":"lab-drain-without-pdb","items":[{"sku":"SKU-0001","quantity":1}]}'
+  edge_customer lab-drain-without-pdb
+  edge 1 POST /v1/orders "{\"customerId\":\"${EDGE_CUSTOMER}\",\"items\":[{\"sku\":\"SKU-0001\",\"quantity\":1}]}"
   check 'a new order' '201' "$EDGE_CODES" "$(is "$EDGE_2XX" 1)"
   node=$(kns get pod "$PG_POD" -o jsonpath='{.spec.nodeName}')
   # A server-side dry run evaluates the evictions against the budgets without evicting anything.

@@ -19,6 +19,10 @@ SCRAPE_SETTLE_S="${SCRAPE_SETTLE_S:-35}"
 WAIT_TIMEOUT_S="${WAIT_TIMEOUT_S:-180}"
 POLL_S="${POLL_S:-2}"
 CHART="${REPO_ROOT}/helm"
+# The issuer whose tokens the release accepts (kind-up.sh: SHOP_OIDC_ISSUER, reachable from this machine and from
+# the pods under the same URL); empty: the release runs with auth.mode=open and no token is sent.
+OIDC_ISSUER_URL="${SHOP_OIDC_ISSUER:-}"
+EDGE_TOKEN=''
 
 say() { printf '%s\n' "$*"; }
 
@@ -69,6 +73,7 @@ edge() {
   EDGE_BODIES=''
   args=(-sS -o "$tmp" -w '%{http_code} %{time_total}' --max-time "$EDGE_TIMEOUT_S" -H "Host: ${EDGE_HOST}" -X "$method")
   [[ -n "$body" ]] && args+=(-H 'content-type: application/json' --data "$body")
+  [[ -n "$EDGE_TOKEN" ]] && args+=(-H "Authorization: Bearer ${EDGE_TOKEN}")
   for ((i = 0; i < n; i++)); do
     : >"$tmp"
     out=$(curl "${args[@]}" "${EDGE_URL}${path}" 2>/dev/null) || true
@@ -83,6 +88,29 @@ edge() {
   EDGE_SHARE=$(awk -v a="$EDGE_2XX" -v n="$n" 'BEGIN { printf "%.2f", (n > 0) ? a / n : 0 }')
   EDGE_P50=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }')
   EDGE_CODES=$(printf '%s\n' "${codes[@]}" | sort | uniq -c | awk '{ printf "%s%s:%s", sep, $2, $1; sep = " " }')
+}
+
+# edge_customer <prefix>: a fresh customer <prefix>-<random> registered at the issuer (POST /accounts) and signed in
+# (`npm run token`: authorization code + PKCE through its login form). Sets EDGE_CUSTOMER and EDGE_TOKEN, which edge
+# sends from then on, and EDGE_PASSWORD (for edge_sign_in). Without an issuer (auth.mode open) only EDGE_CUSTOMER.
+edge_customer() {
+  local password
+  EDGE_CUSTOMER="$1-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
+  if [[ -z "$OIDC_ISSUER_URL" ]]; then
+    EDGE_TOKEN=''
+    return 0
+  fi
+  EDGE_PASSWORD=$(od -An -N12 -tx4 /dev/urandom | tr -d ' ')
+  curl -fsS -o /dev/null -H 'content-type: application/json' \
+    --data "{\"username\":\"${EDGE_CUSTOMER}\",\"password\":\"${EDGE_PASSWORD}\"}" "${OIDC_ISSUER_URL}/accounts"
+  edge_sign_in "$EDGE_CUSTOMER" "$EDGE_PASSWORD"
+}
+
+# edge_sign_in <customer> <password>: a new token for a customer registered before (a later phase of a lab).
+edge_sign_in() {
+  EDGE_CUSTOMER=$1
+  [[ -n "$OIDC_ISSUER_URL" ]] || return 0
+  EDGE_TOKEN=$(cd "$REPO_ROOT" && npm run -s token -- "$1" --password "$2" --issuer "$OIDC_ISSUER_URL")
 }
 
 # prom <promql>: the value of an instant query that returns one series ("" when it returns none).

@@ -7,19 +7,30 @@ export interface Sample {
   body: unknown;
 }
 
+/** Who a request is sent as: the `Authorization: Bearer` header of a signed-in account (@shop/testkit Identity). */
+export interface Auth {
+  headers(): Promise<Record<string, string>>;
+}
+
 export interface RequestSpec {
   method: 'GET' | 'POST';
   path: string;
   body?: unknown;
+  /** Sent with this account's token; none for the public routes (the catalogue). */
+  auth?: Auth;
 }
 
-/** One request to the edge; a transport failure or a 10 s timeout is status 0. */
+/**
+ * One request to the edge; a transport failure or a 10 s timeout is status 0. The token is obtained before the
+ * clock starts (a sign-in is not the edge's latency); a sign-in that fails throws.
+ */
 export async function request(edge: string, spec: RequestSpec, timeoutMs = 10_000): Promise<Sample> {
+  const auth = spec.auth ? await spec.auth.headers() : {};
   const started = performance.now();
   try {
     const res = await fetch(`${edge}${spec.path}`, {
       method: spec.method,
-      headers: spec.body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: spec.body === undefined ? auth : { 'content-type': 'application/json', ...auth },
       body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
       signal: AbortSignal.timeout(timeoutMs),
     });

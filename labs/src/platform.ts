@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ALL_TOPICS } from '@shop/contracts';
-import { defaultPorts } from '@shop/launcher/dist/src/ports';
+import { defaultPorts, issuerUrlAt } from '@shop/launcher/dist/src/ports';
 import { startInfra } from '@shop/infra';
 import type { Infra } from '@shop/infra';
+import { startIssuer } from '@shop/issuer';
+import type { RunningIssuer } from '@shop/issuer';
+import { IdentityClient } from '@shop/testkit';
 import type { CpuLimiter, CpuResources } from './cgroups';
 import { cpuLimiter, removeStaleCgroups, validateResources } from './cgroups';
 import type { Prometheus } from './prometheus';
@@ -37,6 +40,10 @@ export interface Platform {
   readonly ports: Record<ServiceName, Endpoints>;
   /** http://127.0.0.1:<port> of the REST edge. */
   readonly edge: string;
+  /** The OpenID Connect issuer whose tokens the services accept (own platform: one of its own; --attach: npm start's). */
+  readonly issuer: string;
+  /** Signs the labs' customers and the operator in at `issuer` (real code + PKCE sign-ins, tokens cached). */
+  readonly identity: IdentityClient;
   /** Superuser URL of the platform's PostgreSQL (own platform only). */
   readonly adminDatabaseUrl?: string;
   /** The platform's state directory (own platform only). */
@@ -143,12 +150,22 @@ export async function attachPlatform(): Promise<Platform> {
   const ports = attachPorts();
   if (!(await waitReady(`http://127.0.0.1:${ports.gateway.http}/readyz`, 2000)))
     throw new Error('--attach: nothing ready on http://127.0.0.1:8080 (start the platform with `npm start`)');
+  // The issuer of `npm start` (the launcher's port table: 8090, or ISSUER_PORT).
+  const issuer = issuerUrlAt(0);
+  if (!(await waitReady(`${issuer}/healthz`, 2000)))
+    throw new Error(
+      `--attach: no issuer answering on ${issuer} (\`npm start\` runs it; ISSUER_PORT moves it)`,
+    );
+  // The saga invariants (@shop/load's consistency check) read every order as the operator of this issuer.
+  process.env.OIDC_ISSUER = issuer;
   const prometheus = await findPrometheus();
   return {
     mode: 'attach',
     ports,
     prometheus,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
+    issuer,
+    identity: new IdentityClient(issuer),
     logs: () => undefined,
     pid: () => undefined,
     restart: (service) =>
@@ -200,6 +217,8 @@ export const replicaPorts = (basePort: number, slot: number): Endpoints => ({
 export const balancerPort = (basePort: number) => basePort + 10;
 /** The lab platform's Prometheus (labs/src/prometheus.ts). */
 export const prometheusPort = (basePort: number) => basePort + 30;
+/** The lab platform's OpenID Connect issuer (tools/issuer, in the lab's process). */
+export const issuerPort = (basePort: number) => basePort + 31;
 
 async function activeFaults(adminPort: number): Promise<Record<string, unknown>> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/faults`, { signal: AbortSignal.timeout(5000) });
@@ -227,6 +246,22 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     reset: opts.reset ?? false,
     log: () => undefined,
   });
+  // The issuer first: the services read its discovery document and keys. Keys and accounts in the state dir.
+  let issuer: RunningIssuer;
+  try {
+    issuer = await startIssuer({
+      port: issuerPort(b),
+      stateDir: join(opts.stateDir, 'issuer'),
+      consoleOrigins: [`http://127.0.0.1:${ports.gateway.http}`],
+    });
+  } catch (err) {
+    await infra.stop();
+    throw err;
+  }
+  say(`issuer ${issuer.url} (accounts alice, bob, ops; the labs register customers of their own)`);
+  // The saga invariants (@shop/load's consistency check, run by the lab runner) sign in as this issuer's operator.
+  process.env.OIDC_ISSUER = issuer.url;
+  const identity = new IdentityClient(issuer.url);
   const logs: LogLine[] = [];
   const children = new Map<string, ChildProcess>();
   const extra = new Map<string, Record<string, string>>();
@@ -260,6 +295,8 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       PAYMENTS_ADDR: `127.0.0.1:${ports.payments.grpc}`,
       SHUTDOWN_TIMEOUT_MS: '5000',
       STARTUP_TIMEOUT_MS: '60000',
+      AUTH_MODE: 'oidc',
+      OIDC_ISSUER: issuer.url,
       ...opts.env,
       ...extra.get(keyOf(svc, slot)),
     };
@@ -359,6 +396,8 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
     adminDatabaseUrl: infra.adminDatabaseUrl,
     stateDir: opts.stateDir,
     edge: `http://127.0.0.1:${ports.gateway.http}`,
+    issuer: issuer.url,
+    identity,
     logs: (service, since) => logs.filter((l) => l.service === service && l.at >= since),
     async startReplica(svc, slot, env = {}, resources) {
       if (!Number.isInteger(slot) || slot < 0 || slot >= REPLICA_SLOTS)
@@ -445,6 +484,7 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
         limiter?.removeAll();
       } finally {
         await prometheus?.stop();
+        await issuer.stop();
         await infra.stop();
       }
     },

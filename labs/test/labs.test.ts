@@ -144,7 +144,7 @@ describe('a service killed with kill -9 during a lab', () => {
       durationMs: 8000,
       ratePerSecond: 3,
       maxInFlight: 20,
-      next: () => placeOrderSpec('kill-9'),
+      next: () => placeOrderSpec(ctx, 'kill-9'),
     });
     await sleep(2000);
     process.kill(pid, 'SIGKILL');

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, request, sumOf } from '../measure';
-import { countBy, finalStatuses, orderIdOf, placeOrderSpec } from './common';
+import { countBy, finalStatuses, operator, orderIdOf, placeOrderSpec } from './common';
 
 const ID = 'broker-acl';
 const ORDERS = 5;
@@ -16,7 +16,7 @@ const DENIED = { topic: 'inventory.commands.v1' };
 
 async function place(ctx: LabContext, n: number): Promise<string[]> {
   const placed = await Promise.all(
-    Array.from({ length: n }, () => request(ctx.platform.edge, placeOrderSpec(ID))),
+    Array.from({ length: n }, () => request(ctx.platform.edge, placeOrderSpec(ctx, ID))),
   );
   return placed.map(orderIdOf).filter((x): x is string => x !== undefined);
 }
@@ -63,7 +63,11 @@ export const brokerAcl: Lab = {
     const o = await outbox(ctx, (x) => x.pending >= ORDERS && x.age >= 3, 11_000);
     const statuses = await Promise.all(
       ids.map(async (id) => {
-        const r = await request(ctx.platform.edge, { method: 'GET', path: `/v1/orders/${id}` });
+        const r = await request(ctx.platform.edge, {
+          method: 'GET',
+          path: `/v1/orders/${id}`,
+          auth: operator(ctx),
+        });
         return (r.body as { status?: string } | undefined)?.status ?? `HTTP ${r.status}`;
       }),
     );

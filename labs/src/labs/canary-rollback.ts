@@ -37,7 +37,12 @@ async function load(ctx: LabContext) {
       maxInFlight: 30,
       next: () => ({ method: 'GET', path: '/v1/products' }),
     }),
-    drive(lb.url, { durationMs: 6000, ratePerSecond: 3, maxInFlight: 15, next: () => placeOrderSpec(ID) }),
+    drive(lb.url, {
+      durationMs: 6000,
+      ratePerSecond: 3,
+      maxInFlight: 15,
+      next: () => placeOrderSpec(ctx, ID),
+    }),
   ]);
   const after = { stable: await ctx.metrics('gateway'), canary: await scrapeCanary() };
   const all = summarize([...reads, ...orders]);

@@ -12,11 +12,11 @@ import type { TestCa } from '@shop/testkit';
 import { createCa, installCaBundle, installCerts, issueLeaf } from '@shop/testkit';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
-import type { Series, Summary } from '../measure';
+import type { RequestSpec, Series, Summary } from '../measure';
 import { delta, drive, fmtSummary, request, sumOf, summarize } from '../measure';
 import type { ServiceName } from '../platform';
 import { SERVICE_NAMES } from '../platform';
-import { pct, placeOrderSpec } from './common';
+import { operator, pct, placeOrderSpec } from './common';
 
 const ID = 'cert-rotation';
 const RELOAD_MS = 500;
@@ -52,12 +52,14 @@ const tlsEnv = (dir: string, svc: ServiceName): Record<string, string> => ({
 const hasTls = (ctx: LabContext, svc: ServiceName) => Boolean(ctx.platform.overrides(svc).GRPC_TLS_CERT_FILE);
 
 /** Reads of each upstream, and orders placed: every gRPC link of the gateway is used. */
-const next = (i: number) =>
-  i % 3 === 0
-    ? placeOrderSpec(ID)
-    : i % 3 === 1
-      ? { method: 'GET' as const, path: '/v1/products' }
-      : { method: 'GET' as const, path: `/v1/payments?customerId=lab-${ID}` };
+const nextOf =
+  (ctx: LabContext) =>
+  (i: number): RequestSpec =>
+    i % 3 === 0
+      ? placeOrderSpec(ctx, ID)
+      : i % 3 === 1
+        ? { method: 'GET', path: '/v1/products' }
+        : { method: 'GET', path: `/v1/payments?customerId=lab-${ID}`, auth: operator(ctx) };
 
 const fiveXx = (s: Summary) =>
   Object.entries(s.statuses)
@@ -76,7 +78,7 @@ async function load(ctx: LabContext, seconds: number) {
     durationMs: seconds * 1000,
     ratePerSecond: 10,
     maxInFlight: 20,
-    next,
+    next: nextOf(ctx),
   });
   const after = await ctx.metrics('gateway');
   const s = summarize(samples);
@@ -114,7 +116,12 @@ export const certRotation: Lab = {
     // The custom validator the gateway has carried since before the mesh: fine with the old format.
     await ctx.setFault('gateway', 'legacy-cert-validator', {});
     const warm = summarize(
-      await drive(ctx.platform.edge, { durationMs: 2000, ratePerSecond: 10, maxInFlight: 20, next }),
+      await drive(ctx.platform.edge, {
+        durationMs: 2000,
+        ratePerSecond: 10,
+        maxInFlight: 20,
+        next: nextOf(ctx),
+      }),
     );
     ctx.say(`with the old certificates and the legacy validator: ${fmtSummary(warm)}`);
     // The rotation, done the proper way: first every service trusts old and new CA, then the new leaves go out.

@@ -8,10 +8,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
-import type { Sample, Series } from '../measure';
+import type { RequestSpec, Sample, Series } from '../measure';
 import { delta, drive, fmtSummary, quantileOf, request, summarize } from '../measure';
 import type { ServiceName } from '../platform';
-import { countBy, finalStatuses, orderIdOf, pct } from './common';
+import { countBy, finalStatuses, labCustomer, operator, orderIdOf, pct } from './common';
 
 const ID = 'chatty-chain';
 /**
@@ -47,14 +47,16 @@ const SLI_S = 0.3;
  */
 const HELD_MS = 1500;
 
-const orderSpec = () => ({
-  method: 'POST' as const,
-  path: '/v1/orders',
-  body: {
-    customerId: `lab-${ID}-${Math.random().toString(36).slice(2, 10)}`,
-    items: SKUS.map((sku) => ({ sku, quantity: 1 })),
-  },
-});
+/** 28 791 cents an order: three fit in a new customer's credit, so each customer of the lab places three. */
+const orderSpec = (ctx: LabContext): RequestSpec => {
+  const customer = labCustomer(ctx, ID, 3);
+  return {
+    method: 'POST',
+    path: '/v1/orders',
+    body: { customerId: customer.customerId, items: SKUS.map((sku) => ({ sku, quantity: 1 })) },
+    auth: customer,
+  };
+};
 
 /** Share of the increase of a histogram's count at or under `le` seconds (a bucket of its own). */
 function shareUnder(
@@ -79,7 +81,7 @@ async function load(ctx: LabContext) {
     durationMs: SECONDS * 1000,
     ratePerSecond: RATE,
     maxInFlight: 20,
-    next: orderSpec,
+    next: () => orderSpec(ctx),
   });
   const after = new Map<ServiceName, Series[]>();
   for (const s of services) after.set(s, await ctx.metrics(s));
@@ -170,7 +172,7 @@ export const chattyChain: Lab = {
       );
     // A few orders on the product path first: a platform just started has consumers still joining their groups,
     // and its first sagas are slow for that reason alone.
-    const warm = await Promise.all([0, 1, 2].map(() => request(ctx.platform.edge, orderSpec())));
+    const warm = await Promise.all([0, 1, 2].map(() => request(ctx.platform.edge, orderSpec(ctx))));
     const warmIds = warm.map(orderIdOf).filter((id): id is string => id !== undefined);
     ctx.state.orders = warmIds;
     const warmed = await finalStatuses(ctx, warmIds, 20_000);
@@ -226,7 +228,7 @@ export const chattyChain: Lab = {
       if (state === undefined || state === 0) break;
       if (i === 0) ctx.say('gateway circuit to orders not closed (504s earlier): waiting for its trial call');
       await sleep(1000);
-      await request(ctx.platform.edge, { method: 'GET', path: `/v1/orders/${probe}` });
+      await request(ctx.platform.edge, { method: 'GET', path: `/v1/orders/${probe}`, auth: operator(ctx) });
     }
   },
   async verify(ctx): Promise<Check[]> {
@@ -286,6 +288,7 @@ export const chattyChain: Lab = {
         method: 'POST',
         path: `/v1/orders/${id}/cancel`,
         body: {},
+        auth: operator(ctx),
       });
       if (r.status === 202) cancelled++;
     }

@@ -1,17 +1,49 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Identity } from '@shop/testkit';
 import type { Check, LabContext } from '../lab';
 import { check } from '../lab';
 import { waitForAlert } from '../prometheus';
-import type { RequestSpec, Sample } from '../measure';
+import type { Auth, RequestSpec, Sample } from '../measure';
 import { request } from '../measure';
 
-/** POST /v1/orders for a customer of its own (credit never runs out) and the large-stock product. */
-export const placeOrderSpec = (lab: string): RequestSpec => ({
-  method: 'POST',
-  path: '/v1/orders',
-  body: { customerId: `lab-${lab}-${randomUUID().slice(0, 8)}`, items: [{ sku: 'SKU-0001', quantity: 1 }] },
-});
+/** A new customer's credit (CREDIT_LIMIT_CENTS, 100 000 cents) holds 50 orders of SKU-0001 (1 999): 40 leaves a margin. */
+const ORDERS_PER_CUSTOMER = 40;
+
+type Rotation = Map<string, { customer: Identity; uses: number }>;
+const rotations = new WeakMap<object, Rotation>();
+
+/**
+ * A customer of this lab (`lab-<lab>-<random>`, registered at the platform's issuer and signed in on first use), a
+ * new one every `perCustomer` orders so that credit never runs out.
+ */
+export function labCustomer(ctx: LabContext, lab: string, perCustomer = ORDERS_PER_CUSTOMER): Identity {
+  let byLab = rotations.get(ctx.platform);
+  if (!byLab) {
+    byLab = new Map() as Rotation;
+    rotations.set(ctx.platform, byLab);
+  }
+  let slot = byLab.get(lab);
+  if (!slot || slot.uses >= perCustomer) {
+    slot = { customer: ctx.platform.identity.customer(`lab-${lab}`), uses: 0 };
+    byLab.set(lab, slot);
+  }
+  slot.uses += 1;
+  return slot.customer;
+}
+
+/** The platform's operator (`ops`): reads any order and payment, cancels any order. */
+export const operator = (ctx: LabContext): Auth => ctx.platform.identity.operator();
+
+/** POST /v1/orders of the large-stock product by a customer of the lab, with that customer's token. */
+export function placeOrderSpec(ctx: LabContext, lab: string): RequestSpec {
+  const customer = labCustomer(ctx, lab);
+  return {
+    method: 'POST',
+    path: '/v1/orders',
+    body: { customerId: customer.customerId, items: [{ sku: 'SKU-0001', quantity: 1 }] },
+    auth: customer,
+  };
+}
 
 export const orderIdOf = (s: Sample): string | undefined =>
   s.status === 201 ? (s.body as { id?: string } | undefined)?.id : undefined;
@@ -27,7 +59,11 @@ export async function finalStatuses(
   while (Date.now() < deadline && out.size < ids.length) {
     for (const id of ids) {
       if (out.has(id)) continue;
-      const r = await request(ctx.platform.edge, { method: 'GET', path: `/v1/orders/${id}` });
+      const r = await request(ctx.platform.edge, {
+        method: 'GET',
+        path: `/v1/orders/${id}`,
+        auth: operator(ctx),
+      });
       const body = r.body as { status?: string; rejectionReason?: string | null } | undefined;
       if (r.status === 200 && body?.status && body.status !== 'PENDING')
         out.set(id, body.rejectionReason ? `${body.status}/${body.rejectionReason}` : body.status);

@@ -5,7 +5,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { delta, drive, fmtSummary, quantileOf, shareWithin, sumOf, summarize } from '../measure';
-import { alertCheck, approvedCheck, finalStatuses, orderIdOf, pct, placeOrderSpec, sec } from './common';
+import {
+  alertCheck,
+  approvedCheck,
+  finalStatuses,
+  operator,
+  orderIdOf,
+  pct,
+  placeOrderSpec,
+  sec,
+} from './common';
 
 const ID = 'db-pool-exhaustion';
 const SLOW = { operation: 'ListOrders', holdMs: 4000 };
@@ -27,14 +36,14 @@ async function load(ctx: LabContext, seconds: number) {
       durationMs: seconds * 1000,
       ratePerSecond: 2,
       maxInFlight: 20,
-      next: () => placeOrderSpec(ID),
+      next: () => placeOrderSpec(ctx, ID),
     }),
     // The slow code path: an order history report, 6 per second.
     drive(ctx.platform.edge, {
       durationMs: seconds * 1000,
       ratePerSecond: 6,
       maxInFlight: 40,
-      next: () => ({ method: 'GET', path: '/v1/orders?customerId=lab-report&limit=5' }),
+      next: () => ({ method: 'GET', path: '/v1/orders?customerId=lab-report&limit=5', auth: operator(ctx) }),
     }),
   ]);
   sampling = false;

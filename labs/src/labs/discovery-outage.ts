@@ -70,7 +70,7 @@ async function move(ctx: LabContext, i: number) {
 
 /** orders in service: its channel to inventory is connected (a channel resolves on its first call). */
 async function warm(ctx: LabContext) {
-  const r = await Promise.all([1, 2].map(() => request(ctx.platform.edge, placeOrderSpec(ID))));
+  const r = await Promise.all([1, 2].map(() => request(ctx.platform.edge, placeOrderSpec(ctx, ID))));
   ctx.say(`orders serving: POST /v1/orders ${r.map((x) => x.status).join(', ')}`);
 }
 
@@ -80,7 +80,7 @@ async function load(ctx: LabContext, seconds: number) {
     durationMs: seconds * 1000,
     ratePerSecond: 3,
     maxInFlight: 12,
-    next: () => placeOrderSpec(ID),
+    next: () => placeOrderSpec(ctx, ID),
   });
   const after = { gateway: await ctx.metrics('gateway'), orders: await ctx.metrics('orders') };
   const post = summarize(samples);

@@ -16,7 +16,7 @@ async function load(ctx: LabContext, seconds: number) {
       durationMs: seconds * 1000,
       ratePerSecond: 3,
       maxInFlight: 12,
-      next: () => placeOrderSpec(ID),
+      next: () => placeOrderSpec(ctx, ID),
     }),
     drive(ctx.platform.edge, {
       durationMs: seconds * 1000,

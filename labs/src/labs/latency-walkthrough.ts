@@ -66,7 +66,7 @@ async function load(ctx: LabContext) {
     durationMs: 5000,
     ratePerSecond: 4,
     maxInFlight: 20,
-    next: () => placeOrderSpec(ID),
+    next: () => placeOrderSpec(ctx, ID),
   });
   const after = new Map<ServiceName, Series[]>();
   for (const s of ['gateway', 'orders', 'inventory'] as ServiceName[]) after.set(s, await ctx.metrics(s));

@@ -41,7 +41,12 @@ async function rollUnderLoad(ctx: LabContext) {
       maxInFlight: 40,
       next: () => ({ method: 'GET', path: '/v1/products' }),
     }),
-    drive(lb.url, { durationMs: 6000, ratePerSecond: 4, maxInFlight: 20, next: () => placeOrderSpec(ID) }),
+    drive(lb.url, {
+      durationMs: 6000,
+      ratePerSecond: 4,
+      maxInFlight: 20,
+      next: () => placeOrderSpec(ctx, ID),
+    }),
   ]);
   await sleep(1500);
   const t = Date.now();

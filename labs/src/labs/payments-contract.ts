@@ -15,7 +15,7 @@ async function placeAndSettle(ctx: LabContext) {
   const before = await ctx.metrics('orders');
   const since = Date.now();
   const placed = await Promise.all(
-    Array.from({ length: ORDERS }, () => request(ctx.platform.edge, placeOrderSpec(ID))),
+    Array.from({ length: ORDERS }, () => request(ctx.platform.edge, placeOrderSpec(ctx, ID))),
   );
   const ids = placed.map(orderIdOf).filter((x): x is string => x !== undefined);
   // A saga step times out after SAGA_STEP_TIMEOUT_MS (4 s on the lab platform, 10 s by default).

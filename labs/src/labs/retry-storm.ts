@@ -25,7 +25,7 @@ async function load(ctx: LabContext, seconds: number) {
     durationMs: seconds * 1000,
     ratePerSecond: 5,
     maxInFlight: 20,
-    next: () => placeOrderSpec(ID),
+    next: () => placeOrderSpec(ctx, ID),
   });
   const after = {
     inventory: await ctx.metrics('inventory'),

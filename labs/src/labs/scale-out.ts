@@ -64,7 +64,7 @@ async function load(ctx: LabContext, warmUp: boolean) {
         durationMs: 2000,
         ratePerSecond: LOAD.orders,
         maxInFlight: 20,
-        next: () => placeOrderSpec(ID),
+        next: () => placeOrderSpec(ctx, ID),
       }),
     ]);
   const lbBefore = lb.stats();
@@ -81,7 +81,7 @@ async function load(ctx: LabContext, warmUp: boolean) {
       durationMs: LOAD.durationMs,
       ratePerSecond: LOAD.orders,
       maxInFlight: 20,
-      next: () => placeOrderSpec(ID),
+      next: () => placeOrderSpec(ctx, ID),
     }),
   ]);
   const seconds = (Date.now() - t0) / 1000;

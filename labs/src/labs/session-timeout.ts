@@ -37,7 +37,7 @@ async function placeAndSettle(ctx: LabContext, orders: number, gapMs: number, se
   // After the fix one order every 0.7 s: at 1.2 s a message the three partitions keep up when the member stays in its group
   // (even four orders in a row on one partition are through within 3 s, inside the 4 s step deadline).
   for (let i = 0; i < orders; i++) {
-    const id = orderIdOf(await request(ctx.platform.edge, placeOrderSpec(ID)));
+    const id = orderIdOf(await request(ctx.platform.edge, placeOrderSpec(ctx, ID)));
     if (id) ids.push(id);
     await sleep(gapMs);
   }

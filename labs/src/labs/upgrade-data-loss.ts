@@ -10,7 +10,7 @@ import pg from 'pg';
 import type { Check, Lab, LabContext } from '../lab';
 import { check } from '../lab';
 import { drive, request } from '../measure';
-import { countBy, finalStatuses, orderIdOf, placeOrderSpec } from './common';
+import { countBy, finalStatuses, operator, orderIdOf, placeOrderSpec } from './common';
 
 const ID = 'upgrade-data-loss';
 const DB_TOOL = join(__dirname, '..', '..', '..', '..', 'load', 'dist', 'src', 'db.js');
@@ -35,7 +35,11 @@ async function lookUp(ctx: LabContext, placed: Map<string, string>) {
   let same = 0;
   const statuses: Record<string, number> = {};
   for (const [id, status] of placed) {
-    const r = await request(ctx.platform.edge, { method: 'GET', path: `/v1/orders/${id}` });
+    const r = await request(ctx.platform.edge, {
+      method: 'GET',
+      path: `/v1/orders/${id}`,
+      auth: operator(ctx),
+    });
     statuses[r.status] = (statuses[r.status] ?? 0) + 1;
     if (r.status !== 200) continue;
     found++;
@@ -66,7 +70,7 @@ export const upgradeDataLoss: Lab = {
       durationMs: 3000,
       ratePerSecond: 4,
       maxInFlight: 10,
-      next: () => placeOrderSpec(ID),
+      next: () => placeOrderSpec(ctx, ID),
     });
     const ids = samples.map(orderIdOf).filter((x): x is string => x !== undefined);
     const placed = await finalStatuses(ctx, ids, 15_000);
@@ -120,7 +124,7 @@ export const upgradeDataLoss: Lab = {
     // an order written into the empty database would be lost again when reset puts the backup back.
     const fresh =
       m.same === placed.size
-        ? await request(ctx.platform.edge, placeOrderSpec(ID))
+        ? await request(ctx.platform.edge, placeOrderSpec(ctx, ID))
         : { status: 0, body: undefined, ms: 0 };
     const freshId = orderIdOf(fresh);
     const final = freshId ? await finalStatuses(ctx, [freshId], 10_000) : new Map<string, string>();

@@ -326,7 +326,8 @@ async function loadHistory(cursor = null) {
   }
   const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
   // An operator may list every customer's orders (no customerId); an open edge lists the typed customer's.
-  const customer = (isOperator() ? $('history-customer').value.trim() : '') || (session && isOperator() ? '' : customerId());
+  const customer =
+    (isOperator() ? $('history-customer').value.trim() : '') || (session && isOperator() ? '' : customerId());
   if (customer) q.set('customerId', customer);
   if (cursor) q.set('cursor', cursor);
   try {

@@ -200,7 +200,7 @@ describe('the operator routes', () => {
       headers: await operator.headers(),
     });
     assert.equal(off.status, 200);
-    assert.deepEqual((await off.json()) as unknown, {
+    assert.deepEqual(await off.json(), {
       name: 'grpc-server-latency',
       wasActive: true,
       active: false,

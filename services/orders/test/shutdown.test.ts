@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { ordersV1 } from '@shop/contracts';
 import { uniqueCustomer } from '@shop/testkit';
-import { Stack } from './stack';
+import { bearer, Stack } from './stack';
 
 const S = ordersV1.OrderStatus;
 const ORDERS_ENV = { SAGA_STEP_TIMEOUT_MS: '20000', SAGA_SWEEP_INTERVAL_MS: '200' };
@@ -23,8 +23,10 @@ test('an order placed while orders drains gets its answer and is APPROVED after 
   const sku = await stack.freshProduct(5);
   // orders holds the call for a second before handling it: the PlaceOrder was accepted before the stop began and
   // asks inventory for its quote only during the drain, when the inventory client must still be open.
+  const customer = uniqueCustomer();
+  const md = await bearer(customer); // signed in before: the call must reach orders before the stop
   stack.orders!.faults.set('grpc-server-latency', { fixedMs: 1000 });
-  const placing = stack.place(uniqueCustomer(), [{ sku, quantity: 1 }]);
+  const placing = stack.place(customer, [{ sku, quantity: 1 }], '', md);
   await sleep(300);
   const stopped = stack.stopOrders();
   const placed = await placing;

@@ -258,8 +258,18 @@ export class Stack {
 
   // --- helpers on the public interfaces ---
 
-  place(customerId: string, items: { sku: string; quantity: number }[], idempotencyKey = '') {
-    return call(this.ordersClient.placeOrder.bind(this.ordersClient), { customerId, items, idempotencyKey });
+  /** PlaceOrder as `customerId` (signed in first unless `md` is given: a test timing the call signs in before). */
+  place(
+    customerId: string,
+    items: { sku: string; quantity: number }[],
+    idempotencyKey = '',
+    md?: grpc.Metadata,
+  ) {
+    return call(
+      this.ordersClient.placeOrder.bind(this.ordersClient),
+      { customerId, items, idempotencyKey },
+      md,
+    );
   }
 
   async get(orderId: string): Promise<ordersV1.Order> {

@@ -7,6 +7,7 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import { AccountError, AccountStore, validateSignUp, type Account } from './accounts';
 import { KeyStore } from './keys';
 import { errorPage, loginPage, type FieldErrors } from './pages';
+import { memoryAdapter, MemoryStore } from './store';
 
 /** The audience of every access token the issuer gives out, and the resource indicator that names it. */
 export const AUDIENCE = 'shop-api';
@@ -108,6 +109,8 @@ export async function startIssuer(opts: IssuerOptions = {}): Promise<RunningIssu
   );
   const accounts = await AccountStore.open(stateDir);
   const keys = KeyStore.open(stateDir);
+  // Sessions, interactions, codes and grants: this issuer's memory, kept when a rotation rebuilds the provider.
+  const store = new MemoryStore();
 
   let provider: Provider | undefined;
   const server = createServer((req, res) => {
@@ -129,6 +132,7 @@ export async function startIssuer(opts: IssuerOptions = {}): Promise<RunningIssu
   const url = (opts.url ?? `http://${host}:${port}`).replace(/\/+$/, '');
 
   const configuration = (): Configuration => ({
+    adapter: memoryAdapter(store),
     clients: [
       {
         client_id: CONSOLE_CLIENT,
@@ -432,8 +436,8 @@ export async function startIssuer(opts: IssuerOptions = {}): Promise<RunningIssu
     url,
     rotateKeys() {
       const kid = keys.rotate();
-      // The provider reads its keys once: a new one takes over from here (sessions and codes live in the
-      // process-wide memory adapter and carry over).
+      // The provider reads its keys once: a new one takes over from here (sessions, codes and grants are in this
+      // issuer's store and carry over).
       provider = build();
       log('info', 'signing key rotated', { kid, published: keys.jwks().keys.map((k) => k.kid) });
       return Promise.resolve();

@@ -193,6 +193,21 @@ describe('issuer', () => {
     await verify(issuer.url, fresh.accessToken);
   });
 
+  it('many sign-ins at once all succeed, each with its own token', async () => {
+    const sets = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        passwordLogin({
+          issuer: issuer.url,
+          username: i % 2 ? 'alice' : 'bob',
+          password: i % 2 ? 'alice-demo' : 'bob-demo',
+        }),
+      ),
+    );
+    assert.equal(new Set(sets.map((t) => t.accessToken)).size, 30);
+    for (const [i, t] of sets.entries())
+      assert.equal((await verify(issuer.url, t.accessToken)).payload.sub, i % 2 ? 'alice' : 'bob');
+  });
+
   it('keeps keys and accounts across a restart with the same state directory', async () => {
     const name = `restart-${Date.now()}`;
     assert.equal(

@@ -234,12 +234,7 @@ export async function startPlatform(args: Args): Promise<void> {
       'pipe',
     );
     for (const stream of [child.stdout, child.stderr]) {
-      // oidc-provider's notice about its in-memory adapter: sessions and codes are meant to be lost on restart here.
-      if (stream)
-        createInterface({ input: stream }).on('line', (l) => {
-          if (!l.startsWith('oidc-provider WARNING: a quick start development-only in-memory adapter'))
-            say('issuer', pretty(l));
-        });
+      if (stream) createInterface({ input: stream }).on('line', (l) => say('issuer', pretty(l)));
     }
     const startedAt = Date.now();
     child.on('exit', (code, signal) => {

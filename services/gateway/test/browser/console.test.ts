@@ -158,11 +158,9 @@ describe('the console in a browser', { timeout: TEST_MS * 5 }, () => {
       orderId = (await page.locator('#progress-order').textContent()) ?? '';
       assert.match(orderId, /^[0-9a-f-]{36}$/);
       assert.match((await page.locator('#progress-live').textContent()) ?? '', /APPROVED/);
-      const steps = await page
-        .locator('#progress-steps li')
-        .evaluateAll((lis) =>
-          lis.map((li) => `${li.getAttribute('data-step')}=${li.getAttribute('data-state')}`),
-        );
+      const steps: string[] = [];
+      for (const li of await page.locator('#progress-steps li').all())
+        steps.push(`${await li.getAttribute('data-step')}=${await li.getAttribute('data-state')}`);
       assert.deepEqual(steps, ['RESERVE_STOCK=done', 'AUTHORIZE_PAYMENT=done', 'COMMIT_STOCK=done']);
       // Pushed, not polled: one stream, and no read of the order itself while it progressed.
       assert.equal(requests.filter((r) => r === `GET /v1/orders/${orderId}/events`).length, 1);

@@ -237,7 +237,7 @@ export function gatewayAdminRoutes(labs: LabBoard): AdminRoutes {
       const same = previous?.lab === b.lab && previous?.state === 'running';
       const phases = Array.isArray(b.phases)
         ? (b.phases as Record<string, unknown>[]).slice(0, 20).map((p) => ({
-            phase: String(p.phase ?? ''),
+            phase: typeof p.phase === 'string' ? p.phase.slice(0, 40) : '',
             ok: typeof p.ok === 'boolean' ? p.ok : null,
             ms: typeof p.ms === 'number' ? p.ms : null,
           }))

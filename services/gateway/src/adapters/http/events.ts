@@ -94,12 +94,14 @@ export async function orderEvents(
       abort.abort();
     }
   }
-  return reply
-    .code(200)
-    .header('content-type', 'text/event-stream; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .header('x-accel-buffering', 'no')
-    // One long answer per connection: closed with it, so that a stop does not wait for an idle keep-alive socket.
-    .header('connection', 'close')
-    .send(Readable.from(frames(), { objectMode: false }));
+  return (
+    reply
+      .code(200)
+      .header('content-type', 'text/event-stream; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('x-accel-buffering', 'no')
+      // One long answer per connection: closed with it, so that a stop does not wait for an idle keep-alive socket.
+      .header('connection', 'close')
+      .send(Readable.from(frames(), { objectMode: false }))
+  );
 }
