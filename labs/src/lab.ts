@@ -184,6 +184,34 @@ export async function sagaInvariants(platform: Platform): Promise<Check[]> {
   ];
 }
 
+/**
+ * Tells the gateway's admin API (`PUT /labs/current`) where the run is, for the console's operator view. Best
+ * effort: a gateway that is down, restarting or older than the console only misses a report; the lab goes on.
+ */
+export async function reportPhase(
+  platform: Platform,
+  lab: Lab,
+  phase: string,
+  state: 'running' | 'passed' | 'failed',
+  done: PhaseResult[],
+): Promise<void> {
+  // ok and ms are null for the phase still running.
+  const phases: { phase: string; ok: boolean | null; ms: number | null }[] = done.map((p) => ({
+    phase: p.phase,
+    ok: p.ok,
+    ms: p.ms,
+  }));
+  if (state === 'running') phases.push({ phase, ok: null, ms: null });
+  await fetch(`http://127.0.0.1:${platform.ports.gateway.admin}/labs/current`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ lab: lab.id, title: lab.title, phase, state, phases }),
+    signal: AbortSignal.timeout(2000),
+  })
+    .then((res) => res.body?.cancel())
+    .catch(() => undefined);
+}
+
 export interface RunOptions {
   noFix?: boolean;
   /** Only these phases (with --attach); default all of them. */
@@ -213,6 +241,7 @@ export async function runLab(lab: Lab, platform: Platform, opts: RunOptions = {}
     if (failed && phase !== 'reset') continue;
     const t = Date.now();
     say(`-- ${phase}`);
+    await reportPhase(platform, lab, phase, 'running', phases);
     try {
       let checks: Check[] = [];
       if (phase === 'observe') checks = await lab.observe(ctx);
@@ -243,6 +272,8 @@ export async function runLab(lab: Lab, platform: Platform, opts: RunOptions = {}
       if (phase !== 'reset') failed = true;
     }
   }
+  const last = phases.at(-1)?.phase ?? 'none';
+  await reportPhase(platform, lab, last, phases.every((p) => p.ok) ? 'passed' : 'failed', phases);
   return {
     lab: lab.id,
     noFix: opts.noFix ?? false,

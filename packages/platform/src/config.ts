@@ -116,6 +116,20 @@ export const env = {
     z
       .preprocess(unsetIfEmpty, z.enum(values, { error: `expected one of ${values.join(', ')}` }).optional())
       .describe(description),
+  /** An optional comma-separated list of values out of a fixed list (at least one), as the string given. */
+  optionalList: <const T extends readonly [string, ...string[]]>(values: T, description: string) =>
+    z
+      .preprocess(
+        unsetIfEmpty,
+        z
+          .string()
+          .refine(
+            (s) => s.split(',').every((v) => (values as readonly string[]).includes(v.trim())),
+            `expected a comma-separated list of ${values.join(', ')}`,
+          )
+          .optional(),
+      )
+      .describe(description),
   /** An optional number between 0 and 1 (a ratio). */
   optionalRatio: (description: string) =>
     z

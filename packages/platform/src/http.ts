@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { trace } from '@opentelemetry/api';
+import { isSpanContextValid, trace, TraceFlags } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Logger } from './logger';
@@ -75,6 +76,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       span.updateName(`${req.method} ${route}`);
     }
     void reply.header('x-request-id', req.id);
+    const traceResponse = traceResponseOf(span);
+    if (traceResponse) void reply.header('traceresponse', traceResponse);
     // Everything downstream of this request (logs, gRPC metadata) sees its id.
     requestContext.run({ requestId: req.id }, done);
   });
@@ -188,6 +191,18 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     },
     close: () => app.close(),
   };
+}
+
+/**
+ * The W3C Trace Context Level 2 `traceresponse` value of a request's server span (`00-<trace-id>-<span-id>-<flags>`),
+ * so that a client (the console) can open the trace of what it just did; undefined without a valid span (a probe,
+ * telemetry off).
+ */
+export function traceResponseOf(span: Span | undefined): string | undefined {
+  const ctx = span?.spanContext();
+  if (!ctx || !isSpanContextValid(ctx)) return undefined;
+  const sampled = (ctx.traceFlags & TraceFlags.SAMPLED) !== 0;
+  return `00-${ctx.traceId}-${ctx.spanId}-${sampled ? '01' : '00'}`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -32,6 +32,9 @@ export const TRACES_SAMPLERS = [
   'parentbased_traceidratio',
 ] as const;
 
+/** The trace exporters the OpenTelemetry SDK builds from OTEL_TRACES_EXPORTER (@shop/telemetry). */
+export const TRACES_EXPORTERS = ['otlp', 'zipkin', 'console', 'none'] as const;
+
 /**
  * Variables every service has; each service schema spreads these and adds its own. The telemetry variables are read
  * by the SDK before this schema runs (`--require ./dist/src/instrumentation.js`); they are declared here so that a
@@ -48,6 +51,13 @@ export const commonConfig = (httpPort: number) => ({
   ),
   OTEL_EXPORTER_OTLP_ENDPOINT: env.optionalHttpUrl(
     'export traces over OTLP http/protobuf to this collector (unset: nothing is exported)',
+  ),
+  OTEL_TRACES_EXPORTER: env.optionalList(
+    TRACES_EXPORTERS,
+    'where spans go, comma-separated: otlp (OTEL_EXPORTER_OTLP_ENDPOINT), zipkin (OTEL_EXPORTER_ZIPKIN_ENDPOINT), console, none (unset: otlp when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none)',
+  ),
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT: env.optionalHttpUrl(
+    'with OTEL_TRACES_EXPORTER=zipkin, the Zipkin v2 span endpoint (unset: http://localhost:9411/api/v2/spans; `npm start -- --traces` sets it)',
   ),
   OTEL_TRACES_SAMPLER: env.optionalEnum(
     TRACES_SAMPLERS,
@@ -178,6 +188,8 @@ export interface BackendParts {
   publishes: readonly string[];
   /** Runs after migrations, before consumers and the gRPC server (seed data, background jobs). */
   onStart?: () => Promise<void>;
+  /** Routes of the service's own on its admin API (when ADMIN_PORT is set). */
+  adminRoutes?: AdminRoutes;
   /**
    * Runs on stop once nothing comes in any more (gRPC drained, consumers gone) and the relay has published what was
    * committed; the pool and the producer are still open (background jobs, clients of other services).
@@ -227,9 +239,13 @@ function startTls(
   return tls;
 }
 
-async function startAdmin(config: Common, faults: FaultRegistry, logger: Logger) {
+/** Routes a service adds to its admin API beside the faults (orders: parked sagas; gateway: the running lab). */
+export type AdminRoutes = (app: FastifyInstance) => void;
+
+async function startAdmin(config: Common, faults: FaultRegistry, logger: Logger, extra?: AdminRoutes) {
   if (config.ADMIN_PORT === undefined) return { server: undefined, port: 0 };
   const server = createAdminServer(faults, logger);
+  extra?.(server.app);
   const port = await server.listen(config.ADMIN_PORT);
   logger.info({ adminPort: port }, 'fault admin API listening on 127.0.0.1');
   return { server, port };
@@ -335,7 +351,7 @@ export function createBackend(config: Backend, ctx: BackendContext, parts: Backe
     ctx,
     faults,
     async start() {
-      ({ server: admin, port: ports.admin } = await startAdmin(config, faults, logger));
+      ({ server: admin, port: ports.admin } = await startAdmin(config, faults, logger, parts.adminRoutes));
       http = createHttpServer({
         logger,
         metrics,
@@ -428,6 +444,7 @@ export function createEdge(
     onStop?: () => Promise<void>;
     bodyLimit?: number;
     http?: Pick<HttpServerOptions, 'frameworkErrors' | 'requireHostHeader' | 'readyWhen'>;
+    adminRoutes?: AdminRoutes;
   } = {},
 ): RunningService & { readonly gateway: GatewayContext } {
   const logger = opts.logger ?? startupLogger(name, config);
@@ -446,7 +463,7 @@ export function createEdge(
       throw new Error('the gateway has no database or Kafka context');
     },
     async start() {
-      ({ server: admin, port: ports.admin } = await startAdmin(config, faults, logger));
+      ({ server: admin, port: ports.admin } = await startAdmin(config, faults, logger, opts.adminRoutes));
       http = createHttpServer({
         logger,
         metrics,

@@ -91,6 +91,33 @@ describe('config', () => {
       assert.match(help, new RegExp(`^  ${name} `, 'm'));
   });
 
+  it('validates the trace exporter variables: a list of otlp, zipkin, console, none and a Zipkin URL', () => {
+    const v = violations({
+      ...good,
+      OTEL_TRACES_EXPORTER: 'zipkin,jaeger',
+      OTEL_EXPORTER_ZIPKIN_ENDPOINT: '127.0.0.1:9411',
+    });
+    assert.equal(v.length, 2, v.join('\n'));
+    assert.match(
+      v[0] ?? '',
+      /^OTEL_TRACES_EXPORTER="zipkin,jaeger": expected a comma-separated list of otlp, zipkin, console, none/,
+    );
+    assert.match(
+      v[1] ?? '',
+      /^OTEL_EXPORTER_ZIPKIN_ENDPOINT="127.0.0.1:9411": expected an http:\/\/ or https:\/\/ URL/,
+    );
+    const c = loadConfig(schema, {
+      ...good,
+      OTEL_TRACES_EXPORTER: 'zipkin, otlp',
+      OTEL_EXPORTER_ZIPKIN_ENDPOINT: 'http://127.0.0.1:9411/api/v2/spans',
+    });
+    assert.equal(c.OTEL_TRACES_EXPORTER, 'zipkin, otlp');
+    assert.equal(c.OTEL_EXPORTER_ZIPKIN_ENDPOINT, 'http://127.0.0.1:9411/api/v2/spans');
+    const help = describeConfig(schema).join('\n');
+    for (const name of ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_ZIPKIN_ENDPOINT'])
+      assert.match(help, new RegExp(`^  ${name} `, 'm'));
+  });
+
   it('gives the gateway no start-up timeout: it has nothing to wait for at start-up', () => {
     assert.ok(!('STARTUP_TIMEOUT_MS' in commonConfig(8080)));
     assert.ok('STARTUP_TIMEOUT_MS' in backendConfig(50051, 9101));

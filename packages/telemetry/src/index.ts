@@ -19,14 +19,26 @@ let sdk: NodeSDK | undefined;
 /**
  * Starts tracing for this process. Must run before pg, @grpc/grpc-js or http are loaded (services load it with
  * `node --require ./dist/src/instrumentation.js`), because instrumentation patches modules as they are required.
- * With no OTLP endpoint configured spans are still created (trace ids reach the logs and the next hop) but nothing
- * is exported, and shutdown does not wait for a collector.
+ * Where spans go follows the SDK's standard variables: `OTEL_TRACES_EXPORTER` (a comma-separated list of `otlp`,
+ * `zipkin`, `console`, or `none`; the services' configuration rejects anything else) with the endpoint variables of
+ * each exporter (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_ZIPKIN_ENDPOINT`). When `OTEL_TRACES_EXPORTER` is
+ * unset, spans go over OTLP http/protobuf if an OTLP endpoint is set. With no exporter, or `none`, spans are still
+ * created (trace ids reach the logs, the next hop and the edge's `traceresponse` header) but nothing is exported, and
+ * shutdown does not wait for a collector.
  */
 export function startTelemetry(opts: TelemetryOptions): void {
   if (sdk) return;
   const env = opts.env ?? process.env;
   if (env.OTEL_SDK_DISABLED === 'true') return;
-  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const otlpEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  // 'env': the SDK builds the exporters OTEL_TRACES_EXPORTER names (otlp, zipkin, console), each in a batch processor
+  // tuned by OTEL_BSP_*; 'otlp': the default of this platform; 'none': spans are made and dropped.
+  const route =
+    exporters.length > 0 ? (exporters.includes('none') ? 'none' : 'env') : otlpEndpoint ? 'otlp' : 'none';
   // This platform exports traces only: metrics are scraped by Prometheus and logs go to stdout. Without these the
   // SDK would start OTLP log and metric exporters towards a default endpoint.
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
@@ -38,13 +50,12 @@ export function startTelemetry(opts: TelemetryOptions): void {
       'service.instance.id': randomUUID(),
       'deployment.environment.name': env.DEPLOYMENT_ENVIRONMENT ?? 'local',
     }),
-    // OTLP over http/protobuf; the endpoint and headers come from the standard OTEL_* variables. Without an endpoint
+    // OTLP over http/protobuf; the endpoint and headers come from the standard OTEL_* variables. Without an exporter
     // spans are still made (trace ids for logs and propagation) and dropped: an empty processor list would leave
     // no tracer provider at all.
-    // The SDK wraps the exporter in a batch processor tuned by the standard OTEL_BSP_* variables.
-    ...(endpoint
-      ? { traceExporter: new OTLPTraceExporter() }
-      : { spanProcessors: [new NoopSpanProcessor()] }),
+    // The SDK wraps an exporter in a batch processor tuned by the standard OTEL_BSP_* variables.
+    ...(route === 'otlp' ? { traceExporter: new OTLPTraceExporter() } : {}),
+    ...(route === 'none' ? { spanProcessors: [new NoopSpanProcessor()] } : {}),
     // OTEL_TRACES_SAMPLER / _ARG are honoured by the SDK; when unset, the specification's default applies
     // (parent-based, always on). The SDK would otherwise pass an undefined sampler on.
     ...(env.OTEL_TRACES_SAMPLER ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),

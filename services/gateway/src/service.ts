@@ -8,6 +8,8 @@ import {
 } from '@shop/platform';
 import { createGrpcUpstreams } from './adapters/grpc/upstreams';
 import type { GrpcUpstreams } from './adapters/grpc/upstreams';
+import { LabBoard, gatewayAdminRoutes } from './adapters/http/admin';
+import { registerConsole } from './adapters/http/console';
 import { frameworkErrors, registerRoutes } from './adapters/http/routes';
 import type { Config } from './config';
 
@@ -47,6 +49,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
       ]),
     );
   let upstreams: GrpcUpstreams | undefined;
+  const labs = new LabBoard();
   return createEdge(
     'gateway',
     config,
@@ -59,12 +62,14 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
         ...(ctx.tls ? { tls: ctx.tls } : {}),
       });
       const auth = createAuthenticator(config, { logger: ctx.logger, registry: ctx.metrics.registry });
-      registerRoutes(app, upstreams, ctx, auth);
+      registerRoutes(app, upstreams, ctx, auth, { faultAdmins: config.FAULT_ADMIN_URLS, labs });
+      registerConsole(app, consoleOptions(config));
     },
     readiness,
     {
       ...(opts.logger ? { logger: opts.logger } : {}),
       bodyLimit: BODY_LIMIT_BYTES,
+      adminRoutes: gatewayAdminRoutes(labs),
       http: { frameworkErrors, requireHostHeader: false, readyWhen: 'any' },
       onStop: async () => {
         upstreams?.close();
@@ -73,4 +78,17 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): G
       },
     },
   );
+}
+
+/** What the console's config.json says, from the gateway's configuration. */
+function consoleOptions(config: Config) {
+  // AUTH_MODE and OIDC_ISSUER are the platform's auth configuration (shared by gateway, orders and payments).
+  const auth = config as Config & { AUTH_MODE?: string; OIDC_ISSUER?: string };
+  return {
+    issuerUrl: config.CONSOLE_ISSUER_URL ?? auth.OIDC_ISSUER,
+    clientId: 'shop-console',
+    tracesUiUrl: config.TRACES_UI_URL,
+    metricsUiUrl: config.METRICS_UI_URL,
+    authMode: auth.AUTH_MODE ?? 'open',
+  };
 }

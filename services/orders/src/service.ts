@@ -14,6 +14,8 @@ import { sagaMetrics } from './app/saga-metrics';
 import { startSweeper } from './app/sweep-sagas';
 import { OrderChangeHub } from './adapters/db/order-changes';
 import { COMMAND_TOPICS, restartDeadlines } from './adapters/db/orders-repo';
+import { listParkedSagas } from './adapters/db/parked-sagas';
+import { parkedSagasRoute } from './adapters/http/admin';
 import { inventoryClient } from './adapters/grpc/inventory-client';
 import { orderService } from './adapters/grpc/order-service';
 import { repliesConsumer } from './adapters/kafka/replies-consumer';
@@ -82,6 +84,7 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
     ],
     consumers: [repliesConsumer(deps, config.MESSAGE_READER)],
     publishes: [Topics.inventoryCommands, Topics.paymentsCommands, Topics.ordersEvents],
+    adminRoutes: parkedSagasRoute(() => listParkedSagas(ctx.pool)),
     onStart: async () => {
       await changes.start();
       sweeper = startSweeper(deps, config.SAGA_SWEEP_INTERVAL_MS);

@@ -7,6 +7,7 @@ const COLORS: Record<string, number> = {
   kafka: 90,
   infra: 37,
   platform: 1,
+  traces: 94,
   issuer: 91,
 };
 const tty = process.stdout.isTTY && !process.env.NO_COLOR;

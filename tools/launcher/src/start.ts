@@ -2,15 +2,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Infra } from '@shop/infra';
+import { ZIPKIN_VERSION, type Infra, type RunningZipkin } from '@shop/infra';
 import { infraUp } from './infra';
 import { pretty, say } from './log';
 import { PROFILES, type Args } from './options';
 import { NODE_FLAGS, root } from './paths';
 import { issuerPortAt, servicesAt, type ServicePorts } from './ports';
 import { build, waitExit, waitReady, watchParent } from './proc';
+import { startTraceViewer, traceViewerAt, traceViewerEnv } from './traces';
 
-const HELP = `npm start [-- --reset] [-- --prometheus] [-- --open] [-- --name N --pg-port P --kafka-port K --port-offset O]
+const HELP = `npm start [-- --reset] [-- --prometheus] [-- --traces] [-- --open] [-- --name N --pg-port P --kafka-port K --port-offset O]
 
 Provisions PostgreSQL (a database and a role per service) and a single-node Kafka broker, starts the local
 OpenID Connect issuer (tools/issuer), then inventory, payments, orders and gateway, with one combined log.
@@ -26,13 +27,16 @@ sent as 'Authorization: Bearer <token>'. Its keys and accounts persist in .local
                  before starting
   --prometheus   also run a local Prometheus (Debian package 'prometheus') on 127.0.0.1:9090 with the
                  platform's rules, scraping every service
+  --traces       also run the trace viewer (Zipkin ${ZIPKIN_VERSION}, fetched once from Maven Central; Java 17+)
+                 on 127.0.0.1:9411 (plus the offset); every service sends it its spans; the console links
+                 each order to its trace there
   --open         AUTH_MODE=open on every service: today's open edge, no token needed and customerId taken from
                  the request, for labs that need it. Loudly logged; never for anything reachable by others.
   --name N       state in .local/N instead of .local/dev (a second platform beside the first)
   --pg-port P    PostgreSQL port (55432)
   --kafka-port K Kafka port (59092; the controller uses K+1)
-  --port-offset O  added to every service port (8080, 9101-9103, 50051-50053) and the issuer's (8090); demo
-                 and the other tools expect the defaults
+  --port-offset O  added to every service port (8080, 9101-9103, 50051-50053), the issuer's (8090) and the
+                 trace viewer's (9411); demo and the other tools expect the defaults
 Environment: KAFKA_BROKERS (use an existing broker), SHOP_POSTGRES_URL (admin URL of an existing PostgreSQL),
 LOG_LEVEL, OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP http/protobuf), ISSUER_PORT (8090).`;
 
@@ -64,6 +68,8 @@ export function upstreamsOf(services: ServicePorts[]): Record<string, string> {
   const upstreams: Record<string, string> = {};
   for (const s of services)
     if (s.grpcPort) upstreams[`${s.name.toUpperCase()}_ADDR`] = `127.0.0.1:${s.grpcPort}`;
+  // The console's operator view reads and switches the faults of every service through the gateway.
+  upstreams.FAULT_ADMIN_URLS = services.map((s) => `${s.name}=http://127.0.0.1:${s.adminPort}`).join(',');
   return upstreams;
 }
 
@@ -140,6 +146,8 @@ export async function startPlatform(args: Args): Promise<void> {
   let stopping = false;
   let infra: Infra | undefined;
   let prometheus: ChildProcess | undefined;
+  const tracing = args.has('--traces') ? traceViewerAt(offset) : undefined;
+  let traces: Promise<RunningZipkin | undefined> | undefined;
   let issuer: ChildProcess | undefined;
   let issuerTimer: NodeJS.Timeout | undefined;
   let unwatchParent: () => void = () => undefined;
@@ -159,6 +167,7 @@ export async function startPlatform(args: Args): Promise<void> {
       exits.push(waitExit(prometheus, 3000));
     }
     await Promise.all(exits);
+    await (await traces?.catch(() => undefined))?.stop();
     // The issuer last: a service draining its last requests may still fetch the JWKS.
     if (issuer) {
       issuer.kill('SIGTERM');
@@ -187,7 +196,12 @@ export async function startPlatform(args: Args): Promise<void> {
   const issuerPort = issuerPortAt(offset);
   const issuerUrl = `http://127.0.0.1:${issuerPort}`;
   const open = args.has('--open');
-  const upstreams = { ...upstreamsOf(services), ...authEnv(issuerUrl, open) };
+  const upstreams = {
+    ...upstreamsOf(services),
+    ...authEnv(issuerUrl, open),
+    // The console links the saga metrics of an order to this Prometheus.
+    ...(args.has('--prometheus') ? { METRICS_UI_URL: 'http://127.0.0.1:9090' } : {}),
+  };
   try {
     // PostgreSQL's routine LOG lines (checkpoints, connections) would drown the services' logs; keep its problems.
     infra = await infraUp(
@@ -205,6 +219,10 @@ export async function startPlatform(args: Args): Promise<void> {
   const up = infra;
   for (const line of up.describe()) say('infra', line);
   if (stopping) return;
+
+  // The viewer's JVM starts beside the issuer and the services (its address is known up front); the summary waits
+  // for it.
+  if (tracing) traces = startTraceViewer(profile.stateDir, offset, up);
 
   // The issuer before the services: they read its discovery document and keys. Supervised like them.
   const issuerState = join(profile.stateDir, 'issuer');
@@ -246,7 +264,11 @@ export async function startPlatform(args: Args): Promise<void> {
     );
 
   const launch = (svc: ServicePorts) => {
-    const child = spawnService(svc.name, serviceEnv(svc, up, upstreams), 'pipe');
+    const env = {
+      ...serviceEnv(svc, up, upstreams),
+      ...(tracing ? traceViewerEnv(tracing, svc.name) : {}),
+    };
+    const child = spawnService(svc.name, env, 'pipe');
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (l) => say(svc.name, pretty(l)));
     }
@@ -297,6 +319,13 @@ export async function startPlatform(args: Args): Promise<void> {
     services.map((s) => waitReady(`http://127.0.0.1:${s.httpPort}/readyz`, 90_000)),
   );
   if (stopping) return;
+  const viewer = await traces?.catch((err: Error) => {
+    say('platform', `--traces: the trace viewer did not start:\n${err.message}`);
+    void stopAll(1);
+    return undefined;
+  });
+  if (stopping) return;
+  if (viewer) say('traces', viewer.description);
   const lines = services.map(
     (s, i) =>
       `${s.name.padEnd(10)} ${results[i] ? 'ready    ' : 'NOT READY'} http://127.0.0.1:${s.httpPort}` +
@@ -315,7 +344,7 @@ export async function startPlatform(args: Args): Promise<void> {
       : `  Try: curl -H "Authorization: Bearer $(${tokenCmd})" ${edge}/v1/orders\n`);
   say(
     'platform',
-    `\n  ${lines.join('\n  ')}\n${accounts}  PostgreSQL ${up.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${up.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}  Catalogue  curl ${edge}/v1/products (public)    Stop: Ctrl+C`,
+    `\n  ${lines.join('\n  ')}\n${accounts}  PostgreSQL ${up.adminDatabaseUrl.replace(/:[^:@/]*@/, ':***@')}\n  Kafka      ${up.kafkaBrokers}\n${prometheus ? '  Prometheus http://127.0.0.1:9090\n' : ''}${viewer ? `  Traces     ${viewer.uiUrl}/ (an order's trace: ${viewer.uiUrl}/traces/<trace id>)\n` : ''}  Console    ${edge}/  (API docs ${edge}/docs)\n  Catalogue  curl ${edge}/v1/products (public)    Stop: Ctrl+C`,
   );
 }
 

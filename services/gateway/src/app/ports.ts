@@ -17,6 +17,11 @@ export interface Upstreams {
   getOrder(id: string): Promise<OrderView>;
   listOrders(input: ListOrdersInput): Promise<{ items: OrderView[]; nextCursor: string | null }>;
   cancelOrder(id: string): Promise<OrderView>;
+  /**
+   * The order now, then once per change (orders' WatchOrder stream), until it ends (REJECTED or CANCELLED), the
+   * stream's deadline passes, or `signal` aborts. Fails with an UpstreamError (NOT_FOUND ...) like the unary calls.
+   */
+  watchOrder(id: string, signal: AbortSignal): AsyncIterable<OrderView>;
   listProducts(): Promise<ProductView[]>;
   getProduct(sku: string): Promise<ProductView>;
   listPayments(input: ListPaymentsInput): Promise<PaymentView[]>;

@@ -1,3 +1,4 @@
+import { Metadata } from '@grpc/grpc-js';
 import { inventoryV1, ordersV1, paymentsV1, ServiceNames } from '@shop/contracts';
 import type { DependencyGuard, DependencySettings, GrpcTls, Logger, Metrics } from '@shop/platform';
 import { Status, createGrpcClient, dependencyGuard, isGrpcError, unary, violationsOf } from '@shop/platform';
@@ -22,23 +23,30 @@ function restField(field: string, renames: Record<string, string>): string {
   return renamed === undefined ? f : renamed + f.slice(head.length);
 }
 
+/** A gRPC error as the port's UpstreamError (violations renamed to the REST fields); anything else as it is. */
+function upstreamError(err: unknown, upstream: string, renames: Record<string, string>): unknown {
+  if (!isGrpcError(err)) return err;
+  const violations = violationsOf(err).map((v) => ({
+    field: restField(v.field, renames),
+    message: v.description,
+  }));
+  return new UpstreamError(err.code, err.details ?? '', violations, upstream, Status[err.code]);
+}
+
 async function call<T>(
   guard: DependencyGuard,
   renames: Record<string, string>,
   run: () => Promise<T>,
 ): Promise<T> {
-  const upstream = guard.name;
   try {
     return await guard.execute(run);
   } catch (err) {
-    if (!isGrpcError(err)) throw err;
-    const violations = violationsOf(err).map((v) => ({
-      field: restField(v.field, renames),
-      message: v.description,
-    }));
-    throw new UpstreamError(err.code, err.details ?? '', violations, upstream, Status[err.code]);
+    throw upstreamError(err, guard.name, renames);
   }
 }
+
+/** How long one WatchOrder stream may stay open (the client interceptor gives every call a deadline). */
+export const WATCH_MAX_MS = 10 * 60_000;
 
 const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
 const suffix = <T extends string>(name: string, prefix: string, allowed: readonly T[], what: string): T => {
@@ -204,6 +212,25 @@ export function createGrpcUpstreams(
         unary(orders.cancelOrder.bind(orders), { orderId: id }),
       );
       return orderView(res.order);
+    },
+    // Not under the dependency guard: a stream would hold a bulkhead slot for its whole life.
+    async *watchOrder(id, signal) {
+      const stream = orders.watchOrder({ orderId: id }, new Metadata(), {
+        deadline: Date.now() + WATCH_MAX_MS,
+      });
+      const cancel = () => stream.cancel();
+      signal.addEventListener('abort', cancel, { once: true });
+      try {
+        for await (const message of stream as AsyncIterable<ordersV1.WatchOrderResponse>)
+          yield orderView(message.order);
+      } catch (err) {
+        // Our own cancel ends the stream with CANCELLED: that is the end of the watch, not a failure.
+        if (signal.aborted) return;
+        throw upstreamError(err, 'orders', { orderId: 'id' });
+      } finally {
+        signal.removeEventListener('abort', cancel);
+        stream.cancel();
+      }
     },
     async listProducts() {
       const res = await call(inventoryGuard, {}, () => unary(inventory.listProducts.bind(inventory), {}));

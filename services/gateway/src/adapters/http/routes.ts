@@ -6,9 +6,14 @@ import type { Upstreams } from '../../app/ports';
 import type { ListOrdersInput, ListPaymentsInput, OrderStatus, Violation } from '../../domain/model';
 import { ValidationError } from '../../domain/model';
 import { UpstreamError } from '../../app/ports';
+import type { AdminOptions } from './admin';
+import { LabBoard, adminApiRoutes } from './admin';
 import type { RouteAuth } from './auth';
 import { REALM, authHook, callerOf, sendAuthProblem } from './auth';
 import { answerClientErrorsAsProblems } from './client-errors';
+import { CONSOLE_PATHS } from './console';
+import type { OpenStreams } from './events';
+import { endStreamsOnClose, orderEvents } from './events';
 import type { OpenApiDocument } from './contract';
 import {
   OPENAPI_PATH,
@@ -27,7 +32,7 @@ type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 interface Route {
   /** The operation in openapi.yaml whose parameters and body the route accepts. */
   operationId: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   /** Who may call it (auth.ts); the operation's `security` in openapi.yaml says the same. */
   auth: RouteAuth;
@@ -46,6 +51,7 @@ export const PARAM_PATHS = {
   product: '/v1/products/:sku',
   order: '/v1/orders/:id',
   cancel: '/v1/orders/:id/cancel',
+  events: '/v1/orders/:id/events',
 } as const;
 
 /** Values of a repeated header, from the raw headers (Node joins repeated unknown headers into "a, b"). */
@@ -78,7 +84,11 @@ function placingCustomer(req: FastifyRequest, given: string | undefined): string
  * The REST API (issue 3, Interfaces): each route calls its upstream directly; what it may receive is the
  * operation's in openapi.yaml, checked before the handler runs.
  */
-export function apiRoutes(up: Upstreams): Route[] {
+export function apiRoutes(
+  up: Upstreams,
+  admin: AdminOptions = { faultAdmins: {}, labs: new LabBoard() },
+  streams: OpenStreams = new Set(),
+): Route[] {
   return [
     {
       operationId: 'listProducts',
@@ -157,6 +167,13 @@ export function apiRoutes(up: Upstreams): Route[] {
       },
     },
     {
+      operationId: 'watchOrderEvents',
+      method: 'GET',
+      url: PARAM_PATHS.events,
+      auth: 'caller',
+      handler: (req, reply) => orderEvents(streams, up, (params(req).id ?? '').toLowerCase(), reply),
+    },
+    {
       operationId: 'listPayments',
       method: 'GET',
       url: '/v1/payments',
@@ -174,6 +191,7 @@ export function apiRoutes(up: Upstreams): Route[] {
         return { items: await up.listPayments(input) };
       },
     },
+    ...adminApiRoutes(admin),
   ];
 }
 
@@ -299,17 +317,21 @@ export function registerRoutes(
   up: Upstreams,
   ctx: GatewayContext,
   auth: Authenticator,
+  admin?: AdminOptions,
 ): void {
   const contract = loadOpenApi();
   // The document is the contract the routes are checked against; a build without it must not serve anything.
   if (!contract) throw new Error(`openapi.yaml not found next to the gateway (looked for ${OPENAPI_PATH})`);
   ctx.logger.debug({ file: contract.file }, 'REST contract loaded');
-  const routes = apiRoutes(up);
+  const streams: OpenStreams = new Set();
+  const routes = apiRoutes(up, admin, streams);
+  endStreamsOnClose(app, streams);
 
   // Path templates -> allowed methods, to tell an unknown path (404) from a known one with a wrong method (405).
   const templates = [
     ...routes.map((r) => ({ url: r.url, method: r.method })),
     { url: '/openapi.yaml', method: 'GET' as const },
+    ...CONSOLE_PATHS.map((url) => ({ url, method: 'GET' as const })),
     ...PLATFORM_ROUTES.map((url) => ({ url, method: 'GET' as const })),
   ];
   const matchers = [...new Set(templates.map((t) => t.url))].map((url) => {
