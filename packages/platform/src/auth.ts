@@ -252,10 +252,9 @@ export function createVerifier(opts: VerifierOptions, logger?: Logger): TokenVer
     )
       return refuse('bad_claims');
     const identity = { customerId, roles, operator: roles.includes('operator'), token };
-    // The caller on the span (ids only, never the token: docs/architecture.md).
-    const span = trace.getActiveSpan();
-    span?.setAttribute('enduser.id', customerId);
-    span?.setAttribute('enduser.role', roles.join(' '));
+    // The caller's role on the span; never the token, and not the customer id: no personal data on spans
+    // (docs/architecture.md, load/test/observability.test.ts).
+    trace.getActiveSpan()?.setAttribute('enduser.role', roles.join(' '));
     return identity;
   }
 
