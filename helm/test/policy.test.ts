@@ -442,11 +442,21 @@ for (const { name, values, objects } of rendered) {
               }),
           );
         const canary = { [values.mesh.canaryHeader.name]: values.mesh.canaryHeader.value };
-        for (const path of ['/v1/products', '/v1/orders/x/cancel', '/openapi.yaml']) {
+        // The API, its document and the web console (its page, files, sign-in callback and /docs).
+        for (const path of [
+          '/v1/products',
+          '/v1/orders/x/cancel',
+          '/openapi.yaml',
+          '/',
+          '/console/app.js',
+          '/auth/callback',
+          '/docs',
+          '/docs/swagger-ui.css',
+        ]) {
           assert.ok(routed(path), `${path} is public`);
           assert.ok(routed(path, canary), `${path} is public with the canary header`);
         }
-        for (const path of ['/metrics', '/readyz', '/livez', '/', '/v1', '/openapi.yaml.bak']) {
+        for (const path of ['/metrics', '/readyz', '/livez', '/v1', '/openapi.yaml.bak', '/console', '/x']) {
           assert.ok(!routed(path), `${path} is not routed from the ingress`);
           assert.ok(!routed(path, canary), `${path} is not routed from the ingress with the canary header`);
         }

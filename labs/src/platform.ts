@@ -301,6 +301,11 @@ export async function startOwnPlatform(opts: OwnPlatformOptions): Promise<Platfo
       ...extra.get(keyOf(svc, slot)),
     };
     if (p.grpc) env.GRPC_PORT = String(p.grpc);
+    // The console's operator view of the faults (docs/console.md): the gateway reads each service's fault admin API.
+    if (svc === 'gateway')
+      env.FAULT_ADMIN_URLS = (Object.keys(ports) as ServiceName[])
+        .map((name) => `${name}=http://127.0.0.1:${ports[name].admin}`)
+        .join(',');
     const url = infra.databaseUrls[svc];
     if (url) env.DATABASE_URL = url;
     if (svc !== 'gateway') env.KAFKA_BROKERS = infra.kafkaBrokers;

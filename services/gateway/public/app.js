@@ -232,6 +232,8 @@ const STEP_NAMES = {
   RESERVE_STOCK: 'Reserve stock',
   AUTHORIZE_PAYMENT: 'Authorize payment',
   COMMIT_STOCK: 'Commit stock',
+  COMPENSATING: 'Undoing earlier steps',
+  DONE: 'Done',
 };
 const STATUS_WORDS = {
   PENDING: 'PENDING: the saga is running',
@@ -240,7 +242,7 @@ const STATUS_WORDS = {
   CANCELLED: 'CANCELLED',
 };
 
-function showEvent({ order, steps }) {
+function showEvent({ order, saga, steps }) {
   $('progress-idle').hidden = true;
   $('progress-view').hidden = false;
   $('progress-order').textContent = order.id;
@@ -263,7 +265,8 @@ function showEvent({ order, steps }) {
     el(
       'li',
       {},
-      `${new Date().toLocaleTimeString()}: ${order.status}${order.rejectionReason ? ` (${order.rejectionReason})` : ''}`,
+      `${new Date().toLocaleTimeString()}: ${order.status}${order.rejectionReason ? ` (${order.rejectionReason})` : ''}` +
+        (saga ? `, saga at ${STEP_NAMES[saga.step] ?? saga.step}` : ''),
     ),
   );
 }
@@ -300,8 +303,9 @@ async function watchOrder(orderId) {
         if (event === 'order') {
           const e = JSON.parse(data);
           showEvent(e);
-          // Approved: the saga has done its work; the page stops listening (a later cancel shows on reload).
-          if (e.order.status === 'APPROVED') {
+          // Approved and its stock committed: the saga has done its work; the page stops listening (a later cancel
+          // shows on reload).
+          if (e.order.status === 'APPROVED' && (!e.saga || e.saga.step === 'DONE')) {
             abort.abort();
             void loadHistory();
             return;

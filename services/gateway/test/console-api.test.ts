@@ -87,6 +87,7 @@ async function readEvents(res: Response, stop: (f: Frame) => boolean, ms = 20_00
 }
 
 const statusOf = (f: Frame) => (f.data.order as { status?: string } | undefined)?.status;
+const sagaOf = (f: Frame) => (f.data.saga as { step?: string } | null | undefined)?.step;
 
 describe('GET /v1/orders/{id}/events', () => {
   it('needs a token (401 with WWW-Authenticate)', async () => {
@@ -95,12 +96,12 @@ describe('GET /v1/orders/{id}/events', () => {
     assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm="shop-api"/);
   });
 
-  it('pushes the order and its saga steps until APPROVED', async () => {
+  it('pushes the order and each saga step until APPROVED and done', async () => {
     const id = await place(alice, [{ sku: 'SKU-0001', quantity: 1 }]);
     const res = await fetch(`${gateway.url}/v1/orders/${id}/events`, { headers: await alice.headers() });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
-    const frames = await readEvents(res, (f) => statusOf(f) === 'APPROVED');
+    const frames = await readEvents(res, (f) => statusOf(f) === 'APPROVED' && sagaOf(f) === 'DONE');
     assert.ok(frames.every((f) => f.event === 'order'));
     assert.equal(statusOf(frames.at(-1)!), 'APPROVED');
     assert.deepEqual(frames.at(-1)!.data.steps, [
@@ -108,9 +109,15 @@ describe('GET /v1/orders/{id}/events', () => {
       { step: 'AUTHORIZE_PAYMENT', state: 'done' },
       { step: 'COMMIT_STOCK', state: 'done' },
     ]);
-    // One event per change: no status twice in a row.
-    const statuses = frames.map(statusOf);
-    assert.deepEqual(statuses, [...new Set(statuses)]);
+    // One event per change (a status or a saga step), in the saga's order.
+    const changes = frames.map((f) => `${statusOf(f)} ${sagaOf(f)}`);
+    assert.deepEqual(changes, [...new Set(changes)]);
+    const order = ['RESERVE_STOCK', 'AUTHORIZE_PAYMENT', 'COMMIT_STOCK', 'DONE'];
+    const at = frames.map((f) => order.indexOf(sagaOf(f) ?? ''));
+    assert.ok(
+      at.every((v, i) => v >= 0 && (i === 0 || v > (at[i - 1] ?? -1))),
+      `steps out of order: ${changes.join(', ')}`,
+    );
   });
 
   it('ends after a rejection, with the failed step named', async () => {

@@ -40,6 +40,10 @@ after(async () => {
   await stack.stop();
 });
 
+/** `PENDING`, `APPROVED` ... of a proto status (for readable step traces). */
+const statusName = (st: ordersV1.OrderStatus) =>
+  (ordersV1.OrderStatus[st] ?? String(st)).replace('ORDER_STATUS_', '');
+
 describe('saga paths', () => {
   test('approve: reserve, authorize, approve, commit', async () => {
     const sku = await stack.freshProduct(10, 2500);
@@ -798,18 +802,26 @@ describe('a PaymentAuthorized for another amount than the order total (issue 12)
 });
 
 describe('restarts and late replies', () => {
-  test('each service restarted between two saga steps; WatchOrder streams PENDING then APPROVED; cancel while PENDING', async () => {
+  test('each service restarted between two saga steps; WatchOrder streams PENDING, each saga step, then APPROVED; cancel while PENDING', async () => {
     await stack.stopPayments();
     const sku = await stack.freshProduct(5, 1000);
     const x = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
     const seen: ordersV1.Order[] = [];
+    const steps: string[] = [];
     const watch = stack.ordersClient.watchOrder({ orderId: x.id }, await bearer());
-    watch.on('data', (m: ordersV1.WatchOrderResponse) => seen.push(m.order!));
+    watch.on('data', (m: ordersV1.WatchOrderResponse) => {
+      seen.push(m.order!);
+      steps.push(`${statusName(m.order!.status)} ${m.saga?.step ?? '-'}`);
+    });
     watch.on('error', () => undefined);
     await eventually(() => seen[0]?.status === S.ORDER_STATUS_PENDING, {
       what: 'first watch message PENDING',
     });
     await stack.waitSaga(x.id, 'AUTHORIZE_PAYMENT');
+    // The saga's next step is pushed although the order's status did not change (payments is down: it waits there).
+    await eventually(() => steps.includes('PENDING AUTHORIZE_PAYMENT'), {
+      what: `a watch message at AUTHORIZE_PAYMENT (seen: ${steps.join(', ')})`,
+    });
 
     // Cancelled while PENDING, before payments answered: the late authorization must be refunded.
     const ySku = await stack.freshProduct(5, 1000);
@@ -835,9 +847,15 @@ describe('restarts and late replies', () => {
       what: 'watch message APPROVED',
     });
     watch.cancel();
+    // Each message is a change: the status (PENDING, then APPROVED) or the saga's step; no repeats.
     assert.deepEqual(
-      seen.map((o) => o.status),
+      seen.map((o) => o.status).filter((st, i, all) => i === 0 || all[i - 1] !== st),
       [S.ORDER_STATUS_PENDING, S.ORDER_STATUS_APPROVED],
+    );
+    assert.equal(new Set(steps).size, steps.length, `a message repeated: ${steps.join(', ')}`);
+    assert.ok(
+      steps.includes('APPROVED COMMIT_STOCK'),
+      `no APPROVED COMMIT_STOCK message: ${steps.join(', ')}`,
     );
     assert.equal((await stack.saga(x.id)).step, 'COMMIT_STOCK');
 
@@ -885,7 +903,10 @@ describe('restarts and late replies', () => {
     assert.equal(r.rejectionReason, R.REJECTION_REASON_TIMEOUT);
     await ended; // the stream ends by itself at a terminal status
     assert.deepEqual(
-      watched.map((o) => [o.status, o.rejectionReason]),
+      // Saga steps add messages of the same status; the status changes are these two.
+      watched
+        .map((o) => [o.status, o.rejectionReason])
+        .filter((v, i, all) => i === 0 || all[i - 1]?.[0] !== v[0]),
       [
         [S.ORDER_STATUS_PENDING, R.REJECTION_REASON_UNSPECIFIED],
         [S.ORDER_STATUS_REJECTED, R.REJECTION_REASON_TIMEOUT],

@@ -1,6 +1,7 @@
 import type {
   ListOrdersInput,
   ListPaymentsInput,
+  OrderUpdateView,
   OrderView,
   PaymentView,
   PlaceOrderInput,
@@ -18,10 +19,10 @@ export interface Upstreams {
   listOrders(input: ListOrdersInput): Promise<{ items: OrderView[]; nextCursor: string | null }>;
   cancelOrder(id: string): Promise<OrderView>;
   /**
-   * The order now, then once per change (orders' WatchOrder stream), until it ends (REJECTED or CANCELLED), the
+   * The order and its saga now, then once per change of either (orders' WatchOrder stream), until it ends (REJECTED or CANCELLED), the
    * stream's deadline passes, or `signal` aborts. Fails with an UpstreamError (NOT_FOUND ...) like the unary calls.
    */
-  watchOrder(id: string, signal: AbortSignal): AsyncIterable<OrderView>;
+  watchOrder(id: string, signal: AbortSignal): AsyncIterable<OrderUpdateView>;
   listProducts(): Promise<ProductView[]>;
   getProduct(sku: string): Promise<ProductView>;
   listPayments(input: ListPaymentsInput): Promise<PaymentView[]>;

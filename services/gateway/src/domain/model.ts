@@ -27,6 +27,18 @@ export interface OrderView {
   updatedAt: string | null;
 }
 
+/** Where an order's saga is (orders' WatchOrder): its step and, while compensating, what is still to be undone. */
+export interface SagaProgressView {
+  step: string;
+  pending: string[];
+}
+
+/** One change of an order pushed by WatchOrder: the order, and its saga when orders has one for it. */
+export interface OrderUpdateView {
+  order: OrderView;
+  saga: SagaProgressView | null;
+}
+
 export interface ProductView {
   sku: string;
   name: string;

@@ -68,7 +68,7 @@ export async function holdUntilDecided(
       deps,
       hub,
       order.id,
-      (o) => {
+      ({ order: o }) => {
         latest = o;
         if (o.status !== 'PENDING') stop.abort();
       },

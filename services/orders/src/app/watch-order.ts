@@ -3,24 +3,36 @@ import type { Order } from '../domain/order';
 import { isTerminal } from '../domain/order';
 import { validateOrderId } from '../domain/validation';
 import type { OrderChangeHub } from '../adapters/db/order-changes';
+import { getSagaProgress } from '../adapters/db/orders-repo';
+import type { CompensationStep, SagaStep } from '../domain/saga';
 import { getOrder } from './get-order';
 import type { AppDeps, Caller } from './deps';
 
+/** One message of a watch: the order and where its saga is (undefined: no saga row). */
+export interface OrderUpdate {
+  order: Order;
+  saga: { step: SagaStep; pending: CompensationStep[] } | undefined;
+}
+
+const sagaKey = (saga: OrderUpdate['saga']) => (saga ? `${saga.step}:${saga.pending.join(',')}` : '');
+
 /**
- * Sends the current order, then every newer version, until the order is REJECTED or CANCELLED or `signal` aborts.
- * Subscribes before the first read so that no change between the read and the subscription is lost.
+ * Sends the current order and its saga, then every change of either (a newer order version, the saga's next step),
+ * until the order is REJECTED or CANCELLED or `signal` aborts. Subscribes before the first read so that no change
+ * between the read and the subscription is lost.
  */
 export async function watchOrder(
   deps: Pick<AppDeps, 'pool'>,
   hub: OrderChangeHub,
   orderId: string,
-  send: (order: Order) => void,
+  send: (update: OrderUpdate) => void,
   signal: AbortSignal,
   caller?: Caller,
 ): Promise<void> {
   const violations = validateOrderId(orderId);
   if (violations.length > 0) throw validationFailed(violations);
   let lastVersion = 0;
+  let lastSaga: string | undefined;
   let reading = false;
   let dirty = false;
   let finish: (err?: unknown) => void = () => undefined;
@@ -39,9 +51,11 @@ export async function watchOrder(
       do {
         dirty = false;
         const order = await getOrder(deps, orderId, caller);
-        if (order.version > lastVersion) {
-          lastVersion = order.version;
-          send(order);
+        const saga = await getSagaProgress(deps.pool, orderId);
+        if (order.version > lastVersion || sagaKey(saga) !== lastSaga) {
+          lastVersion = Math.max(lastVersion, order.version);
+          lastSaga = sagaKey(saga);
+          send({ order, saga });
         }
         if (isTerminal(order.status)) return finish();
       } while (dirty && !signal.aborted);

@@ -222,7 +222,10 @@ export function createGrpcUpstreams(
       signal.addEventListener('abort', cancel, { once: true });
       try {
         for await (const message of stream as AsyncIterable<ordersV1.WatchOrderResponse>)
-          yield orderView(message.order);
+          yield {
+            order: orderView(message.order),
+            saga: message.saga ? { step: message.saga.step, pending: [...message.saga.pending] } : null,
+          };
       } catch (err) {
         // Our own cancel ends the stream with CANCELLED: that is the end of the watch, not a failure.
         if (signal.aborted) return;

@@ -1,24 +1,41 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Upstreams } from '../../app/ports';
-import type { OrderView } from '../../domain/model';
+import type { OrderUpdateView, OrderView, SagaProgressView } from '../../domain/model';
 import { problemFromUpstream } from './problems';
 import { UpstreamError } from '../../app/ports';
 
 /** The saga's forward steps, in order (services/orders/src/domain/saga.ts). */
 export const SAGA_STEPS = ['RESERVE_STOCK', 'AUTHORIZE_PAYMENT', 'COMMIT_STOCK'] as const;
-export type StepState = 'waiting' | 'in-progress' | 'done' | 'failed' | 'undone' | 'skipped';
+export type StepState = 'waiting' | 'in-progress' | 'done' | 'failed' | 'undoing' | 'undone' | 'skipped';
 export interface StepView {
   step: (typeof SAGA_STEPS)[number];
   state: StepState;
 }
 
+/** The compensation that undoes each forward step (services/orders/src/domain/saga.ts). */
+const UNDOES: Record<string, (typeof SAGA_STEPS)[number]> = {
+  RELEASE_STOCK: 'RESERVE_STOCK',
+  REFUND_PAYMENT: 'AUTHORIZE_PAYMENT',
+};
+
 /**
- * Where each saga step stands for an order in this status. WatchOrder reports the order's status changes; a
- * PENDING order is reserving stock and authorizing its payment, an APPROVED one has both done (committing the stock
- * cannot fail: orders re-sends it until inventory confirms), a rejected or cancelled one had its done steps undone.
+ * Where each saga step stands, from the saga's own step as WatchOrder pushes it: the steps before the current one are
+ * done, the current one in progress (RESERVE_STOCK, then AUTHORIZE_PAYMENT while PENDING; COMMIT_STOCK once
+ * APPROVED), the later ones waiting. A rejected or cancelled order had its done steps undone; while the saga is
+ * COMPENSATING, the steps whose compensation is still unconfirmed are `undoing`. Without a saga (an order orders
+ * has no saga row for), the status alone says it.
  */
-export function sagaSteps(o: Pick<OrderView, 'status' | 'rejectionReason'>): StepView[] {
+export function sagaSteps(
+  o: Pick<OrderView, 'status' | 'rejectionReason'>,
+  saga: SagaProgressView | null = null,
+): StepView[] {
+  const forward = SAGA_STEPS.findIndex((s) => s === saga?.step);
+  if (forward >= 0 && (o.status === 'PENDING' || o.status === 'APPROVED'))
+    return SAGA_STEPS.map((step, i) => ({
+      step,
+      state: i < forward ? 'done' : i === forward ? 'in-progress' : 'waiting',
+    }));
   const states = ((): [StepState, StepState, StepState] => {
     switch (o.status) {
       case 'PENDING':
@@ -33,7 +50,11 @@ export function sagaSteps(o: Pick<OrderView, 'status' | 'rejectionReason'>): Ste
         return ['failed', 'failed', 'skipped'];
     }
   })();
-  return SAGA_STEPS.map((step, i) => ({ step, state: states[i] ?? 'waiting' }));
+  const undoing = new Set(saga?.step === 'COMPENSATING' ? saga.pending.map((c) => UNDOES[c]) : []);
+  return SAGA_STEPS.map((step, i) => ({
+    step,
+    state: undoing.has(step) ? 'undoing' : (states[i] ?? 'waiting'),
+  }));
 }
 
 const frame = (event: string, id: number | undefined, data: unknown) =>
@@ -64,7 +85,7 @@ export async function orderEvents(
 ): Promise<FastifyReply> {
   const abort = new AbortController();
   const it = up.watchOrder(id, abort.signal)[Symbol.asyncIterator]();
-  let first: IteratorResult<OrderView>;
+  let first: IteratorResult<OrderUpdateView>;
   try {
     first = await it.next();
   } catch (err) {
@@ -78,8 +99,12 @@ export async function orderEvents(
     let last: OrderView | undefined;
     try {
       for (let r = first; !r.done; r = await it.next()) {
-        last = r.value;
-        yield frame('order', ++n, { order: r.value, steps: sagaSteps(r.value) });
+        last = r.value.order;
+        yield frame('order', ++n, {
+          order: r.value.order,
+          saga: r.value.saga,
+          steps: sagaSteps(r.value.order, r.value.saga),
+        });
       }
       if (!abort.signal.aborted) yield frame('end', undefined, { status: last?.status ?? null });
     } catch (err) {

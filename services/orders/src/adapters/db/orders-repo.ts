@@ -242,14 +242,45 @@ export async function recordSweepFailure(
   return rows[0]?.sweep_failures ?? 0;
 }
 
+/**
+ * Writes the saga's state; when its step or its pending compensations change, fires the order's change notification
+ * too (WatchOrder pushes each step), in the same statement: the CTE `before` reads the row as it was.
+ */
 export async function updateSaga(tx: Queryable, s: SagaRow): Promise<void> {
   await tx.query(
-    `UPDATE sagas SET step = $2, pending = $3, step_started_at = $4, deadline = $5, attempts = $6, parked = $7,
-            parked_at = CASE WHEN $7 THEN coalesce(parked_at, now()) END, counted_outcome = $8, updated_at = now(),
-            sweep_failures = 0, sweep_retry_at = NULL, sweep_error = NULL
-      WHERE order_id = $1`,
-    [s.orderId, s.step, s.pending, s.stepStartedAt, s.deadline, s.attempts, s.parked, s.countedOutcome],
+    `WITH before AS (SELECT step, pending FROM sagas WHERE order_id = $1),
+          written AS (
+            UPDATE sagas SET step = $2, pending = $3::text[], step_started_at = $4, deadline = $5, attempts = $6,
+                   parked = $7, parked_at = CASE WHEN $7 THEN coalesce(parked_at, now()) END, counted_outcome = $8,
+                   updated_at = now(), sweep_failures = 0, sweep_retry_at = NULL, sweep_error = NULL
+             WHERE order_id = $1 RETURNING order_id)
+     SELECT pg_notify($9, written.order_id::text)
+       FROM written, before
+      WHERE before.step IS DISTINCT FROM $2 OR before.pending IS DISTINCT FROM $3::text[]`,
+    [
+      s.orderId,
+      s.step,
+      s.pending,
+      s.stepStartedAt,
+      s.deadline,
+      s.attempts,
+      s.parked,
+      s.countedOutcome,
+      ORDER_CHANGED_CHANNEL,
+    ],
   );
+}
+
+/** Where an order's saga is, for WatchOrder (undefined: no saga row). */
+export async function getSagaProgress(
+  q: Queryable,
+  orderId: string,
+): Promise<{ step: SagaStep; pending: CompensationStep[] } | undefined> {
+  const { rows } = await q.query<{ step: SagaStep; pending: CompensationStep[] }>(
+    'SELECT step, pending FROM sagas WHERE order_id = $1',
+    [orderId],
+  );
+  return rows[0] ? { step: rows[0].step, pending: rows[0].pending } : undefined;
 }
 
 /** The DB-backed saga gauges (every replica reports the same values; use max() across replicas). */

@@ -114,7 +114,7 @@ export function orderService(deps: AppDeps, auth: Authenticator): ordersV1.Order
             deps,
             hub,
             call.request.orderId,
-            (o) => call.write({ order: toProto(o) }),
+            ({ order, saga }) => call.write({ order: toProto(order), ...(saga ? { saga } : {}) }),
             abort.signal,
             caller,
           ),

@@ -216,8 +216,26 @@ export interface WatchOrderRequest {
   orderId: string;
 }
 
+/**
+ * One message per change of the order or of its saga: a new status, or the saga moving to its next step (a PENDING
+ * order reserves stock, then authorizes its payment; an APPROVED one commits its stock).
+ */
 export interface WatchOrderResponse {
-  order?: Order | undefined;
+  order?:
+    | Order
+    | undefined;
+  /** Where the order's saga is; unset for an order without a saga row. */
+  saga?: SagaProgress | undefined;
+}
+
+export interface SagaProgress {
+  /**
+   * The step the saga is in: RESERVE_STOCK, AUTHORIZE_PAYMENT, COMMIT_STOCK, COMPENSATING (undoing earlier steps)
+   * or DONE.
+   */
+  step: string;
+  /** While COMPENSATING: the compensations still awaiting their confirmation (RELEASE_STOCK, REFUND_PAYMENT). */
+  pending: string[];
 }
 
 function createBaseOrder(): Order {
@@ -1440,13 +1458,16 @@ export const WatchOrderRequest: MessageFns<WatchOrderRequest> = {
 };
 
 function createBaseWatchOrderResponse(): WatchOrderResponse {
-  return { order: undefined };
+  return { order: undefined, saga: undefined };
 }
 
 export const WatchOrderResponse: MessageFns<WatchOrderResponse> = {
   encode(message: WatchOrderResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.order !== undefined) {
       Order.encode(message.order, writer.uint32(10).fork()).join();
+    }
+    if (message.saga !== undefined) {
+      SagaProgress.encode(message.saga, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1472,6 +1493,14 @@ export const WatchOrderResponse: MessageFns<WatchOrderResponse> = {
             message.order = Order.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.saga = SagaProgress.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1485,13 +1514,19 @@ export const WatchOrderResponse: MessageFns<WatchOrderResponse> = {
   },
 
   fromJSON(object: any): WatchOrderResponse {
-    return { order: isSet(object.order) ? Order.fromJSON(object.order) : undefined };
+    return {
+      order: isSet(object.order) ? Order.fromJSON(object.order) : undefined,
+      saga: isSet(object.saga) ? SagaProgress.fromJSON(object.saga) : undefined,
+    };
   },
 
   toJSON(message: WatchOrderResponse): unknown {
     const obj: any = {};
     if (message.order !== undefined) {
       obj.order = Order.toJSON(message.order);
+    }
+    if (message.saga !== undefined) {
+      obj.saga = SagaProgress.toJSON(message.saga);
     }
     return obj;
   },
@@ -1502,6 +1537,94 @@ export const WatchOrderResponse: MessageFns<WatchOrderResponse> = {
   fromPartial<I extends Exact<DeepPartial<WatchOrderResponse>, I>>(object: I): WatchOrderResponse {
     const message = createBaseWatchOrderResponse();
     message.order = (object.order !== undefined && object.order !== null) ? Order.fromPartial(object.order) : undefined;
+    message.saga = (object.saga !== undefined && object.saga !== null)
+      ? SagaProgress.fromPartial(object.saga)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSagaProgress(): SagaProgress {
+  return { step: "", pending: [] };
+}
+
+export const SagaProgress: MessageFns<SagaProgress> = {
+  encode(message: SagaProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.step !== "") {
+      writer.uint32(10).string(message.step);
+    }
+    for (const v of message.pending) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SagaProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSagaProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.step = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pending.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SagaProgress {
+    return {
+      step: isSet(object.step) ? globalThis.String(object.step) : "",
+      pending: globalThis.Array.isArray(object?.pending) ? object.pending.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: SagaProgress): unknown {
+    const obj: any = {};
+    if (message.step !== "") {
+      obj.step = message.step;
+    }
+    if (message.pending?.length) {
+      obj.pending = message.pending;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SagaProgress>, I>>(base?: I): SagaProgress {
+    return SagaProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SagaProgress>, I>>(object: I): SagaProgress {
+    const message = createBaseSagaProgress();
+    message.step = object.step ?? "";
+    message.pending = object.pending?.map((e) => e) || [];
     return message;
   },
 };
