@@ -15,7 +15,8 @@ const repoRoot = join(__dirname, '..', '..', '..', '..');
 const PG_PORT = 55442;
 const KAFKA_PORT = 59100;
 const OFFSET = 1600;
-const SERVICE_PORTS = { gateway: 8080, orders: 9101, inventory: 9102, payments: 9103 };
+// The services' HTTP ports and the issuer's (tools/launcher/src/ports.ts), all shifted by the offset.
+const SERVICE_PORTS = { gateway: 8080, orders: 9101, inventory: 9102, payments: 9103, issuer: 8090 };
 const PORTS = [PG_PORT, KAFKA_PORT, KAFKA_PORT + 1, ...Object.values(SERVICE_PORTS), 50051, 50052, 50053].map(
   (p) => (p === PG_PORT || p === KAFKA_PORT || p === KAFKA_PORT + 1 ? p : p + OFFSET),
 );
@@ -88,8 +89,8 @@ function platformPids(run: Run): Platform {
   const byName = Object.fromEntries(lock.processes.map((p) => [p.name, p.pid]));
   assert.deepEqual(
     Object.keys(byName).sort(),
-    ['gateway', 'inventory', 'kafka', 'orders', 'payments', 'postgres'],
-    'the lock records the infrastructure and the four services',
+    ['gateway', 'inventory', 'issuer', 'kafka', 'orders', 'payments', 'postgres'],
+    'the lock records the infrastructure, the issuer and the four services',
   );
   const all = [run.npm.pid ?? 0, lock.ownerPid, ...Object.values(byName), ...processesNamingStateDir()];
   return { launcher: lock.ownerPid, byName, all: [...new Set(all)] };
