@@ -129,7 +129,8 @@ function orderLinks(order) {
 async function loadProducts() {
   try {
     products = (await api('/v1/products')).data.items;
-    $('catalogue-status').textContent = `${products.length} products.`;
+    $('catalogue-status').textContent =
+      `${products.length} ${products.length === 1 ? 'product' : 'products'}.`;
     $('products').hidden = false;
     const body = $('products').tBodies[0];
     body.replaceChildren(
@@ -338,7 +339,7 @@ async function loadHistory(cursor = null) {
     const { data } = await api(`/v1/orders?${q}`);
     page = { cursor: data.nextCursor, customer };
     $('history-status').textContent = data.items.length
-      ? `${data.items.length} orders${cursor ? ' (a later page)' : ''}${isOperator() && !customer ? ', every customer' : ''}.`
+      ? `${data.items.length} ${data.items.length === 1 ? 'order' : 'orders'}${cursor ? ' (a later page)' : ''}${isOperator() && !customer ? ', every customer' : ''}.`
       : 'No orders yet.';
     table.hidden = data.items.length === 0;
     table.tBodies[0].replaceChildren(
