@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
-import { testInfra } from '@shop/testkit';
+import { testInfra, testIssuer, type TestIssuer } from '@shop/testkit';
 import { defaultPorts, SERVICE_NAMES, servicesAt, type ServicePorts } from '../src/ports';
 import { waitExit, waitReady } from '../src/proc';
 import { serviceEnv, spawnService, upstreamsOf } from '../src/start';
@@ -36,6 +36,7 @@ describe('the port table of npm start', () => {
   const table = defaultPorts();
   const children: ChildProcess[] = [];
   let output = '';
+  let issuer: TestIssuer | undefined;
 
   before(async () => {
     const busy: number[] = [];
@@ -43,8 +44,11 @@ describe('the port table of npm start', () => {
       for (const port of [s.httpPort, s.grpcPort]) if (port && !(await canBind(port))) busy.push(port);
     assert.deepEqual(busy, [], 'default ports already in use (is `npm start` running on this machine?)');
     const infra = testInfra();
+    // The services verify tokens of an issuer (AUTH_MODE=oidc, their default), as under `npm start`.
+    issuer = await testIssuer();
     for (const svc of table) {
       const env = serviceEnv(svc, infra, {});
+      env.OIDC_ISSUER = issuer.url;
       // Nothing but the defaults of the service's own configuration decides where it listens and whom it calls.
       for (const name of ['HTTP_PORT', 'GRPC_PORT', 'ADMIN_PORT', ...Object.keys(upstreamsOf(table))])
         delete env[name];
@@ -59,6 +63,7 @@ describe('the port table of npm start', () => {
   after(async () => {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => waitExit(c, 15_000)));
+    await issuer?.stop();
   });
 
   it('has every service, in start order', () => {
