@@ -113,16 +113,19 @@ describe('the trace viewer: an order placed at the edge is one trace in Zipkin, 
     assert.ok(match, `traceresponse "${header}" is 00-<trace id>-<span id>-<flags>`);
     const [, traceId = '', spanId = ''] = match;
     assert.ok(header.endsWith('-01'), 'the order request is sampled (parent-based, always on)');
-    const order = (await placed.json()) as { id: string };
+    const order = (await placed.json()) as { id: string; traceId: string | null };
+    // The order keeps the trace it was placed in: the console links any order to it, whoever placed it from where.
+    assert.equal(order.traceId, traceId);
     const approved = await eventually(
       async () => {
         const res = await api('GET', `/v1/orders/${order.id}`, undefined, customer);
-        const body = (await res.json()) as { status: string };
+        const body = (await res.json()) as { status: string; traceId: string | null };
         return body.status === 'PENDING' ? undefined : body;
       },
       { what: `order ${order.id} to leave PENDING`, timeoutMs: 30_000, intervalMs: 200 },
     );
     assert.equal(approved.status, 'APPROVED');
+    assert.equal(approved.traceId, traceId, 'a later read names the trace the order was placed in');
 
     const services = (spans: ZipkinSpan[]) => new Set(spans.map((s) => s.localEndpoint?.serviceName));
     // The saga's last step (payments authorised, inventory committed) is exported on each service's own schedule.

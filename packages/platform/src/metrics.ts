@@ -236,6 +236,12 @@ export function observeWithExemplar<L extends string>(
   }
 }
 
+/** The trace id of the active span when it is sampled (its trace is exported), else undefined. */
+export function sampledTraceId(): string | undefined {
+  const ctx = trace.getActiveSpan()?.spanContext();
+  return ctx && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0 ? ctx.traceId : undefined;
+}
+
 type Capped = { name: string; type?: string; hashMap?: Record<string, unknown> } & Record<string, unknown>;
 
 /**

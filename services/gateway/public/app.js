@@ -92,10 +92,13 @@ function keepTrace(orderId, traceId) {
   localStorage.setItem(TRACES, JSON.stringify(t));
 }
 
-/** The links of an order: its trace (when the console saw it placed) and the saga metrics around its time. */
+/**
+ * The links of an order: its trace (the order's own `traceId`, or the one the console saw when it placed it) and the
+ * saga metrics around its time.
+ */
 function orderLinks(order) {
   const links = [];
-  const traceId = traces()[order.id];
+  const traceId = order.traceId ?? traces()[order.id];
   if (config.tracesUiUrl && traceId)
     links.push(
       el(
@@ -158,7 +161,7 @@ async function loadProducts() {
               'button',
               {
                 type: 'button',
-                'aria-label': `Add ${p.name} to the cart`,
+                'aria-label': `Add to cart: ${p.name}`,
                 onclick: () => {
                   const n = Number(qty.value);
                   if (!Number.isInteger(n) || n < 1 || n > 1000)

@@ -39,6 +39,7 @@ const order = (): ordersV1.Order => ({
   createdAt: new Date('2026-01-02T03:04:05.678Z'),
   updatedAt: new Date('2026-01-02T03:04:06Z'),
   version: 3,
+  traceId: '',
 });
 
 before(async () => {
@@ -182,10 +183,13 @@ describe('mapping of answers', () => {
       'rejectionReason',
       'status',
       'totalCents',
+      'traceId',
       'updatedAt',
     ]);
     assert.equal(a.body.status, 'REJECTED');
     assert.equal(a.body.rejectionReason, 'TIMEOUT');
+    // No trace from orders (an empty trace_id): null, not an empty string.
+    assert.equal(a.body.traceId, null);
     assert.equal(a.body.createdAt, '2026-01-02T03:04:05.678Z');
   });
 

@@ -29,6 +29,7 @@ const order = (status: OrderStatus): Order => ({
   createdAt: new Date(0),
   updatedAt: new Date(0),
   version: 3,
+  traceId: null,
 });
 
 describe('order status machine', () => {

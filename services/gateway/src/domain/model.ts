@@ -25,6 +25,8 @@ export interface OrderView {
   rejectionReason: RejectionReason | null;
   createdAt: string | null;
   updatedAt: string | null;
+  /** The trace of the request that placed the order (W3C trace id), when it was traced. */
+  traceId: string | null;
 }
 
 /** Where an order's saga is (orders' WatchOrder): its step and, while compensating, what is still to be undone. */

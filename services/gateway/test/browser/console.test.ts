@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import AxeBuilder from '@axe-core/playwright';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import type { TestIssuer } from '@shop/testkit';
@@ -54,6 +55,19 @@ async function signIn(page: Page, username: string, password: string) {
   await page.waitForURL(`${gateway.url}/`);
   await page.waitForSelector('body[data-ready="true"]');
   assert.match((await page.locator('#who').textContent()) ?? '', new RegExp(`Signed in as ${username}\\b`));
+}
+
+/**
+ * The accessibility problems axe-core (a kept rule engine) finds on the page as it is now, against WCAG 2.1 A and AA:
+ * those of impact serious or critical, one line each.
+ */
+async function accessibilityProblems(page: Page): Promise<string[]> {
+  const result = await new AxeBuilder({ page })
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'])
+    .analyze();
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help}; ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 /** A fresh customer registered at the issuer, with a password the test types into the login form. */
@@ -149,7 +163,7 @@ describe('the console in a browser', { timeout: TEST_MS * 5 }, () => {
         .first()
         .fill('2');
       await page
-        .getByRole('button', { name: /^Add .* to the cart$/ })
+        .getByRole('button', { name: /^Add to cart: / })
         .first()
         .click();
       await page.getByRole('button', { name: 'Place order' }).click();
@@ -217,6 +231,37 @@ describe('the console in a browser', { timeout: TEST_MS * 5 }, () => {
       };
       assert.deepEqual(view.active, []);
       await shot(page, '4-operator-fault-off');
+    },
+  );
+
+  it(
+    'has no serious accessibility problems (axe-core, WCAG 2.1 AA): signed out, the login page (and its error), the operator view',
+    { timeout: TEST_MS },
+    async () => {
+      const page = await consolePage();
+      const found: string[] = [];
+      const check = async (where: string) =>
+        found.push(...(await accessibilityProblems(page)).map((p) => `${where}: ${p}`));
+      await page.getByRole('row').filter({ hasText: 'SKU-0001' }).waitFor();
+      await check('signed out');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL((u) => u.href.startsWith(issuer.url));
+      await check('login page');
+      // A failed login shows the form's error summary and marks the field: checked too.
+      await page.locator('#login input[name="username"]').fill('ops');
+      await page.locator('#login input[name="password"]').fill('not-the-password');
+      await page.locator('#login button[type="submit"]').click();
+      await page.locator('[role="alert"]').first().waitFor();
+      await check('login page with an error');
+      await page.locator('#login input[name="username"]').fill('ops');
+      await page.locator('#login input[name="password"]').fill('ops-demo');
+      await page.locator('#login button[type="submit"]').click();
+      await page.waitForURL(`${gateway.url}/`);
+      await page.waitForSelector('body[data-ready="true"]');
+      await page.locator('#operator').waitFor();
+      await page.locator('#faults-table tr[data-service="inventory"]').waitFor();
+      await check('operator');
+      assert.deepEqual(found, []);
     },
   );
 

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { runCommand } from '@shop/platform';
+import { runCommand, sampledTraceId } from '@shop/platform';
 import { DomainError, validationFailed } from '../domain/errors';
 import type { Order } from '../domain/order';
 import { totalOf } from '../domain/order';
@@ -67,6 +67,7 @@ export async function placeOrder(
     createdAt: now,
     updatedAt: now,
     version: 1,
+    traceId: sampledTraceId() ?? null,
   };
   try {
     await runCommand(deps, async (tx, outbox) => {

@@ -22,6 +22,8 @@ export interface Order {
   createdAt: Date;
   updatedAt: Date;
   version: number;
+  /** The trace of the request that placed it (W3C trace id), when that request was traced. */
+  traceId: string | null;
 }
 
 /**

@@ -87,6 +87,7 @@ export function orderView(o: ordersV1.Order | undefined): OrderView {
           ),
     createdAt: iso(o.createdAt),
     updatedAt: iso(o.updatedAt),
+    traceId: /^[0-9a-f]{32}$/.test(o.traceId) ? o.traceId : null,
   };
 }
 

@@ -17,11 +17,12 @@ interface OrderRow {
   created_at: Date;
   updated_at: Date;
   version: number;
+  trace_id: string | null;
   lines: { sku: string; quantity: number; unit_price_cents: number }[] | null;
 }
 
 const ORDER_SELECT = `
-  SELECT o.id, o.customer_id, o.total_cents, o.currency, o.status, o.rejection_reason, o.created_at, o.updated_at, o.version,
+  SELECT o.id, o.customer_id, o.total_cents, o.currency, o.status, o.rejection_reason, o.created_at, o.updated_at, o.version, o.trace_id,
          (SELECT json_agg(json_build_object('sku', l.sku, 'quantity', l.quantity, 'unit_price_cents', l.unit_price_cents) ORDER BY l.line_no)
             FROM order_lines l WHERE l.order_id = o.id) AS lines
     FROM orders o`;
@@ -37,6 +38,7 @@ function toOrder(r: OrderRow): Order {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: Number(r.version),
+    traceId: r.trace_id,
     lines: (r.lines ?? []).map((l): OrderLine => ({
       sku: l.sku,
       quantity: l.quantity,
@@ -47,8 +49,8 @@ function toOrder(r: OrderRow): Order {
 
 export async function insertOrder(tx: Queryable, o: Order): Promise<void> {
   await tx.query(
-    `INSERT INTO orders (id, customer_id, total_cents, currency, status, rejection_reason, created_at, updated_at, version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    `INSERT INTO orders (id, customer_id, total_cents, currency, status, rejection_reason, created_at, updated_at, version, trace_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
       o.id,
       o.customerId,
@@ -59,6 +61,7 @@ export async function insertOrder(tx: Queryable, o: Order): Promise<void> {
       o.createdAt,
       o.updatedAt,
       o.version,
+      o.traceId,
     ],
   );
   await tx.query(

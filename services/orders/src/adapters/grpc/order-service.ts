@@ -43,6 +43,7 @@ export function toProto(o: Order): ordersV1.Order {
     createdAt: o.createdAt,
     updatedAt: o.updatedAt,
     version: o.version,
+    traceId: o.traceId ?? '',
   };
 }
 

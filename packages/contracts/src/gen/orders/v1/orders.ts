@@ -136,6 +136,11 @@ export interface Order {
     | undefined;
   /** Incremented on every state change (optimistic concurrency; lets watchers drop stale updates). */
   version: number;
+  /**
+   * The W3C trace id (32 lowercase hex digits) of the request that placed the order, when it was traced; empty
+   * otherwise. A trace viewer opens the order's saga from it.
+   */
+  traceId: string;
 }
 
 export interface OrderLine {
@@ -250,6 +255,7 @@ function createBaseOrder(): Order {
     createdAt: undefined,
     updatedAt: undefined,
     version: 0,
+    traceId: "",
   };
 }
 
@@ -284,6 +290,9 @@ export const Order: MessageFns<Order> = {
     }
     if (message.version !== 0) {
       writer.uint32(80).int64(message.version);
+    }
+    if (message.traceId !== "") {
+      writer.uint32(90).string(message.traceId);
     }
     return writer;
   },
@@ -381,6 +390,14 @@ export const Order: MessageFns<Order> = {
             message.version = longToNumber(reader.int64());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.traceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -425,6 +442,11 @@ export const Order: MessageFns<Order> = {
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
       version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
     };
   },
 
@@ -460,6 +482,9 @@ export const Order: MessageFns<Order> = {
     if (message.version !== 0) {
       obj.version = Math.round(message.version);
     }
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
+    }
     return obj;
   },
 
@@ -478,6 +503,7 @@ export const Order: MessageFns<Order> = {
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
     message.version = object.version ?? 0;
+    message.traceId = object.traceId ?? "";
     return message;
   },
 };
