@@ -200,11 +200,17 @@ export const certRotation: Lab = {
     await ctx.clearFault('gateway', 'legacy-cert-validator');
   },
   async verify(ctx): Promise<Check[]> {
-    // A refused subchannel retries with backoff (grpc-js: 1 s growing x1.6); wait, bounded, until one read passes.
-    const until = Date.now() + 15_000;
+    // Each refused subchannel retries with backoff of its own (grpc-js: 1 s growing x1.6); wait, bounded, until a read
+    // through each upstream passes: inventory (the catalogue), orders and payments (the operator's listings).
+    const reads: RequestSpec[] = [
+      { method: 'GET', path: '/v1/products' },
+      { method: 'GET', path: '/v1/orders?limit=1', auth: operator(ctx) },
+      { method: 'GET', path: '/v1/payments?customerId=ops', auth: operator(ctx) },
+    ];
+    const until = Date.now() + 20_000;
     while (Date.now() < until) {
-      const r = await request(ctx.platform.edge, { method: 'GET', path: '/v1/products' }, 3000);
-      if (r.status === 200) break;
+      const statuses = await Promise.all(reads.map((r) => request(ctx.platform.edge, r, 3000)));
+      if (statuses.every((r) => r.status === 200)) break;
       await sleep(500);
     }
     const m = await load(ctx, 6);
