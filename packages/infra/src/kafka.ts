@@ -5,7 +5,6 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -19,7 +18,7 @@ import { dockerAnswers, importOptional } from './docker.js';
 import type { InfraLock } from './lock.js';
 import { pipeLines } from './postgres.js';
 import { assertPortFree } from './ports.js';
-import { terminate, waitFor } from './proc.js';
+import { tailFile, terminate, waitFor } from './proc.js';
 import type { Logger, TopicSpec } from './types.js';
 
 export const KAFKA_VERSION = '3.9.1';
@@ -366,14 +365,6 @@ async function startLocalKafka(
     description: `Kafka: Apache Kafka ${KAFKA_VERSION} (KRaft, broker+controller) via local Java ${javaVersion} on ${brokers}, controller ${port + 1}, pid ${pid}, heap 512 MiB, jars ${libs}, log ${join(kafkaDir, 'server.log')}`,
     stop,
   };
-}
-
-function tailFile(file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
 }
 
 function quietKafka(brokers: string, clientId: string): Kafka {

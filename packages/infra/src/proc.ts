@@ -79,3 +79,12 @@ export async function terminate(
   send('SIGKILL');
   await waitFor(() => !isAlive(pid), 2000);
 }
+
+/** The last `lines` lines of a process's log file, for an error message ('' when it cannot be read). */
+export function tailFile(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}

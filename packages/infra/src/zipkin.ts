@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { findJava } from './kafka.js';
 import { mavenFile } from './maven.js';
 import { pipeLines } from './postgres.js';
 import { assertPortFree } from './ports.js';
-import { terminate, waitFor } from './proc.js';
+import { tailFile, terminate, waitFor } from './proc.js';
 import type { Logger } from './types.js';
 
 /**
@@ -159,7 +159,7 @@ export async function startZipkin(opts: ZipkinStartOptions): Promise<RunningZipk
   if (exited || !ready) {
     await stop();
     throw new Error(
-      `Zipkin ${exited ? 'exited during start-up' : `did not answer ${url}/health within ${READY_TIMEOUT_MS / 1000} s`}:\n${tail(logFile, 15)}\n(see ${logFile})`,
+      `Zipkin ${exited ? 'exited during start-up' : `did not answer ${url}/health within ${READY_TIMEOUT_MS / 1000} s`}:\n${tailFile(logFile, 15)}\n(see ${logFile})`,
     );
   }
   return {
@@ -170,12 +170,4 @@ export async function startZipkin(opts: ZipkinStartOptions): Promise<RunningZipk
     description: `Zipkin ${ZIPKIN_VERSION} via local Java ${java.version} on ${url} (UI ${url}/zipkin/), pid ${pid}, heap ${HEAP}, in memory (at most ${MAX_SPANS} spans, none kept across restarts), ready in ${Math.round((Date.now() - started) / 1000)} s, log ${logFile}`,
     stop,
   };
-}
-
-function tail(file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
 }

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminRoutes } from '@shop/platform';
 import { errorMessage } from '@shop/platform';
 import type { Problem } from './problems';
-import { PROBLEM_CONTENT_TYPE, problem } from './problems';
+import { PROBLEM_CONTENT_TYPE, problem, validationProblem } from './problems';
 
 /** How long the gateway waits for a service's admin API. */
 const ADMIN_TIMEOUT_MS = 3000;
@@ -103,17 +103,31 @@ const params = (req: FastifyRequest) => req.params as Record<string, string>;
  * services' fault admin APIs behind FAULT_ADMIN_URLS), the running lab and its phases, and orders' parked sagas.
  */
 export function adminApiRoutes(opts: AdminOptions): AdminRoute[] {
-  const base = (service: string) => opts.faultAdmins[service];
-  const unknownService = (reply: FastifyReply, service: string) =>
-    sendProblem(
-      reply,
-      problem(
-        404,
-        'not-found',
-        'Not found',
-        `no fault admin API is configured for "${service}" (FAULT_ADMIN_URLS names: ${Object.keys(opts.faultAdmins).join(', ') || 'none'})`,
-      ),
-    );
+  /** One call to a service's admin API, answered as it answered, or as the edge's problem. */
+  const proxy = async (
+    reply: FastifyReply,
+    service: string,
+    method: 'GET' | 'PUT' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ) => {
+    const url = opts.faultAdmins[service];
+    if (url === undefined)
+      return sendProblem(
+        reply,
+        problem(
+          404,
+          'not-found',
+          'Not found',
+          `no fault admin API is configured for "${service}" (FAULT_ADMIN_URLS names: ${Object.keys(opts.faultAdmins).join(', ') || 'none'})`,
+        ),
+      );
+    try {
+      return await adminCall(url, method, path, body);
+    } catch (err) {
+      return sendProblem(reply, adminProblem(service, err));
+    }
+  };
   return [
     {
       operationId: 'listFaults',
@@ -141,15 +155,9 @@ export function adminApiRoutes(opts: AdminOptions): AdminRoute[] {
       method: 'PUT',
       url: '/v1/admin/faults/:service/:name',
       auth: 'operator',
-      handler: async (req, reply) => {
+      handler: (req, reply) => {
         const { service = '', name = '' } = params(req);
-        const url = base(service);
-        if (url === undefined) return unknownService(reply, service);
-        try {
-          return await adminCall(url, 'PUT', `/faults/${encodeURIComponent(name)}`, req.body ?? {});
-        } catch (err) {
-          return sendProblem(reply, adminProblem(service, err));
-        }
+        return proxy(reply, service, 'PUT', `/faults/${encodeURIComponent(name)}`, req.body ?? {});
       },
     },
     {
@@ -157,15 +165,9 @@ export function adminApiRoutes(opts: AdminOptions): AdminRoute[] {
       method: 'DELETE',
       url: '/v1/admin/faults/:service/:name',
       auth: 'operator',
-      handler: async (req, reply) => {
+      handler: (req, reply) => {
         const { service = '', name = '' } = params(req);
-        const url = base(service);
-        if (url === undefined) return unknownService(reply, service);
-        try {
-          return await adminCall(url, 'DELETE', `/faults/${encodeURIComponent(name)}`);
-        } catch (err) {
-          return sendProblem(reply, adminProblem(service, err));
-        }
+        return proxy(reply, service, 'DELETE', `/faults/${encodeURIComponent(name)}`);
       },
     },
     {
@@ -180,15 +182,7 @@ export function adminApiRoutes(opts: AdminOptions): AdminRoute[] {
       method: 'GET',
       url: '/v1/admin/sagas/parked',
       auth: 'operator',
-      handler: async (_req, reply) => {
-        const url = base('orders');
-        if (url === undefined) return unknownService(reply, 'orders');
-        try {
-          return await adminCall(url, 'GET', '/sagas/parked');
-        } catch (err) {
-          return sendProblem(reply, adminProblem('orders', err));
-        }
-      },
+      handler: (_req, reply) => proxy(reply, 'orders', 'GET', '/sagas/parked'),
     },
   ];
 }
@@ -219,19 +213,7 @@ export function gatewayAdminRoutes(labs: LabBoard): AdminRoutes {
     app.put('/labs/current', (req, reply) => {
       const b = (req.body ?? {}) as Record<string, unknown>;
       const errors = labViolations(b);
-      if (errors.length > 0)
-        return reply
-          .code(400)
-          .type(PROBLEM_CONTENT_TYPE)
-          .send(
-            problem(
-              400,
-              'validation-failed',
-              'Validation failed',
-              errors.map((e) => `${e.field}: ${e.message}`).join('; '),
-              errors,
-            ),
-          );
+      if (errors.length > 0) return sendProblem(reply, validationProblem(errors));
       const now = new Date().toISOString();
       const previous = labs.current;
       const same = previous?.lab === b.lab && previous?.state === 'running';
