@@ -107,10 +107,42 @@ abort:
 {{- end }}
 {{- end -}}
 
+{{/* Milliseconds of a duration "<n>ms" or "<n>s" (the schema allows only these two units on routes). */}}
+{{- define "shop.durationMs" -}}
+{{- $d := toString . -}}
+{{- if hasSuffix "ms" $d -}}{{ trimSuffix "ms" $d | float64 }}
+{{- else if hasSuffix "s" $d -}}{{ mulf (trimSuffix "s" $d | float64) 1000 }}
+{{- else -}}{{ fail (printf "%q is not a duration in ms or s" $d) }}
+{{- end -}}
+{{- end -}}
+
+{{/* The Istio HTTPRetry of a route (services.<name>.route): attempts 0 is rendered alone (no retries at all, not
+     Istio's default of 2); otherwise every try must fit in the route's timeout, or the chart refuses the values. */}}
+{{- define "shop.retries" -}}
+{{- $r := .route.retries -}}
+{{- if eq (int $r.attempts) 0 -}}
+attempts: 0
+{{- else -}}
+{{- $tries := add1 (int $r.attempts) -}}
+{{- $per := include "shop.durationMs" $r.perTryTimeout | float64 -}}
+{{- $timeout := include "shop.durationMs" .route.timeout | float64 -}}
+{{- if gt (mulf $tries $per) $timeout -}}
+{{- fail (printf "services.%s.route: (1 + retries.attempts %d) x retries.perTryTimeout %s exceeds route.timeout %s; lower attempts or perTryTimeout, or raise timeout" .name (int $r.attempts) $r.perTryTimeout .route.timeout) -}}
+{{- end -}}
+attempts: {{ $r.attempts }}
+perTryTimeout: {{ $r.perTryTimeout }}
+retryOn: {{ $r.retryOn }}
+{{- with $r.backoff }}
+backoff: {{ . }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
 {{/* HTTP routes of a VirtualService: header route to canary, then weighted stable/canary with timeout and retries.
-     ctx = dict "host" "port" "svc" "weight" "m" */}}
+     ctx = dict "name" "host" "port" "svc" "weight" "m" */}}
 {{- define "shop.vsRoutes" -}}
 {{- $r := .svc.route -}}
+{{- $retries := include "shop.retries" (dict "name" .name "route" $r) -}}
 {{- $uris := .uris | default list -}}
 {{- $fault := $r.fault | default dict -}}
 {{- $faultAll := and $fault (not $fault.header) -}}
@@ -142,7 +174,7 @@ abort:
       weight: 100
   timeout: {{ $r.timeout }}
   retries:
-    {{- toYaml $r.retries | nindent 4 }}
+    {{- $retries | nindent 4 }}
 {{- end }}
 {{- if .svc.canary.enabled }}
 - name: canary-by-header
@@ -173,7 +205,7 @@ abort:
   {{- end }}
   timeout: {{ $r.timeout }}
   retries:
-    {{- toYaml $r.retries | nindent 4 }}
+    {{- $retries | nindent 4 }}
 {{- end }}
 - name: weighted
   {{- if $uris }}
@@ -204,5 +236,5 @@ abort:
   {{- end }}
   timeout: {{ $r.timeout }}
   retries:
-    {{- toYaml $r.retries | nindent 4 }}
+    {{- $retries | nindent 4 }}
 {{- end -}}
