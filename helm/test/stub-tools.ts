@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface Rule {
-  tool: 'kubectl' | 'helm' | 'istioctl' | 'kind' | 'curl';
+  /** docker, podman and npm are stubbed only when runWithStubs is given them in `extraTools`. */
+  tool: 'kubectl' | 'helm' | 'istioctl' | 'kind' | 'curl' | ExtraTool;
   /** Every string must occur in the space-joined argv. */
   has: string[];
   /** State values the rule applies in. */
@@ -27,6 +28,9 @@ export interface Rule {
   /** curl: written to the file of `-o` ({{key}} replaced). */
   body?: string;
 }
+
+/** Tools stubbed on request only (a script that builds images); the others are always stubbed. */
+export type ExtraTool = 'docker' | 'podman' | 'npm';
 
 export interface Call {
   tool: string;
@@ -86,13 +90,17 @@ export interface StubRun {
   state: Record<string, string>;
 }
 
-/** Runs a script with the stubs first on PATH; env adds to (or, for PATH, replaces) the environment. */
+/**
+ * Runs a script with the stubs first on PATH; env adds to (or, for PATH, replaces) the environment. extraTools are
+ * stubbed too (recorded, answered by the rules, refused without one).
+ */
 export function runWithStubs(
   script: string,
   args: string[],
   rules: Rule[],
   state: Record<string, string> = {},
   env: Record<string, string> = {},
+  extraTools: ExtraTool[] = [],
 ): StubRun {
   const dir = mkdtempSync(join(tmpdir(), 'shop-stubs-'));
   writeFileSync(join(dir, 'stub.js'), STUB);
@@ -102,7 +110,7 @@ export function runWithStubs(
   writeFileSync(join(dir, 'unmatched.log'), '');
   const bin = join(dir, 'bin');
   spawnSync('mkdir', [bin]);
-  for (const tool of ['kubectl', 'helm', 'istioctl', 'kind', 'curl']) {
+  for (const tool of ['kubectl', 'helm', 'istioctl', 'kind', 'curl', ...extraTools]) {
     const file = join(bin, tool);
     writeFileSync(file, `#!/bin/sh\nexec "${process.execPath}" "${join(dir, 'stub.js')}" ${tool} "$@"\n`);
     chmodSync(file, 0o755);
