@@ -15,7 +15,11 @@ const healthyPods: Rule[] = [
   { tool: 'kubectl', has: ['rollout', 'status', 'deployment/orders-canary'] },
   { tool: 'kubectl', has: ['get', 'deployment', 'orders-canary', '{.spec.replicas}'], stdout: '1' },
   { tool: 'kubectl', has: ['get', 'deployment', 'orders-canary', '{.status.readyReplicas}'], stdout: '1' },
-  { tool: 'kubectl', has: ['get', 'deployment', 'orders-canary', '{.metadata.labels.version}'], stdout: '0.2.0' },
+  {
+    tool: 'kubectl',
+    has: ['get', 'deployment', 'orders-canary', '{.metadata.labels.version}'],
+    stdout: '0.2.0',
+  },
   { tool: 'kubectl', has: ['get', 'pods', 'track=canary'], stdout: '0\n' },
 ];
 const prometheus = (total: number, errors: number): Rule[] => [
@@ -103,7 +107,11 @@ void describe('canary.sh start: the image it deploys exists on the kind nodes', 
       ['orders', 'start', '0.2.0'],
       [
         { tool: 'docker', has: ['image', 'inspect', IMAGE] },
-        { tool: 'kind', has: ['load', 'docker-image', IMAGE, '--name', 'cloud-native-shop'], set: { loaded: '1' } },
+        {
+          tool: 'kind',
+          has: ['load', 'docker-image', IMAGE, '--name', 'cloud-native-shop'],
+          set: { loaded: '1' },
+        },
         { tool: 'helm', has: ['upgrade', 'shop'], when: { loaded: '1' } },
         ...healthyPods,
       ],
@@ -117,7 +125,11 @@ void describe('canary.sh start: the image it deploys exists on the kind nodes', 
   void it('bad input is refused with the usage line', () => {
     for (const [args, env, re] of [
       [['orders', 'start', 'latest'], {}, /not a pinned tag/],
-      [['orders', 'start', '0.2.0'], { CONTAINER_ENGINE: 'lxc' }, /CONTAINER_ENGINE must be docker or podman/],
+      [
+        ['orders', 'start', '0.2.0'],
+        { CONTAINER_ENGINE: 'lxc' },
+        /CONTAINER_ENGINE must be docker or podman/,
+      ],
       [['orders', 'promote'], { MIN_REQUESTS: '0', PROMETHEUS_URL: 'http://p' }, /MIN_REQUESTS/],
       [['billing', 'status'], {}, /usage:/],
     ] as const) {
@@ -177,7 +189,9 @@ void describe('canary.sh promote: the gate', () => {
       );
       assert.equal(r.status, 1, `${total}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`${total} requests in 30s, fewer than MIN_REQUESTS=50`));
-      assert.ok(r.calls.some((c) => c.tool === 'helm' && c.args.includes('services.orders.canary.enabled=false')));
+      assert.ok(
+        r.calls.some((c) => c.tool === 'helm' && c.args.includes('services.orders.canary.enabled=false')),
+      );
     }
   });
 

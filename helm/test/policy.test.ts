@@ -384,7 +384,8 @@ for (const { name, values, objects } of rendered) {
           for (const r of vs.spec.http ?? []) {
             assert.ok(r.timeout, `${vs.metadata.name}: timeout`);
             assert.ok(
-              r.retries.attempts === 0 || (r.retries.attempts > 0 && r.retries.perTryTimeout && r.retries.retryOn),
+              r.retries.attempts === 0 ||
+                (r.retries.attempts > 0 && r.retries.perTryTimeout && r.retries.retryOn),
               `${vs.metadata.name}: retries`,
             );
           }

@@ -137,7 +137,8 @@ void describe('retries: the default routes do not amplify', () => {
     for (const p of paths)
       for (const h of p)
         if (h.to === 'gateway' || h.to === 'orders')
-          for (const c of h.retryOn) assert.ok(BEFORE_DELIVERY.has(c), `${h.from} -> ${h.to} retries on ${c}`);
+          for (const c of h.retryOn)
+            assert.ok(BEFORE_DELIVERY.has(c), `${h.from} -> ${h.to} retries on ${c}`);
   });
 });
 
@@ -204,7 +205,9 @@ async function istioValid(obj: Any): Promise<string[]> {
   };
   return mod.validate(obj)
     ? []
-    : (mod.validate.errors ?? []).map((e) => `${obj.kind}/${obj.metadata.name} ${e.instancePath} ${e.message}`);
+    : (mod.validate.errors ?? []).map(
+        (e) => `${obj.kind}/${obj.metadata.name} ${e.instancePath} ${e.message}`,
+      );
 }
 
 void describe('Istio lab values', () => {
@@ -263,7 +266,9 @@ void describe('the canary is isolated and reachable by header below the edge', (
   const envOf = (deployment: string): Record<string, string> => {
     const d = objectsOf<Any>(objects, 'Deployment').find((o) => o.metadata.name === deployment);
     assert.ok(d, deployment);
-    return Object.fromEntries((d.spec.template.spec.containers[0].env ?? []).map((e: Any) => [e.name, e.value]));
+    return Object.fromEntries(
+      (d.spec.template.spec.containers[0].env ?? []).map((e: Any) => [e.name, e.value]),
+    );
   };
 
   void it('a canary consumes no saga topic and migrates nothing; the stable track does both', () => {

@@ -97,7 +97,9 @@ export async function checkMigrations(pool: Pool, dirs: string[], logger: Logger
   const exists = await pool.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
   const done = new Set(
     exists.rows[0]?.t
-      ? (await pool.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version)
+      ? (await pool.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map(
+          (r) => r.version,
+        )
       : [],
   );
   const pending = files.map((f) => f.name).filter((n) => !done.has(n));

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { grpc, loadConfig, z } from '../src';
 import { createGrpcClient, startGrpcServer } from '../src/grpc';
 import { createMetrics } from '../src/metrics';
-import { backendConfig, backendContext, createBackend, type RunningService } from '../src/runtime';
+import { backendConfig, backendContext, createBackend } from '../src/runtime';
 import { testInfra } from '@shop/testkit';
 import { EchoClient, echoDefinition, kafkaClient, scratchDatabase, scratchTopics } from './support';
 
@@ -72,11 +72,21 @@ void describe('DATABASE_MIGRATIONS', () => {
 
   void it('a bad value is refused naming the variable', () => {
     assert.throws(
-      () => loadConfig(schema, { DATABASE_URL: 'postgres://a:b@h/d', KAFKA_BROKERS: 'h:1', DATABASE_MIGRATIONS: 'skip' }),
+      () =>
+        loadConfig(schema, {
+          DATABASE_URL: 'postgres://a:b@h/d',
+          KAFKA_BROKERS: 'h:1',
+          DATABASE_MIGRATIONS: 'skip',
+        }),
       /DATABASE_MIGRATIONS.*expected one of apply, check/s,
     );
     assert.throws(
-      () => loadConfig(schema, { DATABASE_URL: 'postgres://a:b@h/d', KAFKA_BROKERS: 'h:1', KAFKA_CONSUMERS: 'no' }),
+      () =>
+        loadConfig(schema, {
+          DATABASE_URL: 'postgres://a:b@h/d',
+          KAFKA_BROKERS: 'h:1',
+          KAFKA_CONSUMERS: 'no',
+        }),
       /KAFKA_CONSUMERS.*expected one of on, off/s,
     );
   });
@@ -92,9 +102,9 @@ void describe('KAFKA_CONSUMERS', () => {
     const consumer = (who: string) => ({
       groupId,
       topics: [topic!],
-      handle: async () => {
+      handle: () => {
         seen.push(who);
-        return 'processed' as const;
+        return Promise.resolve('processed' as const);
       },
     });
     const canary = backend(
@@ -144,8 +154,11 @@ void describe('ROUTING_HEADERS', () => {
       'GRPC_PORT',
     );
     cleanups.push(() => downstream.stop(100));
-    const client = createGrpcClient(EchoClient, `127.0.0.1:${downstream.port}`, { deadlineMs: 2000, metrics });
-    cleanups.push(async () => client.close());
+    const client = createGrpcClient(EchoClient, `127.0.0.1:${downstream.port}`, {
+      deadlineMs: 2000,
+      metrics,
+    });
+    cleanups.push(() => Promise.resolve(client.close()));
     const middle = await startGrpcServer(
       {
         reflection: false,
@@ -157,11 +170,13 @@ void describe('ROUTING_HEADERS', () => {
             definition: echoDefinition,
             implementation: {
               echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-                (client.echo as unknown as (r: Buffer, m: grpc.Metadata, cb: grpc.sendUnaryData<Buffer>) => void)(
-                  call.request,
-                  new grpc.Metadata(),
-                  cb,
-                );
+                (
+                  client.echo as unknown as (
+                    r: Buffer,
+                    m: grpc.Metadata,
+                    cb: grpc.sendUnaryData<Buffer>,
+                  ) => void
+                )(call.request, new grpc.Metadata(), cb);
               },
             },
           },
@@ -173,13 +188,13 @@ void describe('ROUTING_HEADERS', () => {
     );
     cleanups.push(() => middle.stop(100));
     const outside = new EchoClient(`127.0.0.1:${middle.port}`, grpc.credentials.createInsecure());
-    cleanups.push(async () => outside.close());
+    cleanups.push(() => Promise.resolve(outside.close()));
     const callMiddle = (md: grpc.Metadata) =>
       new Promise<void>((resolve, reject) =>
-        (outside.echo as unknown as (r: Buffer, m: grpc.Metadata, cb: (e: unknown) => void) => void)(
+        (outside.echo as unknown as (r: Buffer, m: grpc.Metadata, cb: (e: Error | null) => void) => void)(
           Buffer.from('x'),
           md,
-          (e) => (e ? reject(e as Error) : resolve()),
+          (e) => (e ? reject(e) : resolve()),
         ),
       );
     const md = new grpc.Metadata();
