@@ -280,3 +280,12 @@ persistentVolumeClaimRetentionPolicy:
 {{- $set -}}
 {{- end -}}
 {{- end -}}
+
+{{/* A scalar of a settings map as text: whole numbers without an exponent (Helm reads every number as float64). */}}
+{{- define "shop.scalar" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
+{{- end -}}
