@@ -377,8 +377,7 @@ void describe('lab values of the pods and the stateful workloads', () => {
 
 const KIND_UP = join(repoRoot, 'k8s', 'kind-up.sh');
 const istioTag = (): string =>
-  (parse(readFileSync(join(repoRoot, 'k8s', 'istio', 'istio-operator.yaml'), 'utf8')) as Any).spec
-    .tag as string;
+  parse(readFileSync(join(repoRoot, 'k8s', 'istio', 'istio-operator.yaml'), 'utf8')).spec.tag as string;
 
 function kindUpRules(istioctlVersion: string): Rule[] {
   return [
@@ -465,7 +464,7 @@ void describe('k8s/kind-up.sh (recording stubs)', () => {
 
 void describe('kind cluster and Istio pins', () => {
   void it('every kind node image is pinned by digest (kind v0.29.0, Kubernetes v1.33.1)', () => {
-    const cfg = parse(readFileSync(join(repoRoot, 'k8s', 'kind-config.yaml'), 'utf8')) as Any;
+    const cfg = parse(readFileSync(join(repoRoot, 'k8s', 'kind-config.yaml'), 'utf8'));
     assert.ok(cfg.nodes.length >= 3);
     for (const n of cfg.nodes)
       assert.equal(
@@ -475,7 +474,7 @@ void describe('kind cluster and Istio pins', () => {
   });
 
   void it('restricted Pod Security holds: Istio CNI on (no NET_ADMIN init container), no pod adds a capability', () => {
-    const op = parse(readFileSync(join(repoRoot, 'k8s', 'istio', 'istio-operator.yaml'), 'utf8')) as Any;
+    const op = parse(readFileSync(join(repoRoot, 'k8s', 'istio', 'istio-operator.yaml'), 'utf8'));
     assert.equal(op.spec.components.cni.enabled, true);
     assert.equal(op.spec.values.pilot.cni.enabled, true);
     for (const values of [{}, { mesh: { enabled: false } }])

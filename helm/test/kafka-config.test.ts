@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment --
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument --
    rendered manifests are untyped YAML. */
 // The chart's Kafka start-up run for real: the rendered start.sh and server.properties of the kafka-config ConfigMap
 // drive Apache Kafka (the jars `npm run infra` caches, on the local Java) with a data "volume" whose root holds
