@@ -148,6 +148,12 @@ void describe('helm test orders as a fresh customer every run', () => {
     assert.match(reg.code, /\/accounts`/);
     assert.equal(script({}).env.get('REGISTER'), 'false');
   });
+
+  void it('register and existingSecret together are refused, naming both', () => {
+    const r = renderRaw({ helmTest: { auth: { register: true, existingSecret: 'shop-login' } } });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /helmTest\.auth: set register .* or existingSecret .*, not both/);
+  });
 });
 
 void describe('mesh.enabled=false', () => {

@@ -60,8 +60,10 @@ public class Topics {
     Properties p = new Properties();
     p.put("bootstrap.servers", bootstrap);
     // --list is the readiness poll (fail fast); --create waits for the broker to be unfenced, as kafka-topics.sh does.
-    p.put("request.timeout.ms", list ? "3000" : "10000");
-    p.put("default.api.timeout.ms", list ? "5000" : "60000");
+    // TOPICS_TIMEOUT_MS (the test's own check after Ready) waits longer on a loaded machine.
+    String wait = System.getenv().getOrDefault("TOPICS_TIMEOUT_MS", list ? "5000" : "60000");
+    p.put("request.timeout.ms", list && wait.equals("5000") ? "3000" : "10000");
+    p.put("default.api.timeout.ms", wait);
     try (Admin admin = Admin.create(p)) {
       Set<String> names = admin.listTopics().names().get();
       if (list) { for (String n : new TreeSet<>(names)) System.out.println(n); return; }
@@ -158,7 +160,7 @@ void describe('the rendered Kafka start-up, run', () => {
           `127.0.0.1:${PORTS['9094']}`,
           '--list',
         ],
-        { encoding: 'utf8', timeout: 60_000 },
+        { encoding: 'utf8', timeout: 120_000, env: { ...process.env, TOPICS_TIMEOUT_MS: '90000' } },
       );
       assert.equal(list.status, 0, list.stderr);
       assert.deepEqual(list.stdout.trim().split('\n').sort(), ['orders.events.v1', 'orders.events.v1.dlt']);
