@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument --
    rendered manifests are untyped YAML. */
 // The chart's Kafka start-up run for real: the rendered start.sh and server.properties of the kafka-config ConfigMap
-// drive Apache Kafka (the jars `npm run infra` caches, on the local Java) with a data "volume" whose root holds
+// drive Apache Kafka (the version and jars `npm run infra` caches, on the local Java) with a data "volume" whose root holds
 // lost+found, as an ext4 volume does. Only the container paths (/opt/kafka, /config, /tmp, the volume) and the three
 // ports are mapped to this machine. The advertised Service name does not resolve here, so the topics can only be
 // created through the loopback listener, as in a meshed pod where the Service address is denied.
@@ -10,32 +10,28 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { findJava, kafkaCacheDir, KAFKA_VERSION } from '@shop/infra';
 import { objectsOf, render } from './support';
 
 const PORTS: Record<string, number> = { '9092': 57161, '9093': 57162, '9094': 57163 };
 
 function kafkaLibs(): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  const libs = join(base, 'cloud-native-shop', 'kafka-3.9.1', 'libs');
+  // The Kafka that `npm run infra` (and `npm test`, before any package's tests) resolves and caches.
+  const libs = join(kafkaCacheDir(process.env), 'libs');
   assert.ok(
-    existsSync(join(libs, 'kafka_2.13-3.9.1.jar')),
-    `Kafka 3.9.1 jars missing in ${libs}: run \`npm run infra\` once (it resolves them from Maven Central)`,
+    existsSync(join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`)),
+    `Kafka ${KAFKA_VERSION} jars missing in ${libs}: run \`npm run infra\` once (it resolves them from Maven Central)`,
   );
   return libs;
 }
 
 function java(): string {
-  const j = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
-  const r = spawnSync(j, ['-version'], { encoding: 'utf8' });
-  assert.equal(
-    r.status,
-    0,
-    `Java 17+ is needed (apt-get install -y openjdk-17-jre-headless): ${r.error?.message}`,
-  );
-  return j;
+  const j = findJava(process.env);
+  if (!j.ok) assert.fail(`Java 17+ is needed (apt-get install -y openjdk-17-jre-headless): ${j.reason}`);
+  return j.bin;
 }
 
 // kafka-topics.sh's two uses in start.sh (--list; --create --if-not-exists), on Kafka's own Admin client.
