@@ -238,3 +238,86 @@ backoff: {{ . }}
   retries:
     {{- $retries | nindent 4 }}
 {{- end -}}
+
+{{/* Kafka's log directory: a subdirectory of the data volume, never its root (ext4 puts lost+found there). */}}
+{{- define "shop.kafkaLogDir" -}}
+/var/lib/kafka/data/kraft-logs
+{{- end -}}
+
+{{/* Sidecar injection follows mesh.enabled both ways: "false" also wins over a namespace labelled for injection
+     (kind-up.sh labels it, or a cluster's default), so a plain-Kubernetes install never gets half a mesh. */}}
+{{- define "shop.injectLabel" -}}
+sidecar.istio.io/inject: {{ ternary "true" "false" .Values.mesh.enabled | quote }}
+{{- end -}}
+
+{{/* Extra pod annotations (e.g. sidecar.istio.io/proxyCPU): podAnnotations of the chart, then the workload's own.
+     ctx = dict "root" $ "extra" <map> */}}
+{{- define "shop.podAnnotations" -}}
+{{- $all := merge (deepCopy (.extra | default dict)) (deepCopy (.root.Values.podAnnotations | default dict)) -}}
+{{- range $k, $v := $all }}
+{{ $k }}: {{ $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* updateStrategy and persistentVolumeClaimRetentionPolicy of a StatefulSet (kafka.* / postgresql.*). */}}
+{{- define "shop.statefulSetPolicies" -}}
+{{- $u := .updateStrategy | default dict -}}
+updateStrategy:
+  type: {{ $u.type | default "RollingUpdate" }}
+  {{- if and (eq ($u.type | default "RollingUpdate") "RollingUpdate") (hasKey $u "partition") }}
+  rollingUpdate:
+    partition: {{ $u.partition }}
+  {{- end }}
+{{- $r := .persistentVolumeClaimRetentionPolicy | default dict }}
+persistentVolumeClaimRetentionPolicy:
+  whenDeleted: {{ $r.whenDeleted | default "Retain" }}
+  whenScaled: {{ $r.whenScaled | default "Retain" }}
+{{- end -}}
+
+{{/* A probe: the chart's default, then services.<name>.probes.<kind> over it (period, timeout, thresholds,
+     initialDelaySeconds; the handler stays the chart's). ctx = dict "default" <map> "over" <map> */}}
+{{- define "shop.probe" -}}
+{{- toYaml (merge (deepCopy (.over | default dict)) .default) -}}
+{{- end -}}
+
+{{/* Connections the services' pools can open at full scale: per service owning a database, (maxReplicas when it
+     autoscales, else replicas, plus the canary's replicas when enabled) x (DATABASE_POOL_MAX of its env, else the
+     services' default 10). */}}
+{{- define "shop.poolConnections" -}}
+{{- $root := . -}}
+{{- $total := 0 -}}
+{{- $owners := list -}}
+{{- range $root.Values.callGraph }}{{ if eq .to "postgresql" }}{{ $owners = append $owners .from }}{{ end }}{{ end -}}
+{{- range uniq $owners }}
+{{- $svc := index $root.Values.services . -}}
+{{- $pods := ternary $svc.autoscaling.maxReplicas $svc.replicas $svc.autoscaling.enabled | int -}}
+{{- if $svc.canary.enabled }}{{ $pods = add $pods $svc.canary.replicas }}{{ end -}}
+{{- $pool := dig "env" "DATABASE_POOL_MAX" "10" $svc | int -}}
+{{- $total = add $total (mul $pods $pool) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* PostgreSQL's max_connections: postgresql.maxConnections, or (0) the pools at full scale plus
+     postgresql.reservedConnections; an explicit value below what the pools need fails the render. */}}
+{{- define "shop.pgMaxConnections" -}}
+{{- $need := include "shop.poolConnections" . | int -}}
+{{- $reserved := .Values.postgresql.reservedConnections | default 20 | int -}}
+{{- $set := .Values.postgresql.maxConnections | default 0 | int -}}
+{{- if eq $set 0 -}}
+{{- add $need $reserved -}}
+{{- else if lt $set (add $need $reserved) -}}
+{{- fail (printf "postgresql.maxConnections=%d is below what the services' pools open at full scale (%d: per service maxReplicas (or replicas) + canary replicas, x DATABASE_POOL_MAX, default 10) plus postgresql.reservedConnections (%d): raise it to at least %d, or set 0 to compute it" $set $need $reserved (add $need $reserved)) -}}
+{{- else -}}
+{{- $set -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A scalar of a settings map as text: whole numbers without an exponent (Helm reads every number as float64). */}}
+{{- define "shop.scalar" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
+{{- end -}}

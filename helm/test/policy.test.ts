@@ -316,8 +316,9 @@ for (const { name, values, objects } of rendered) {
           istio.map((o) => `${o.kind}/${o.metadata.name}`),
           [],
         );
+        // Explicitly "false": a namespace labelled istio-injection=enabled must not inject half a mesh.
         for (const { pod } of workloads(objects)) {
-          assert.equal(pod.metadata.labels?.['sidecar.istio.io/inject'], undefined);
+          assert.equal(pod.metadata.labels?.['sidecar.istio.io/inject'], 'false');
         }
       });
     } else {
