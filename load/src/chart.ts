@@ -4,7 +4,7 @@ import type { LoadReport } from './generator';
 
 const W = 960;
 const PANEL_H = 260;
-const M = { left: 70, right: 190, top: 50, gap: 60, bottom: 40 };
+const M = { left: 70, right: 190, top: 72, gap: 60, bottom: 40 };
 const PLOT_W = W - M.left - M.right;
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -121,8 +121,8 @@ export function renderSvg(r: LoadReport, title: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="sans-serif">`,
     `<title>${esc(title)}</title>`,
     `<rect width="${W}" height="${h}" fill="white"/>`,
-    `<text x="${M.left}" y="20" font-size="15" font-weight="bold">${esc(title)}</text>`,
-    `<text x="${M.left}" y="36" font-size="12">${esc(summary)}</text>`,
+    `<text x="${M.left}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${M.left}" y="40" font-size="12">${esc(summary)}</text>`,
     ...out,
     `</svg>`,
     '',

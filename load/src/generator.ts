@@ -476,8 +476,9 @@ function report(
     const per = 1000 / bucketMs;
     return {
       t: from / 1000,
-      target: from < profile.durationMs ? profile.rate(from) : 0,
-      started: (sched.length + dr) * per,
+      // After the schedule's end nothing is scheduled: no point rather than a drop to 0.
+      target: from < profile.durationMs ? profile.rate(from) : NaN,
+      started: from < profile.durationMs ? (sched.length + dr) * per : NaN,
       completed: samples.filter((s) => s.ended >= from && s.ended < to).length * per,
       errors: (sched.filter((s) => isError(s.status)).length + dr) * per,
       http: stats(sched.filter((s) => s.status !== 0).map((s) => s.ended - s.scheduled)),
