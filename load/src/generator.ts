@@ -211,7 +211,11 @@ export function customersNeeded(profile: Profile, mix: Partial<Record<Op, number
   const share = seq.filter((o) => o !== 'products' && o !== 'product').length / seq.length;
   if (share === 0) return 0;
   const places = (expectedArrivals(profile) * seq.filter((o) => o === 'place').length) / seq.length;
-  return Math.max(Math.ceil(places / ORDERS_PER_CUSTOMER) + 1, Math.min(maxInFlight, 64));
+  // About one customer per order in flight (a second of saga at the peak rate), so that orders of one customer
+  // rarely wait for each other on its payment account.
+  let peak = 0;
+  for (let t = 0; t < profile.durationMs; t += 100) peak = Math.max(peak, profile.rate(t));
+  return Math.max(Math.ceil(places / ORDERS_PER_CUSTOMER) + 1, Math.min(maxInFlight, Math.ceil(peak), 64));
 }
 
 /** A run of the generator. Progress lines while it runs; the report (with thresholds evaluated) at the end. */

@@ -173,12 +173,14 @@ describe('npm run load against the running services', () => {
       maxInFlight: 2,
       maxLatenessMs: 2500,
       intervalMs: 0,
+      log: () => undefined,
     });
     assert.equal(r.scheduled, 60);
     assert.ok(r.service.p50 >= STALL_MS && r.service.p99 < 3 * STALL_MS, `time in the platform: ${JSON.stringify(r.service)}`);
     assert.ok(r.http.p50 > 3 * STALL_MS, `p50 from the scheduled start ${r.http.p50} ms`);
     assert.ok(r.http.max > 2000, `the last starts waited seconds: max ${r.http.max} ms`);
-    assert.ok(r.late > 40, `late starts: ${r.late}`);
+    // Every start after the first two found the cap reached and began late.
+    assert.ok(r.late >= r.started - 4, `late starts: ${r.late} of ${r.started}`);
     // Whatever waited longer than --max-lateness was dropped and is an error, not a missing sample.
     assert.ok(r.dropped > 0, `dropped: ${r.dropped}`);
     assert.equal(r.started + r.dropped, r.scheduled);
