@@ -136,7 +136,9 @@ async function runPlatform(
  * The floor's Kafka part, all of it here: a topic of its own (3 partitions), an idempotent producer and a consumer
  * of it; `hop(key)` is one round trip (produce with acks=all, wait until the consumer has the message).
  */
-async function floorKafka(kafka: Kafka): Promise<{ hop(key: string): Promise<void>; close(): Promise<void> }> {
+async function floorKafka(
+  kafka: Kafka,
+): Promise<{ hop(key: string): Promise<void>; close(): Promise<void> }> {
   const topic = `bench.floor.${randomUUID().slice(0, 8)}`;
   const kadmin = kafka.admin();
   await kadmin.connect();
@@ -320,23 +322,41 @@ async function main(): Promise<void> {
     logLevel: logLevel.NOTHING,
   });
   if (opts.floor === 'true' && !opts['admin-url'])
-    throw new Error('the floor needs --admin-url (a PostgreSQL superuser URL); `npm run bench:saga` passes it');
+    throw new Error(
+      'the floor needs --admin-url (a PostgreSQL superuser URL); `npm run bench:saga` passes it',
+    );
   const procs = platformProcesses(opts.lock ?? '');
   console.log(
     `bench:saga: ${n} orders of 1 x ${opts.sku}, concurrency ${concurrency}, ${runs} run(s), gateway ${opts.gateway}`,
   );
   if (procs.length === 0)
-    console.log(`bench:saga: no platform lock file at ${opts.lock} (--lock): CPU and memory by process not measured`);
-  else console.log(`bench:saga: measuring ${procs.map((p) => `${p.name} ${p.pid}`).join(', ')} (from ${opts.lock})`);
+    console.log(
+      `bench:saga: no platform lock file at ${opts.lock} (--lock): CPU and memory by process not measured`,
+    );
+  else
+    console.log(
+      `bench:saga: measuring ${procs.map((p) => `${p.name} ${p.pid}`).join(', ')} (from ${opts.lock})`,
+    );
   const all: Run[] = [];
   for (let r = 1; r <= runs; r++) {
     if (runs > 1) console.log(`\nrun ${r} of ${runs}`);
     const count = Math.max(concurrency, Math.ceil((n + Math.min(concurrency, 20)) / ORDERS_PER_CUSTOMER));
     console.log(`bench:saga: signing in ${count} customers at ${opts.issuer}`);
-    const customers = await signedInCustomers(identityClient(opts), `bench-${randomUUID().slice(0, 8)}`, count);
+    const customers = await signedInCustomers(
+      identityClient(opts),
+      `bench-${randomUUID().slice(0, 8)}`,
+      count,
+    );
     const run: Partial<Run> = {};
     let m = procs.length ? measureProcesses(procs) : undefined;
-    run.platform = await runPlatform(new Rest(opts.gateway), customers, kafka, n, concurrency, opts.sku ?? 'SKU-0001');
+    run.platform = await runPlatform(
+      new Rest(opts.gateway),
+      customers,
+      kafka,
+      n,
+      concurrency,
+      opts.sku ?? 'SKU-0001',
+    );
     run.platformUsage = m?.stop();
     if (opts.floor === 'true') {
       // The floor uses the same PostgreSQL and Kafka: their CPU per order beside the platform's.
@@ -352,7 +372,9 @@ async function main(): Promise<void> {
   if (runs > 1) printSpread(all);
   // A machine-readable line for `--compare-telemetry`, which runs this benchmark twice: the median run.
   if (opts.json === 'true') {
-    const byTput = [...all].sort((a, b) => summarize(a.platform).throughput - summarize(b.platform).throughput);
+    const byTput = [...all].sort(
+      (a, b) => summarize(a.platform).throughput - summarize(b.platform).throughput,
+    );
     const mid = byTput[Math.floor((byTput.length - 1) / 2)] ?? last;
     console.log(`BENCH_RESULT ${JSON.stringify(summarize(mid.platform))}`);
   }
@@ -362,7 +384,14 @@ function printRun(run: Run, n: number, budgetMb: number): void {
   const results = [run.platform, ...(run.floor ? [run.floor] : [])];
   const rows = results.map((r) => {
     const s = summarize(r);
-    return [r.label, r.completed, s.throughput.toFixed(1), s.p50.toFixed(1), s.p95.toFixed(1), s.p99.toFixed(1)];
+    return [
+      r.label,
+      r.completed,
+      s.throughput.toFixed(1),
+      s.p50.toFixed(1),
+      s.p95.toFixed(1),
+      s.p99.toFixed(1),
+    ];
   });
   console.log(table(['run', 'orders', 'orders/s', 'p50 ms', 'p95 ms', 'p99 ms'], rows));
   console.log(`outcomes: ${[...run.platform.outcomes].map(([k, v]) => `${k} ${v}`).join(', ')}`);

@@ -63,12 +63,19 @@ export function renderSvg(r: LoadReport, title: string): string {
     { name: 'http p95', color: '#ff7f0e', dash: '5,3', points: b.map((k) => [k.t, k.http.p95]) },
     { name: 'http p99', color: '#d62728', dash: '5,3', points: b.map((k) => [k.t, k.http.p99]) },
   ];
-  const latValues = latSeries.flatMap((s) => s.points.map((p) => p[1])).filter((v) => Number.isFinite(v) && v > 0);
+  const latValues = latSeries
+    .flatMap((s) => s.points.map((p) => p[1]))
+    .filter((v) => Number.isFinite(v) && v > 0);
   const limits = r.thresholds.filter((t) => t.kind === 'latency');
   const lo = Math.pow(10, Math.floor(Math.log10(Math.max(0.1, Math.min(1, ...latValues)))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(10, ...latValues, ...limits.map((t) => t.limit)))));
-  const y1 = (v: number) => top1 + PANEL_H - ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * PANEL_H;
-  out.push(`<rect x="${M.left}" y="${top1}" width="${PLOT_W}" height="${PANEL_H}" fill="#fafafa" stroke="#999"/>`);
+  const y1 = (v: number) =>
+    top1 +
+    PANEL_H -
+    ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * PANEL_H;
+  out.push(
+    `<rect x="${M.left}" y="${top1}" width="${PLOT_W}" height="${PANEL_H}" fill="#fafafa" stroke="#999"/>`,
+  );
   for (let v = lo; v <= hi; v *= 10) {
     out.push(
       `<line x1="${M.left}" y1="${num(y1(v))}" x2="${M.left + PLOT_W}" y2="${num(y1(v))}" stroke="#ddd"/>`,
@@ -92,9 +99,12 @@ export function renderSvg(r: LoadReport, title: string): string {
     { name: 'completed/s', color: '#1f77b4', points: b.map((k) => [k.t, k.completed]) },
     { name: 'errors/s', color: '#d62728', points: b.map((k) => [k.t, k.errors]) },
   ];
-  const yMax = Math.max(1, ...thrSeries.flatMap((s) => s.points.map((p) => p[1])).filter(Number.isFinite)) * 1.1;
+  const yMax =
+    Math.max(1, ...thrSeries.flatMap((s) => s.points.map((p) => p[1])).filter(Number.isFinite)) * 1.1;
   const y2 = (v: number) => top2 + PANEL_H - (v / yMax) * PANEL_H;
-  out.push(`<rect x="${M.left}" y="${top2}" width="${PLOT_W}" height="${PANEL_H}" fill="#fafafa" stroke="#999"/>`);
+  out.push(
+    `<rect x="${M.left}" y="${top2}" width="${PLOT_W}" height="${PANEL_H}" fill="#fafafa" stroke="#999"/>`,
+  );
   for (let i = 0; i <= 5; i++) {
     const v = (yMax / 5) * i;
     out.push(
@@ -103,7 +113,9 @@ export function renderSvg(r: LoadReport, title: string): string {
     );
   }
   out.push(...thrSeries.map((s) => polyline(s, x, y2)), legend(thrSeries, top2));
-  out.push(`<text x="${M.left}" y="${top2 - 8}" font-size="13" font-weight="bold">operations per second</text>`);
+  out.push(
+    `<text x="${M.left}" y="${top2 - 8}" font-size="13" font-weight="bold">operations per second</text>`,
+  );
   // Time axis under both panels.
   const ticks = 8;
   for (let i = 0; i <= ticks; i++) {

@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Identity } from '@shop/testkit';
 import { IdentityClient } from '@shop/testkit';
-import { percentile, pool, signedInCustomers, TERMINAL } from './lib';
+import { percentile, signedInCustomers, TERMINAL } from './lib';
 import type { RestOrder } from './lib';
 import type { Profile } from './profile';
 import { arrivals, expectedArrivals } from './profile';
@@ -111,7 +111,12 @@ export interface LoadReport {
 
 const stats = (values: number[]) => {
   const s = [...values].sort((a, b) => a - b);
-  return { p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
+  return {
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? NaN,
+  };
 };
 
 const isError = (status: number) => status === 0 || status >= 500;
@@ -146,7 +151,9 @@ export function parseMix(raw: string): Partial<Record<Op, number>> {
       throw new Error(`--mix: unknown operation ${JSON.stringify(name)}; operations: ${OPS.join(', ')}`);
     const weight = Number(w);
     if (!Number.isFinite(weight) || weight < 0 || weight > 1000)
-      throw new Error(`--mix: the weight of ${name} must be a number from 0 to 1000, got ${JSON.stringify(w)}`);
+      throw new Error(
+        `--mix: the weight of ${name} must be a number from 0 to 1000, got ${JSON.stringify(w)}`,
+      );
     out[name as Op] = weight;
   }
   mixSequence(out);
@@ -206,7 +213,11 @@ async function terminalByPolling(
 /** Enough fresh customers for the orders of the run: a new customer's credit covers 50 orders of SKU-0001. */
 const ORDERS_PER_CUSTOMER = 40;
 
-export function customersNeeded(profile: Profile, mix: Partial<Record<Op, number>>, maxInFlight: number): number {
+export function customersNeeded(
+  profile: Profile,
+  mix: Partial<Record<Op, number>>,
+  maxInFlight: number,
+): number {
   const seq = mixSequence(mix);
   const share = seq.filter((o) => o !== 'products' && o !== 'product').length / seq.length;
   if (share === 0) return 0;
@@ -238,12 +249,36 @@ export async function runLoad(opts: LoadOptions, thresholds: Threshold[] = []): 
     log(`load: signing in ${need} customers at ${opts.issuer}`);
     customers = await signedInCustomers(new IdentityClient(opts.issuer), `load-${Date.now() % 100000}`, need);
   }
-  // Warm-up (not measured): a connection and a first answer of every route in the mix.
-  await pool(Math.min(4, seq.length), 4, async () => {
-    await fetch(`${opts.gateway}/v1/products`, { signal: AbortSignal.timeout(requestTimeout) })
+  // Warm-up, not measured: connections, the issuer's keys fetched by the services on their first token, and one
+  // saga through every hop when the mix places orders (its order is real, placed by the first customer).
+  const warm = await fetch(`${opts.gateway}/v1/products`, { signal: AbortSignal.timeout(requestTimeout) })
+    .then(async (r) => (await r.arrayBuffer(), r.status))
+    .catch((err: unknown) => `${String(err)}`);
+  if (warm !== 200) throw new Error(`the edge ${opts.gateway} does not answer GET /v1/products (${warm})`);
+  const first = customers[0];
+  if (first) {
+    const headers = await first.headers();
+    await fetch(`${opts.gateway}/v1/orders?limit=1`, { headers, signal: AbortSignal.timeout(requestTimeout) })
       .then((r) => r.arrayBuffer())
       .catch(() => undefined);
-  });
+    if (seq.includes('place')) {
+      const placed = await fetch(`${opts.gateway}/v1/orders`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ customerId: first.customerId, items: [{ sku, quantity: 1 }] }),
+        signal: AbortSignal.timeout(requestTimeout),
+      })
+        .then((r) => r.json() as Promise<RestOrder>)
+        .catch(() => undefined);
+      if (placed?.id)
+        await (wait === 'events' ? terminalByEvents : terminalByPolling)(
+          opts.gateway,
+          headers,
+          placed.id,
+          AbortSignal.timeout(sagaTimeout),
+        ).catch(() => undefined);
+    }
+  }
 
   const samples: Sample[] = [];
   const recent: { id: string; who: Identity }[] = [];
@@ -384,9 +419,12 @@ export async function runLoad(opts: LoadOptions, thresholds: Threshold[] = []): 
     const inWindow = samples.filter((s) => s.ended >= from && s.ended < t);
     const h = stats(inWindow.map((s) => s.ended - s.scheduled));
     const sg = stats(
-      samples.filter((s) => s.terminalAt !== undefined && s.terminalAt >= from && s.terminalAt < t).map((s) => (s.terminalAt as number) - s.scheduled),
+      samples
+        .filter((s) => s.terminalAt !== undefined && s.terminalAt >= from && s.terminalAt < t)
+        .map((s) => (s.terminalAt as number) - s.scheduled),
     );
-    const errs = inWindow.filter((s) => isError(s.status)).length + droppedAt.filter((d) => d >= from && d < t).length;
+    const errs =
+      inWindow.filter((s) => isError(s.status)).length + droppedAt.filter((d) => d >= from && d < t).length;
     const f = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(0));
     log(
       `load: ${(t / 1000).toFixed(0).padStart(4)} s  target ${opts.profile.rate(Math.min(t, opts.profile.durationMs - 1)).toFixed(1)}/s  ` +
@@ -396,7 +434,9 @@ export async function runLoad(opts: LoadOptions, thresholds: Threshold[] = []): 
   };
   const ticker = intervalMs > 0 ? setInterval(progress, intervalMs) : undefined;
 
-  log(`load: ${opts.profile.describe}, mix ${seq.length > 20 ? JSON.stringify(opts.mix) : seq.join(',')}, in-flight cap ${maxInFlight}`);
+  log(
+    `load: ${opts.profile.describe}, mix ${seq.length > 20 ? JSON.stringify(opts.mix) : seq.join(',')}, in-flight cap ${maxInFlight}`,
+  );
   try {
     let i = 0;
     for (const offset of arrivals(opts.profile)) {
@@ -422,17 +462,22 @@ export async function runLoad(opts: LoadOptions, thresholds: Threshold[] = []): 
   }
   const durationS = now() / 1000;
   if (intervalMs > 0) progress();
-  return report(opts.profile, samples, {
-    scheduled: scheduledCount,
-    started: startedCount,
-    dropped,
-    droppedAt,
-    late,
-    maxLate,
-    durationS,
-    placed,
-    internalErrors,
-  }, thresholds);
+  return report(
+    opts.profile,
+    samples,
+    {
+      scheduled: scheduledCount,
+      started: startedCount,
+      dropped,
+      droppedAt,
+      late,
+      maxLate,
+      durationS,
+      placed,
+      internalErrors,
+    },
+    thresholds,
+  );
 }
 
 function report(
@@ -455,7 +500,9 @@ function report(
   const errors = samples.filter((s) => isError(s.status)).length + c.dropped + c.internalErrors;
   const requests = samples.length + c.dropped;
   const sagas = samples.filter((s) => s.op === 'place' && s.status === 201);
-  const sagaLat = sagas.filter((s) => s.terminalAt !== undefined).map((s) => (s.terminalAt as number) - s.scheduled);
+  const sagaLat = sagas
+    .filter((s) => s.terminalAt !== undefined)
+    .map((s) => (s.terminalAt as number) - s.scheduled);
   const timedOut = sagas.filter((s) => s.sagaTimedOut).length;
   const outcomes: Record<string, number> = {};
   for (const s of sagas) outcomes[s.outcome ?? '?'] = (outcomes[s.outcome ?? '?'] ?? 0) + 1;
@@ -463,7 +510,11 @@ function report(
   for (const op of OPS) {
     const of = samples.filter((s) => s.op === op);
     if (of.length === 0) continue;
-    byOp[op] = { count: of.length, errors: of.filter((s) => isError(s.status)).length, ...stats(of.map((s) => s.ended - s.scheduled)) };
+    byOp[op] = {
+      count: of.length,
+      errors: of.filter((s) => isError(s.status)).length,
+      ...stats(of.map((s) => s.ended - s.scheduled)),
+    };
   }
   const h = stats(answered.map((s) => s.ended - s.scheduled));
   const svc = stats(answered.map((s) => s.ended - s.started));
@@ -475,7 +526,9 @@ function report(
     const from = b * bucketMs;
     const to = from + bucketMs;
     const sched = samples.filter((s) => s.scheduled >= from && s.scheduled < to);
-    const sgs = sched.filter((s) => s.terminalAt !== undefined).map((s) => (s.terminalAt as number) - s.scheduled);
+    const sgs = sched
+      .filter((s) => s.terminalAt !== undefined)
+      .map((s) => (s.terminalAt as number) - s.scheduled);
     const dr = c.droppedAt.filter((d) => d >= from && d < to).length;
     const per = 1000 / bucketMs;
     return {
@@ -518,14 +571,17 @@ function report(
 
 /** Each threshold against the run: latencies from the scheduled start, ratios over every request or order. */
 export function evaluate(r: LoadReport, thresholds: Threshold[]): ThresholdResult[] {
-  const httpLat = r.samples.filter((s) => s.status !== 0).map((s) => s.ended - s.scheduled).sort((a, b) => a - b);
+  const httpLat = r.samples
+    .filter((s) => s.status !== 0)
+    .map((s) => s.ended - s.scheduled)
+    .sort((a, b) => a - b);
   const sagaLat = r.samples
     .filter((s) => s.terminalAt !== undefined)
     .map((s) => (s.terminalAt as number) - s.scheduled)
     .sort((a, b) => a - b);
   return thresholds.map((t) => {
-    let measured = NaN;
-    let evaluated = true;
+    let measured: number;
+    let evaluated: boolean;
     if (t.name === 'api-latency') {
       evaluated = httpLat.length > 0;
       measured = percentile(httpLat, t.percentile ?? 95);
@@ -581,7 +637,9 @@ export function startBackgroundTraffic(opts: {
   customers?: Identity[];
 }): BackgroundTraffic {
   if (!(opts.durationMs > 0 && opts.durationMs <= 3_600_000))
-    throw new Error(`background traffic: duration must be positive and at most 1 h, got ${opts.durationMs} ms`);
+    throw new Error(
+      `background traffic: duration must be positive and at most 1 h, got ${opts.durationMs} ms`,
+    );
   if (!(opts.rate > 0 && opts.rate <= 500))
     throw new Error(`background traffic: rate must be in (0, 500] per second, got ${opts.rate}`);
   const ctl = new AbortController();
@@ -589,7 +647,12 @@ export function startBackgroundTraffic(opts: {
   const done = runLoad({
     gateway: opts.gateway,
     issuer: opts.issuer,
-    profile: { kind: 'constant', durationMs: opts.durationMs, rate: () => rate, describe: `background ${rate}/s for at most ${opts.durationMs / 1000} s` },
+    profile: {
+      kind: 'constant',
+      durationMs: opts.durationMs,
+      rate: () => rate,
+      describe: `background ${rate}/s for at most ${opts.durationMs / 1000} s`,
+    },
     mix: opts.mix ?? { place: 1, order: 1, products: 2 },
     maxInFlight: opts.maxInFlight ?? 32,
     intervalMs: opts.log ? 10_000 : 0,

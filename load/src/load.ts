@@ -11,7 +11,13 @@ import { makeProfile, PROFILE_KINDS } from './profile';
 import type { ReadRoute, ReadRow } from './reads';
 import { autocannonRun, generatorRow, READ_ROUTES, readPath } from './reads';
 import type { Threshold } from './thresholds';
-import { applyOverrides, DEFAULT_SLO_FILE, parseDuration, sloThresholds, THRESHOLD_NAMES } from './thresholds';
+import {
+  applyOverrides,
+  DEFAULT_SLO_FILE,
+  parseDuration,
+  sloThresholds,
+  THRESHOLD_NAMES,
+} from './thresholds';
 
 export const USAGE = `usage: npm run load -- [--profile constant|ramp|spike|soak|reads] [options]
 
@@ -46,6 +52,7 @@ options
   --json FILE          also write the report (without the samples) as JSON
   --gateway URL        the REST edge (default http://127.0.0.1:8080)
   --issuer URL         the OpenID Connect issuer the customers sign in at (default $OIDC_ISSUER or http://127.0.0.1:8090)
+  --check-options      check the options and exit (npm run load does so before it starts a platform)
   --help               this text
 examples
   npm run load -- --rate 50 --duration 60s
@@ -55,7 +62,7 @@ examples
 
 export class UsageError extends Error {}
 
-const BOOLEAN = new Set(['background', 'compare-autocannon', 'no-thresholds', 'help']);
+const BOOLEAN = new Set(['background', 'compare-autocannon', 'no-thresholds', 'help', 'check-options']);
 const VALUED = new Set([
   'profile',
   'rate',
@@ -118,7 +125,8 @@ const number = (p: Parsed, name: string, fallback?: number): number | undefined 
   const raw = p.values.get(name);
   if (raw === undefined) return fallback;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < 0) throw new UsageError(`--${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(v) || v < 0)
+    throw new UsageError(`--${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
   return v;
 };
 const duration = (p: Parsed, name: string, fallback?: number): number | undefined => {
@@ -171,10 +179,10 @@ export function plan(argv: string[], now = new Date()): Plan {
   if (background) {
     if (!p.values.has('rate') || !p.values.has('duration'))
       throw new UsageError('--background needs --rate and --duration (background traffic is always bounded)');
-    if (kind !== 'constant') throw new UsageError('--background runs at a constant --rate; leave out --profile');
+    if (kind !== 'constant')
+      throw new UsageError('--background runs at a constant --rate; leave out --profile');
   }
-  const durationMs =
-    duration(p, 'duration', kind === 'soak' ? 30 * 60_000 : 30_000) ?? 30_000;
+  const durationMs = duration(p, 'duration', kind === 'soak' ? 30 * 60_000 : 30_000) ?? 30_000;
   if (background && durationMs > 3_600_000) throw new UsageError('--background: --duration is at most 1h');
   const spec: ProfileSpec = {
     kind,
@@ -193,7 +201,9 @@ export function plan(argv: string[], now = new Date()): Plan {
   }
   const readRoute = (p.values.get('read-route') ?? 'products') as ReadRoute;
   if (!READ_ROUTES.includes(readRoute))
-    throw new UsageError(`--read-route must be one of ${READ_ROUTES.join(', ')}, got ${JSON.stringify(readRoute)}`);
+    throw new UsageError(
+      `--read-route must be one of ${READ_ROUTES.join(', ')}, got ${JSON.stringify(readRoute)}`,
+    );
   let mix;
   try {
     mix = parseMix(p.values.get('mix') ?? (kind === 'reads' ? readRoute : 'place=1,order=1,products=1'));
@@ -201,7 +211,8 @@ export function plan(argv: string[], now = new Date()): Plan {
     throw new UsageError((err as Error).message);
   }
   const wait = p.values.get('wait') ?? 'events';
-  if (wait !== 'events' && wait !== 'poll') throw new UsageError(`--wait must be events or poll, got ${JSON.stringify(wait)}`);
+  if (wait !== 'events' && wait !== 'poll')
+    throw new UsageError(`--wait must be events or poll, got ${JSON.stringify(wait)}`);
   let thresholds: Threshold[] = [];
   const useThresholds = !p.flags.has('no-thresholds') && (!background || p.thresholds.length > 0);
   if (p.flags.has('no-thresholds') && p.thresholds.length > 0)
@@ -224,7 +235,9 @@ export function plan(argv: string[], now = new Date()): Plan {
     readRoute,
     readDurationMs: duration(p, 'read-duration', 10_000) ?? 10_000,
     connections: int(p, 'connections', 16),
-    svg: resolve(p.values.get('svg') ?? join(root, '.local', 'load', `${background ? 'background' : kind}-${stamp}.svg`)),
+    svg: resolve(
+      p.values.get('svg') ?? join(root, '.local', 'load', `${background ? 'background' : kind}-${stamp}.svg`),
+    ),
     json: p.values.get('json'),
     gateway: (p.values.get('gateway') ?? 'http://127.0.0.1:8080').replace(/\/$/, ''),
     issuer: p.values.get('issuer') ?? (process.env.OIDC_ISSUER || 'http://127.0.0.1:8090'),
@@ -247,47 +260,82 @@ export function summaryTable(r: LoadReport): string {
   const rows = Object.entries(r.byOp).map(([op, s]) => [op, s.count, s.errors, f(s.p50), f(s.p95), f(s.p99)]);
   rows.push(['all http', r.http.count, r.errors, f(r.http.p50), f(r.http.p95), f(r.http.p99)]);
   if (r.saga.count)
-    rows.push(['saga (POST -> terminal)', r.saga.count, r.saga.timedOut, f(r.saga.p50), f(r.saga.p95), f(r.saga.p99)]);
+    rows.push([
+      'saga (POST -> terminal)',
+      r.saga.count,
+      r.saga.timedOut,
+      f(r.saga.p50),
+      f(r.saga.p95),
+      f(r.saga.p99),
+    ]);
   return table(['operation', 'count', 'errors', 'p50 ms', 'p95 ms', 'p99 ms'], rows);
 }
 
 function printReport(r: LoadReport): void {
-  console.log(`\n${r.profile}: ${r.scheduled} scheduled, ${r.started} started, ${r.dropped} dropped, ${r.late} late (max ${f(r.maxLatenessMs, 0)} ms), ${f(r.achievedRate)} ops/s over ${f(r.durationS)} s`);
+  console.log(
+    `\n${r.profile}: ${r.scheduled} scheduled, ${r.started} started, ${r.dropped} dropped, ${r.late} late (max ${f(r.maxLatenessMs, 0)} ms), ${f(r.achievedRate)} ops/s over ${f(r.durationS)} s`,
+  );
   console.log(summaryTable(r));
   console.log(
     `errors ${r.errors} of ${r.requests} requests (${f(r.errorRate * 100, 3)}%: 5xx, transport failures, timeouts, dropped starts); 4xx ${r.status4xx}`,
   );
-  console.log(`platform alone (from the actual send): p50 ${f(r.service.p50)} ms, p95 ${f(r.service.p95)} ms, p99 ${f(r.service.p99)} ms`);
+  console.log(
+    `platform alone (from the actual send): p50 ${f(r.service.p50)} ms, p95 ${f(r.service.p95)} ms, p99 ${f(r.service.p99)} ms`,
+  );
   if (r.saga.count)
-    console.log(`outcomes: ${Object.entries(r.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(
+      `outcomes: ${Object.entries(r.outcomes)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
 }
 
 function readsTable(rows: ReadRow[]): string {
   return table(
     ['tool', 'mode', 'requests', 'req/s', 'errors', 'p50 ms', 'p90 ms', 'p97.5 ms', 'p99 ms', 'max ms'],
-    rows.map((r) => [r.tool, r.mode, r.requests, f(r.rps), r.errors, f(r.p50), f(r.p90), f(r.p97_5), f(r.p99), f(r.max)]),
+    rows.map((r) => [
+      r.tool,
+      r.mode,
+      r.requests,
+      f(r.rps),
+      r.errors,
+      f(r.p50),
+      f(r.p90),
+      f(r.p97_5),
+      f(r.p99),
+      f(r.max),
+    ]),
   );
 }
 
-async function readsComparison(pl: Plan, rate: number, durationMs: number): Promise<{ rows: ReadRow[]; ours: LoadReport }> {
+async function readsComparison(
+  pl: Plan,
+  rate: number,
+  durationMs: number,
+): Promise<{ rows: ReadRow[]; ours: LoadReport }> {
   const who =
     pl.readRoute === 'list'
       ? (await signedInCustomers(new IdentityClient(pl.issuer), 'load-reads', 1))[0]
       : undefined;
   const url = `${pl.gateway}${readPath(pl.readRoute)}`;
   const durationS = Math.max(1, Math.round(durationMs / 1000));
-  console.log(`\nreads: ${url}, ${durationS} s each: autocannon full speed, autocannon at ${rate}/s, @shop/load at ${rate}/s`);
+  console.log(
+    `\nreads: ${url}, ${durationS} s each: autocannon full speed, autocannon at ${rate}/s, @shop/load at ${rate}/s`,
+  );
   const full = await autocannonRun({ url, durationS, connections: pl.connections, who });
   const paced = await autocannonRun({ url, durationS, connections: pl.connections, rate, who });
-  const ours = await runLoad({
-    gateway: pl.gateway,
-    issuer: pl.issuer,
-    profile: makeProfile({ kind: 'reads', durationMs: durationS * 1000, rate }),
-    mix: { [pl.readRoute]: 1 },
-    customers: who ? [who] : [],
-    intervalMs: pl.intervalMs,
-    ...pl.options,
-  }, pl.thresholds);
+  const ours = await runLoad(
+    {
+      gateway: pl.gateway,
+      issuer: pl.issuer,
+      profile: makeProfile({ kind: 'reads', durationMs: durationS * 1000, rate }),
+      mix: { [pl.readRoute]: 1 },
+      customers: who ? [who] : [],
+      intervalMs: pl.intervalMs,
+      ...pl.options,
+    },
+    pl.thresholds,
+  );
   const rows = [full, paced, generatorRow(ours, rate)];
   console.log(readsTable(rows));
   return { rows, ours };
@@ -308,6 +356,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  if (argv.includes('--check-options')) return 0;
   const profile = makeProfile(pl.profile);
   let report: LoadReport;
   let reads: ReadRow[] = [];

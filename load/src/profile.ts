@@ -33,7 +33,8 @@ export interface ProfileSpec {
 
 const need = (v: number | undefined, flag: string, kind: string): number => {
   if (v === undefined || !Number.isFinite(v)) throw new Error(`--profile ${kind} needs ${flag}`);
-  if (v < 0 || v > MAX_RATE) throw new Error(`${flag} must be between 0 and ${MAX_RATE} per second, got ${v}`);
+  if (v < 0 || v > MAX_RATE)
+    throw new Error(`${flag} must be between 0 and ${MAX_RATE} per second, got ${v}`);
   return v;
 };
 
@@ -80,19 +81,24 @@ export function makeProfile(spec: ProfileSpec): Profile {
 }
 
 /**
- * The scheduled starts, in ms after the start: evenly spaced at the rate in force (1 / rate(t) after the previous
- * one), computed lazily so that a long soak does not hold millions of numbers.
+ * The scheduled starts, in ms after the start: the k-th start where the integral of the rate reaches k + 1/2, so
+ * that a constant rate gives evenly spaced starts and a ramp or a spike exactly the area under its curve (at a
+ * rate near zero no start waits for a step far ahead). Computed lazily, in 1 ms steps, so that a long soak does not
+ * hold millions of numbers.
  */
 export function* arrivals(p: Profile): Generator<number> {
-  let t = 0;
-  while (t < p.durationMs) {
-    const r = p.rate(t);
-    if (r <= 0) {
-      t += 10;
-      continue;
+  const STEP = 1;
+  let area = 0;
+  let next = 0.5;
+  for (let t = 0; t < p.durationMs; t += STEP) {
+    const r = p.rate(t) / 1000;
+    const step = Math.min(STEP, p.durationMs - t);
+    if (r <= 0) continue;
+    while (area + r * step >= next) {
+      yield t + (next - area) / r;
+      next += 1;
     }
-    yield t;
-    t += 1000 / r;
+    area += r * step;
   }
 }
 

@@ -60,7 +60,10 @@ export async function autocannonRun(opts: {
 
 /** The same columns from an open-loop run of this generator (latency from the scheduled start). */
 export function generatorRow(r: LoadReport, rate: number): ReadRow {
-  const lat = r.samples.filter((s) => s.status !== 0).map((s) => s.ended - s.scheduled).sort((a, b) => a - b);
+  const lat = r.samples
+    .filter((s) => s.status !== 0)
+    .map((s) => s.ended - s.scheduled)
+    .sort((a, b) => a - b);
   return {
     tool: '@shop/load',
     mode: `open loop ${rate}/s, latency from the scheduled start`,

@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 
 /** The SLO file of the repository (the load package is compiled to load/dist/src). */
-export const DEFAULT_SLO_FILE = join(__dirname, '..', '..', '..', 'observability', 'prometheus', 'rules', 'slo.yml');
+export const DEFAULT_SLO_FILE = join(
+  __dirname,
+  '..',
+  '..',
+  '..',
+  'observability',
+  'prometheus',
+  'rules',
+  'slo.yml',
+);
 
 export type ThresholdName = 'api-latency' | 'api-errors' | 'saga-latency' | 'saga-in-time';
 export const THRESHOLD_NAMES: ThresholdName[] = ['api-latency', 'api-errors', 'saga-latency', 'saga-in-time'];
@@ -36,7 +45,7 @@ export function sloThresholds(file = DEFAULT_SLO_FILE): Threshold[] {
   try {
     doc = parse(readFileSync(file, 'utf8')) as typeof doc;
   } catch (err) {
-    throw new Error(`cannot read the SLO definitions ${file}: ${(err as Error).message}`);
+    throw new Error(`cannot read the SLO definitions ${file}: ${(err as Error).message}`, { cause: err });
   }
   const rules = (doc.groups ?? []).flatMap((g) => g.rules ?? []);
   const objective = (slo: string): number => {
@@ -71,7 +80,8 @@ export function sloThresholds(file = DEFAULT_SLO_FILE): Threshold[] {
 /** `500ms`, `2s`, `1.5m`, `1h` or a bare number of seconds, as milliseconds. */
 export function parseDuration(raw: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!m?.[1]) throw new Error(`${what}: expected a duration like 500ms, 30s, 5m or 1h, got ${JSON.stringify(raw)}`);
+  if (!m?.[1])
+    throw new Error(`${what}: expected a duration like 500ms, 30s, 5m or 1h, got ${JSON.stringify(raw)}`);
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
@@ -105,7 +115,8 @@ export function applyOverrides(base: Threshold[], overrides: string[]): Threshol
       const pm = /^p(\d+(?:\.\d+)?):(.+)$/.exec(m[2]);
       if (pm?.[1]) {
         const p = Number(pm[1]);
-        if (!(p > 0 && p < 100)) throw new Error(`${what}: percentile must be between 0 and 100, got p${pm[1]}`);
+        if (!(p > 0 && p < 100))
+          throw new Error(`${what}: percentile must be between 0 and 100, got p${pm[1]}`);
         t.percentile = p;
       }
       t.limit = parseDuration(pm?.[2] ?? m[2], what);

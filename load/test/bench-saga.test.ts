@@ -17,7 +17,10 @@ import { startStack } from './stack';
 
 const BENCH = join(__dirname, '..', 'src', 'bench-saga.js');
 
-function run(args: string[], timeoutMs = 240_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  timeoutMs = 240_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', BENCH, ...args], {
       env: { PATH: process.env.PATH ?? '' },
@@ -113,7 +116,10 @@ describe('npm run bench:saga prints platform vs floor, CPU per order and memory 
     assert.match(out, /outcomes: APPROVED 30/);
     // Every measured process has a row with its CPU per order and memory; the services did work.
     for (const name of ['postgres', 'inventory', 'payments', 'orders', 'gateway']) {
-      const row = new RegExp(`^${name}\\s+\\d+\\s+([\\d.]+)\\s+([\\d.]+)\\s+(\\S+)\\s+(\\d+)\\s+(\\d+)`, 'm').exec(out);
+      const row = new RegExp(
+        `^${name}\\s+\\d+\\s+([\\d.]+)\\s+([\\d.]+)\\s+(\\S+)\\s+(\\d+)\\s+(\\d+)`,
+        'm',
+      ).exec(out);
       assert.ok(row, `a row for ${name}:\n${out}`);
       assert.ok(Number(row[1]) > 0, `${name} used CPU: ${row[0]}`);
       assert.ok(Number(row[4]) > 10, `${name} RSS MB: ${row[0]}`);
@@ -121,7 +127,10 @@ describe('npm run bench:saga prints platform vs floor, CPU per order and memory 
     // The floor uses PostgreSQL too: its CPU per order is measured beside the platform's.
     assert.match(out, /^postgres\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s/m);
     assert.match(out, /^platform total\s+[\d.]+\s+[\d.]+/m);
-    assert.match(out, /^whole platform: peak RSS \d+ MB summed over its processes \((within|OVER) the 1200 MB budget\), peak PSS \d+ MB/m);
+    assert.match(
+      out,
+      /^whole platform: peak RSS \d+ MB summed over its processes \((within|OVER) the 1200 MB budget\), peak PSS \d+ MB/m,
+    );
     assert.match(out, /^2 runs: median \(min-max\)$/m);
     assert.match(out, /^orders\/s\s+[\d.]+ \([\d.]+-[\d.]+\)\s+[\d.]+ \([\d.]+-[\d.]+\)/m);
     assert.match(out, /^CPU ms\/order\s+[\d.]+ \(/m);
