@@ -30,12 +30,17 @@ const ORDERS_PER_CUSTOMER = 40;
 const TX_PER_ORDER = 13;
 const KAFKA_HOPS_PER_ORDER = 6;
 
+type Usage = ReturnType<ReturnType<typeof measureProcesses>['stop']>;
+type Proc = { name: string; pid: number };
+
 interface Result {
   label: string;
   completed: number;
   seconds: number;
   latencies: number[];
   outcomes: Map<string, number>;
+  /** CPU and memory of the measured processes between the start and the end of the clock (warm-up excluded). */
+  usage?: Usage;
 }
 
 function summarize(r: Result) {
@@ -103,6 +108,7 @@ async function runPlatform(
   n: number,
   concurrency: number,
   sku: string,
+  procs: Proc[],
 ): Promise<Result> {
   const events = await terminalEvents(kafka);
   const latencies: number[] = [];
@@ -118,6 +124,7 @@ async function runPlatform(
     const o = await rest.placeOrder(customerId, [{ sku, quantity: 1 }]);
     await events.wait(o.id, 30_000);
   });
+  const measuring = procs.length ? measureProcesses(procs) : undefined;
   const started = performance.now();
   await pool(n, concurrency, async (i) => {
     const t0 = performance.now();
@@ -128,8 +135,9 @@ async function runPlatform(
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
   });
   const seconds = (performance.now() - started) / 1000;
+  const usage = measuring?.stop();
   await events.stop();
-  return { label: 'platform (REST -> saga -> terminal)', completed: n, seconds, latencies, outcomes };
+  return { label: 'platform (REST -> saga -> terminal)', completed: n, seconds, latencies, outcomes, usage };
 }
 
 /**
@@ -179,7 +187,13 @@ async function floorKafka(
   };
 }
 
-async function runFloor(adminUrl: string, kafka: Kafka, n: number, concurrency: number): Promise<Result> {
+async function runFloor(
+  adminUrl: string,
+  kafka: Kafka,
+  n: number,
+  concurrency: number,
+  procs: Proc[],
+): Promise<Result> {
   const db = `bench_floor_${randomUUID().replace(/-/g, '').slice(0, 8)}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -214,6 +228,7 @@ async function runFloor(adminUrl: string, kafka: Kafka, n: number, concurrency: 
     };
     await pool(Math.min(concurrency, 20), concurrency, order);
     const latencies: number[] = [];
+    const measuring = procs.length ? measureProcesses(procs) : undefined;
     const started = performance.now();
     await pool(n, concurrency, async () => {
       const t0 = performance.now();
@@ -221,7 +236,9 @@ async function runFloor(adminUrl: string, kafka: Kafka, n: number, concurrency: 
       latencies.push(performance.now() - t0);
     });
     const seconds = (performance.now() - started) / 1000;
+    const usage = measuring?.stop();
     return {
+      usage,
       label: `floor (${TX_PER_ORDER} PG tx + ${KAFKA_HOPS_PER_ORDER} Kafka round trips)`,
       completed: n,
       seconds,
@@ -235,8 +252,6 @@ async function runFloor(adminUrl: string, kafka: Kafka, n: number, concurrency: 
     await admin.end();
   }
 }
-
-type Usage = ReturnType<ReturnType<typeof measureProcesses>['stop']>;
 
 interface Run {
   platform: Result;
@@ -348,7 +363,6 @@ async function main(): Promise<void> {
       count,
     );
     const run: Partial<Run> = {};
-    let m = procs.length ? measureProcesses(procs) : undefined;
     run.platform = await runPlatform(
       new Rest(opts.gateway),
       customers,
@@ -356,14 +370,14 @@ async function main(): Promise<void> {
       n,
       concurrency,
       opts.sku ?? 'SKU-0001',
+      procs,
     );
-    run.platformUsage = m?.stop();
+    run.platformUsage = run.platform.usage;
     if (opts.floor === 'true') {
       // The floor uses the same PostgreSQL and Kafka: their CPU per order beside the platform's.
       const infra = procs.filter((p) => p.name === 'postgres' || p.name === 'kafka');
-      m = infra.length ? measureProcesses(infra) : undefined;
-      run.floor = await runFloor(opts['admin-url'] ?? '', kafka, n, concurrency);
-      run.floorUsage = m?.stop();
+      run.floor = await runFloor(opts['admin-url'] ?? '', kafka, n, concurrency, infra);
+      run.floorUsage = run.floor.usage;
     }
     all.push(run as Run);
     printRun(run as Run, n, budgetMb);
@@ -403,10 +417,10 @@ function printRun(run: Run, n: number, budgetMb: number): void {
   if (u) {
     console.log(`\nCPU and memory by process during the platform run (memory: peak, sampled every second)`);
     console.log(usageTable(run, n));
-    const within = (b: number) => (b / 1024 / 1024 <= budgetMb ? 'within' : 'OVER');
+    const within = u.peakPss / 1024 / 1024 <= budgetMb ? 'within' : 'OVER';
     console.log(
-      `whole platform: peak RSS ${MB(u.peakRss)} MB summed over its processes (${within(u.peakRss)} the ${budgetMb} MB budget), ` +
-        `peak PSS ${MB(u.peakPss)} MB (shared pages counted once: ${within(u.peakPss)})`,
+      `whole platform: ${MB(u.peakPss)} MB resident at peak (PSS summed: every page counted once), ${within} the ${budgetMb} MB budget; ` +
+        `RSS summed per process ${MB(u.peakRss)} MB (counts PostgreSQL's shared buffers once per backend)`,
     );
   }
 }

@@ -129,7 +129,7 @@ describe('npm run bench:saga prints platform vs floor, CPU per order and memory 
     assert.match(out, /^platform total\s+[\d.]+\s+[\d.]+/m);
     assert.match(
       out,
-      /^whole platform: peak RSS \d+ MB summed over its processes \((within|OVER) the 1200 MB budget\), peak PSS \d+ MB/m,
+      /^whole platform: \d+ MB resident at peak \(PSS summed: every page counted once\), (within|OVER) the 1200 MB budget; RSS summed per process \d+ MB/m,
     );
     assert.match(out, /^2 runs: median \(min-max\)$/m);
     assert.match(out, /^orders\/s\s+[\d.]+ \([\d.]+-[\d.]+\)\s+[\d.]+ \([\d.]+-[\d.]+\)/m);
