@@ -9,7 +9,7 @@ import { NODE_FLAGS, root, turbo } from './paths';
 import { defaultPorts, SERVICE_NAMES } from './ports';
 import { run, waitExit, waitReady } from './proc';
 
-const TOOLS = ['demo', 'consistency', 'bench-saga', 'sagas', 'db'];
+const TOOLS = ['demo', 'consistency', 'bench-saga', 'sagas', 'db', 'load'];
 
 /** Starts `platform.mjs start` in the background (logs discarded) and waits until every service is ready. */
 async function startBackgroundPlatform(extraEnv: Record<string, string> = {}) {
@@ -51,7 +51,7 @@ function toolEnv(): NodeJS.ProcessEnv {
 
 const toolPath = (tool: string) => join(root, 'load', 'dist', 'src', `${tool}.js`);
 
-/** `npm run demo`, `check:consistency`, `bench:saga`, `sagas`, `db`: the drivers of load/, on a running platform. */
+/** `npm run demo`, `check:consistency`, `bench:saga`, `sagas`, `db`, `load`: the drivers of load/, on a running platform. */
 export async function runTool([tool = '', ...toolArgs]: string[]): Promise<void> {
   if (!TOOLS.includes(tool)) {
     console.error(`unknown tool ${tool}; one of ${TOOLS.join(', ')}`);
@@ -60,12 +60,22 @@ export async function runTool([tool = '', ...toolArgs]: string[]): Promise<void>
   // The saga operator command works on the orders database alone, whatever the services' state: never start them.
   // So does the backup/restore command on the databases (docs/runbooks/DatabaseBackup.md).
   const offline = tool === 'sagas' || tool === 'db';
+  // `npm run load -- --help` needs no platform, and `npm run load -- --gateway URL` drives that edge (a second
+  // platform, a cluster's port-forward): none is started for them.
+  const elsewhere =
+    tool === 'load' &&
+    toolArgs.some((a) => a === '--help' || a === '-h' || a === '--gateway' || a.startsWith('--gateway='));
   // The other tools drive the platform on its default ports, which the services' compiled configuration declares.
   const filters = ['@shop/load...', ...(offline ? [] : SERVICE_NAMES.map((s) => `@shop/${s}`))];
   const buildArgs = ['run', 'build', ...filters.map((f) => `--filter=${f}`)];
   if (run(turbo, [...buildArgs, '--output-logs=errors-only', '--log-prefix=none']) !== 0) process.exit(1);
-  if (offline)
+  if (offline || elsewhere)
     process.exit(run(process.execPath, [...NODE_FLAGS, toolPath(tool), ...toolArgs], { env: toolEnv() }));
+  // Bad options of the load generator are refused before a platform is started for it.
+  if (tool === 'load') {
+    const checked = run(process.execPath, [...NODE_FLAGS, toolPath(tool), '--check-options', ...toolArgs]);
+    if (checked !== 0) process.exit(checked);
+  }
   const gateway = defaultPorts().find((s) => s.name === 'gateway');
   const running = await waitReady(`http://127.0.0.1:${gateway?.httpPort}/readyz`, 1000);
   if (tool === 'bench-saga' && toolArgs.includes('--compare-telemetry')) {
