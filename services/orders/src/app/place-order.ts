@@ -6,12 +6,7 @@ import { totalOf } from '../domain/order';
 import { FIRST_STEP, SAGA } from '../domain/saga';
 import type { PlaceOrderInput } from '../domain/validation';
 import { normalizedPlaceOrder, validatePlaceOrder } from '../domain/validation';
-import {
-  claimIdempotencyKey,
-  findIdempotencyKey,
-  getOrder,
-  insertOrder,
-} from '../adapters/db/orders-repo';
+import { claimIdempotencyKey, findIdempotencyKey, getOrder, insertOrder } from '../adapters/db/orders-repo';
 import type { AppDeps } from './deps';
 import { outboxMessages } from './messages';
 import { quoteItems } from './placement-modes';
