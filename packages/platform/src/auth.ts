@@ -114,6 +114,13 @@ const ALGORITHMS = ['ES256', 'RS256'];
 const CLOCK_TOLERANCE_S = 5;
 /** After a token names an unknown `kid`, the JWKS is fetched again at most this often (a rotated key within it). */
 const JWKS_COOLDOWN_MS = 1000;
+/**
+ * Verified tokens are remembered by their exact string (a clone cannot differ by a byte), so a client that sends the
+ * same token on every call pays for one signature check, not one per call: at most this many, LRU ...
+ */
+export const VERIFIED_CACHE_MAX = 10_000;
+/** ... each until its `exp`, and at most this long, which bounds how long a token signed by a withdrawn key lives on. */
+export const VERIFIED_CACHE_TTL_MS = 60_000;
 
 export interface VerifierOptions {
   issuer: string;
@@ -123,6 +130,10 @@ export interface VerifierOptions {
   rolesClaim?: string;
   /** Registry for auth_refusals_total; none: not counted. */
   registry?: Registry;
+  /** Verified tokens remembered (VERIFIED_CACHE_MAX); 0: every call verifies its token. */
+  cacheSize?: number;
+  /** The clock of the cache (tests). */
+  now?: () => number;
 }
 
 export interface TokenVerifier {
@@ -132,6 +143,8 @@ export interface TokenVerifier {
   verifyHeader(header: string | undefined): Promise<Identity>;
   /** Counts a refusal decided outside the verifier (forbidden, operator_only). */
   refused(reason: AuthRefusal): void;
+  /** The cache of verified tokens: calls answered from it, calls that verified a signature, tokens held. */
+  cacheStats(): { hits: number; misses: number; size: number };
 }
 
 function refusalCounter(registry: Registry | undefined): client.Counter<'reason'> | undefined {
@@ -224,7 +237,40 @@ export function createVerifier(opts: VerifierOptions, logger?: Logger): TokenVer
     throw new AuthError(reason);
   };
 
+  // Only accepted tokens are kept; a refused one is checked again on every call (and counted each time).
+  const cacheSize = opts.cacheSize ?? VERIFIED_CACHE_MAX;
+  const now = opts.now ?? Date.now;
+  const verified = new Map<string, { identity: Identity; until: number }>();
+  const stats = { hits: 0, misses: 0 };
+  function cached(token: string): Identity | undefined {
+    const hit = verified.get(token);
+    if (hit) verified.delete(token);
+    if (!hit || hit.until <= now()) {
+      stats.misses += 1;
+      return undefined;
+    }
+    verified.set(token, hit); // most recently used last: Map keeps insertion order
+    stats.hits += 1;
+    return hit.identity;
+  }
+  function remember(token: string, identity: Identity, exp: number | undefined): void {
+    if (cacheSize <= 0 || exp === undefined) return;
+    const until = Math.min(exp * 1000, now() + VERIFIED_CACHE_TTL_MS);
+    if (until <= now()) return;
+    verified.set(token, { identity, until });
+    while (verified.size > cacheSize) {
+      const oldest = verified.keys().next();
+      if (oldest.done) break;
+      verified.delete(oldest.value);
+    }
+  }
+
   async function verify(token: string): Promise<Identity> {
+    const known = cached(token);
+    if (known) {
+      trace.getActiveSpan()?.setAttribute('enduser.role', known.roles.join(' '));
+      return { ...known, roles: [...known.roles] };
+    }
     if (token.split('.').length !== 3) return refuse('malformed');
     let payload: JWTPayload;
     try {
@@ -252,6 +298,7 @@ export function createVerifier(opts: VerifierOptions, logger?: Logger): TokenVer
     )
       return refuse('bad_claims');
     const identity = { customerId, roles, operator: roles.includes('operator'), token };
+    remember(token, { ...identity, roles: [...roles] }, payload.exp);
     // The caller's role on the span; never the token, and not the customer id: no personal data on spans
     // (docs/architecture.md, load/test/observability.test.ts).
     trace.getActiveSpan()?.setAttribute('enduser.role', roles.join(' '));
@@ -269,6 +316,7 @@ export function createVerifier(opts: VerifierOptions, logger?: Logger): TokenVer
     refused(reason) {
       counter?.inc({ reason });
     },
+    cacheStats: () => ({ ...stats, size: verified.size }),
   };
 }
 

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { context, trace } from '@opentelemetry/api';
 import pg from 'pg';
 import type { Logger } from './logger';
 import { retryWithBackoff } from './retry';
@@ -59,11 +60,20 @@ export async function waitForDatabase(pool: Pool, timeoutMs: number, logger: Log
   await retryWithBackoff(() => pool.query('SELECT 1'), { what: 'PostgreSQL', timeoutMs, logger });
 }
 
+/**
+ * Starts a transaction on `client` without a span: BEGIN says nothing a trace reader needs (the statements and the
+ * COMMIT that follow have theirs), and a span per transaction is a measurable share of the tracing cost per order
+ * (docs/performance-profile.md). The pg instrumentation makes spans only under a parent span, so none is given.
+ */
+export function begin(client: pg.ClientBase): Promise<unknown> {
+  return context.with(trace.deleteSpan(context.active()), () => client.query('BEGIN'));
+}
+
 /** Runs `fn` in one transaction: commit when it resolves, roll back when it throws. */
 export async function withTransaction<T>(pool: Pool, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
+    await begin(client);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

@@ -1,5 +1,7 @@
 import { context, propagation, ROOT_CONTEXT, SpanStatusCode } from '@opentelemetry/api';
+import pg from 'pg';
 import type { Pool, Queryable, Tx } from './db';
+import { guardClient } from './db';
 import type { MessageBus } from './kafka';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
@@ -15,8 +17,17 @@ export interface OutboxMessage {
 }
 
 /**
+ * The channel every transaction that writes outbox rows notifies. PostgreSQL delivers the notification when (and
+ * only if) the transaction commits, to the relay of every replica LISTENing on the service's database: the relay is
+ * woken by the commit itself, whichever replica made it, instead of polling.
+ */
+export const OUTBOX_CHANNEL = 'outbox_written';
+
+/**
  * Writes messages to the outbox inside the caller's transaction, so the state change and the message commit
- * together. The active trace context is captured now and travels with the message (W3C headers).
+ * together, and in the same statement notifies OUTBOX_CHANNEL (delivered at commit; one notification per
+ * transaction, PostgreSQL folds repeats). The active trace context is captured now and travels with the message
+ * (W3C headers).
  */
 export async function enqueue(tx: Queryable, messages: OutboxMessage[]): Promise<void> {
   if (messages.length === 0) return;
@@ -35,7 +46,11 @@ export async function enqueue(tx: Queryable, messages: OutboxMessage[]): Promise
     const o = i * 4;
     return `($${o + 1}, $${o + 2}, $${o + 3}, $${o + 4}::jsonb)`;
   });
-  await tx.query(`INSERT INTO outbox (topic, key, value, headers) VALUES ${rows.join(', ')}`, values);
+  await tx.query(
+    `WITH written AS (INSERT INTO outbox (topic, key, value, headers) VALUES ${rows.join(', ')} RETURNING 1)
+     SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM (SELECT 1 FROM written LIMIT 1) AS any_row`,
+    values,
+  );
 }
 
 /**
@@ -55,7 +70,16 @@ export interface RelayOptions {
   bus: MessageBus;
   logger: Logger;
   metrics: Metrics;
+  /**
+   * A connection string for the relay's own LISTEN connection on OUTBOX_CHANNEL (not a pool client: it stays open).
+   * With it the relay wakes at every commit of outbox rows, on any replica, and polls only every `safetyPollMs`;
+   * without it, or while that connection is down, it polls every `pollIntervalMs`.
+   */
+  listenUrl?: string;
+  /** Polling interval without a LISTEN connection (default 250 ms). */
   pollIntervalMs?: number;
+  /** Polling interval while LISTENing: a safety net only (default 5000 ms). */
+  safetyPollMs?: number;
   batchSize?: number;
   /**
    * Runs in the relay's transaction once the broker has acknowledged `published`, before the rows are deleted:
@@ -76,7 +100,8 @@ interface OutboxRow {
 /**
  * Publishes outbox rows in insertion order and deletes them once the broker has acknowledged them. A failed
  * publish leaves the rows in place: they are retried on the next round, forever, with backoff.
- * `notify()` wakes the relay right after a commit so the happy path does not wait for the poll interval.
+ * What wakes it: the commit's notification on OUTBOX_CHANNEL when it LISTENs (`listenUrl`), else `committed()`
+ * called by the local unit of work after its commit; a poll every `safetyPollMs` (listening) or `pollIntervalMs`.
  */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
@@ -85,6 +110,10 @@ export class OutboxRelay {
   private stopped = true;
   private failures = 0;
   private readonly log: Logger;
+  private listener: pg.Client | undefined;
+  private listening = false;
+  private listenAttempt = 0;
+  private listenTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RelayOptions) {
     this.log = opts.logger.child({ component: 'outbox-relay' });
@@ -92,9 +121,74 @@ export class OutboxRelay {
 
   start(): void {
     this.stopped = false;
+    if (this.opts.listenUrl) void this.listen(this.opts.listenUrl);
     this.notify();
   }
 
+  /** Whether the relay is woken by commit notifications right now (false: it polls every pollIntervalMs). */
+  get isListening(): boolean {
+    return this.listening;
+  }
+
+  /**
+   * A local transaction committed outbox rows. While LISTENing the commit's own notification wakes the relay (and
+   * wakes it once: two wake-ups per commit would double the relay's empty transactions under load); otherwise now.
+   */
+  committed(): void {
+    if (!this.listening) this.notify();
+  }
+
+  private async listen(url: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    guardClient(client, this.log);
+    const lost = () => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      this.listening = false;
+      if (this.stopped) return;
+      this.log.warn('outbox LISTEN connection lost: polling until it is back');
+      this.notify(); // reschedules at the short poll interval
+      this.relisten(url);
+    };
+    client.on('notification', () => this.notify());
+    client.on('error', lost);
+    client.on('end', lost);
+    this.listener = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    } catch (err) {
+      this.listener = undefined;
+      await client.end().catch(() => undefined);
+      if (this.stopped) return;
+      this.log.warn({ err: errorMessage(err) }, 'outbox relay cannot LISTEN: polling');
+      this.relisten(url);
+      return;
+    }
+    if (this.stopped) {
+      this.listener = undefined;
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.listening = true;
+    this.listenAttempt = 0;
+    // Commits made while it was not listening notified nobody: look once.
+    this.notify();
+  }
+
+  private relisten(url: string): void {
+    if (this.stopped || this.listenTimer) return;
+    this.listenAttempt += 1;
+    this.listenTimer = setTimeout(
+      () => {
+        this.listenTimer = undefined;
+        void this.listen(url);
+      },
+      Math.min(200 * 2 ** Math.min(this.listenAttempt, 5), 5000),
+    );
+  }
+
+  /** Drains the outbox now (or right after the drain in progress). */
   notify(): void {
     if (this.stopped) return;
     if (this.running) {
@@ -115,7 +209,11 @@ export class OutboxRelay {
           return;
         }
         const backoff =
-          this.failures > 0 ? Math.min(100 * 2 ** this.failures, 5000) : (this.opts.pollIntervalMs ?? 250);
+          this.failures > 0
+            ? Math.min(100 * 2 ** this.failures, 5000)
+            : this.listening
+              ? (this.opts.safetyPollMs ?? 5000)
+              : (this.opts.pollIntervalMs ?? 250);
         this.timer = setTimeout(() => this.notify(), backoff);
       });
   }
@@ -132,11 +230,14 @@ export class OutboxRelay {
       let published: number;
       try {
         await client.query('BEGIN');
-        // SKIP LOCKED lets several replicas relay in parallel without publishing the same row twice.
+        // Taken and deleted in one statement; a failed send rolls the delete back, so the rows stay. SKIP LOCKED
+        // lets several replicas relay in parallel without publishing the same row twice. RETURNING has no order.
         const { rows } = await client.query<OutboxRow>(
-          'SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED',
+          `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, topic, key, value, headers`,
           [batchSize],
         );
+        rows.sort((a, b) => Number(a.id) - Number(b.id));
         if (rows.length > 0) {
           // One producer span per message, parented on the transaction that wrote it: the trace goes on across Kafka.
           const spans = rows.map((r) => startPublishSpan(r.topic, r.headers));
@@ -162,7 +263,6 @@ export class OutboxRelay {
             client,
             rows.map((r) => ({ topic: r.topic, key: r.key })),
           );
-          await client.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
           for (const r of rows) this.opts.metrics.messaging.published.inc({ topic: r.topic });
         }
         await client.query('COMMIT');
@@ -196,6 +296,12 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.listenTimer) clearTimeout(this.listenTimer);
+    this.listenTimer = undefined;
+    const listener = this.listener;
+    this.listener = undefined;
+    this.listening = false;
+    await listener?.end().catch(() => undefined);
     await this.running;
   }
 }

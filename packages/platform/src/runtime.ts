@@ -326,6 +326,8 @@ export function backendContext(
     bus,
     logger,
     metrics,
+    // Woken by the commits' notifications, on its own connection (one more than DATABASE_POOL_MAX).
+    listenUrl: config.DATABASE_URL,
     ...(opts.onPublished ? { onPublished: opts.onPublished } : {}),
   });
   const tls = startTls(config, logger, metrics, faults);

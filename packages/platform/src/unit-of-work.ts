@@ -5,10 +5,10 @@ import type { OutboxMessage } from './messaging';
 import { enqueue, firstDelivery } from './messaging';
 import { PoisonMessageError } from './kafka';
 
-/** What a unit of work needs: the service's pool and the relay to wake once the outgoing messages are committed. */
+/** What a unit of work needs: the service's pool and the relay to tell once the outgoing messages are committed. */
 export interface UnitOfWorkDeps {
   pool: Pool;
-  relay: { notify(): void };
+  relay: { committed(): void };
 }
 
 /**
@@ -35,7 +35,8 @@ async function inTransaction<T>(
     return { duplicate: false as const, result, sent: pending.length };
   });
   // After the commit only: woken earlier, the relay could look before the rows are visible and sleep a poll interval.
-  if (!outcome.duplicate && outcome.sent > 0) deps.relay.notify();
+  // (A relay that LISTENs is woken by the commit's notification instead; see OutboxRelay.committed.)
+  if (!outcome.duplicate && outcome.sent > 0) deps.relay.committed();
   return outcome;
 }
 

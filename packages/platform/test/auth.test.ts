@@ -16,6 +16,7 @@ import {
   createMetrics,
   createVerifier,
   loadConfig,
+  VERIFIED_CACHE_TTL_MS,
   z,
 } from '../src';
 
@@ -193,6 +194,47 @@ describe('verifier claims checks (tokens signed by a key server of the test)', (
   });
   it('a token within the clock tolerance is still valid', async () => {
     assert.equal((await verifier.verify(await keys.mint({ sub: 'c' }, { expiresIn: -2 }))).customerId, 'c');
+  });
+  it('checks the signature of a token once, then answers from a bounded cache until exp or the cache TTL', async () => {
+    let clock = Date.now();
+    const v = createVerifier({ issuer: keys.url, audience: 'shop-api', cacheSize: 2, now: () => clock });
+    const erin = await keys.mint({ sub: 'erin', roles: ['customer'] });
+    assert.equal((await v.verify(erin)).customerId, 'erin');
+    const again = await v.verify(erin);
+    assert.equal(again.customerId, 'erin');
+    assert.deepEqual(again.roles, ['customer']);
+    assert.deepEqual(v.cacheStats(), { hits: 1, misses: 1, size: 1 });
+    // A changed byte is another token: verified (and refused) on its own.
+    const tampered = `${erin.slice(0, -2)}${erin.endsWith('A') ? 'B' : 'A'}${erin.slice(-1)}`;
+    assert.equal(await refusal(v.verify(tampered)), 'bad_signature');
+    assert.equal(await refusal(v.verify(tampered)), 'bad_signature');
+    assert.equal(v.cacheStats().size, 1, 'a refused token is never cached');
+    // Bounded: a third token evicts the least recently used one.
+    const f = await keys.mint({ sub: 'frank' });
+    const g = await keys.mint({ sub: 'gina' });
+    await v.verify(f);
+    await v.verify(g);
+    assert.equal(v.cacheStats().size, 2);
+    const misses = v.cacheStats().misses;
+    await v.verify(erin);
+    assert.equal(v.cacheStats().misses, misses + 1, 'erin was evicted and verified again');
+    // Past the TTL the token is verified again (a withdrawn key stops being honoured within the TTL).
+    clock += VERIFIED_CACHE_TTL_MS + 1;
+    await v.verify(erin);
+    assert.equal(v.cacheStats().misses, misses + 2);
+    // Kept no longer than its exp: at exp (by the cache's clock) the token goes back to jose, which decides.
+    const brief = await keys.mint({ sub: 'hal' }, { expiresIn: 1 });
+    clock = Date.now();
+    await v.verify(brief);
+    await v.verify(brief);
+    const before = v.cacheStats();
+    clock = Date.now() + 1000;
+    await v.verify(brief);
+    assert.deepEqual(
+      [v.cacheStats().hits, v.cacheStats().misses],
+      [before.hits, before.misses + 1],
+      'verified again at its exp',
+    );
   });
   it('an unreachable issuer is issuer_unavailable (503), not 401', async () => {
     const down = createVerifier({ issuer: 'http://127.0.0.1:9', audience: 'shop-api' });

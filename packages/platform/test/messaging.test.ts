@@ -108,4 +108,58 @@ describe('outbox, relay and idempotent consumer (real PostgreSQL and Kafka)', ()
       await out.stop();
     }
   });
+
+  it('wakes at the commit of another replica through LISTEN, not by polling, and polls again while LISTEN is down', async () => {
+    const [topic] = await scratchTopics('relay-listen');
+    assert.ok(topic);
+    const metrics = createMetrics('platform-test');
+    // Polls so rarely that only a notification can explain a publish within seconds.
+    const relay = new OutboxRelay({
+      pool,
+      bus,
+      logger,
+      metrics,
+      listenUrl: db.url,
+      pollIntervalMs: 200,
+      safetyPollMs: 600_000,
+    });
+    const other = createPool(db.url, 1, logger); // another replica's pool: its commits never call this relay
+    const out = await KafkaRecorder.start([topic], { kafka: kafkaClient() });
+    try {
+      relay.start();
+      await eventually(() => relay.isListening, { what: 'the relay to LISTEN' });
+      await new Promise((r) => setTimeout(r, 300)); // the start-up drain is over: the relay sleeps 600 s now
+      await assert.rejects(
+        withTransaction(other, async (tx) => {
+          await enqueue(tx, [{ topic, key: 'order-9', value: 'rolled back' }]);
+          throw new Error('rolled back');
+        }),
+      );
+      const t0 = Date.now();
+      await withTransaction(other, (tx) => enqueue(tx, [{ topic, key: 'order-9', value: 'committed' }]));
+      await eventually(() => out.messages.length === 1, { what: 'the notified publish', timeoutMs: 10_000 });
+      assert.ok(Date.now() - t0 < 5000, `published ${Date.now() - t0} ms after the commit`);
+      assert.equal(out.messages[0]?.value.toString(), 'committed');
+
+      // The LISTEN connection dies: the relay polls (every 200 ms) until it has reconnected.
+      const killed = await pool.query<{ ok: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+          WHERE datname = current_database() AND query = 'LISTEN outbox_written'`,
+      );
+      assert.equal(killed.rowCount, 1, 'one LISTEN connection');
+      await eventually(() => !relay.isListening, { what: 'the relay to notice' });
+      await eventually(() => relay.isListening, { what: 'the relay to LISTEN again', timeoutMs: 10_000 });
+      await withTransaction(other, (tx) => enqueue(tx, [{ topic, key: 'order-9', value: 'after' }]));
+      await eventually(() => out.messages.length === 2, { what: 'the publish after reconnecting' });
+    } finally {
+      await relay.stop();
+      await other.end();
+      await out.stop();
+    }
+    assert.equal(relay.isListening, false);
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN outbox_written'`,
+    );
+    assert.equal(rows[0]?.n, 0, 'stop() closes the LISTEN connection');
+  });
 });

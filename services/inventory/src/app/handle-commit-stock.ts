@@ -2,7 +2,7 @@ import { DomainError } from '../domain/errors';
 import type { Queryable } from '@shop/platform';
 import type { StockReply } from '../domain/stock';
 import { assertOrderTransition } from '../domain/stock';
-import { lockOrder, setLinesStatus, setOrderStatus } from '../adapters/db/stock-repo';
+import { lockOrder, setOrderAndLinesStatus } from '../adapters/db/stock-repo';
 
 export interface CommitStockCommand {
   orderId: string;
@@ -21,7 +21,6 @@ export async function handleCommitStock(tx: Queryable, cmd: CommitStockCommand):
     );
   if (order.status === 'COMMITTED') return { kind: 'committed' };
   assertOrderTransition(cmd.orderId, order.status, 'COMMITTED');
-  await setLinesStatus(tx, cmd.orderId, ['RESERVED'], 'COMMITTED');
-  await setOrderStatus(tx, cmd.orderId, 'COMMITTED');
+  await setOrderAndLinesStatus(tx, cmd.orderId, ['RESERVED'], 'COMMITTED', 'COMMITTED');
   return { kind: 'committed' };
 }

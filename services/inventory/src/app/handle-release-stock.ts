@@ -7,8 +7,7 @@ import {
   lockLines,
   lockOrder,
   lockProducts,
-  setLinesStatus,
-  setOrderStatus,
+  setOrderAndLinesStatus,
 } from '../adapters/db/stock-repo';
 
 export interface ReleaseStockCommand {
@@ -41,7 +40,6 @@ export async function handleReleaseStock(tx: Queryable, cmd: ReleaseStockCommand
     tx,
     held.map((l) => ({ sku: l.sku, delta: l.quantity })),
   );
-  await setLinesStatus(tx, cmd.orderId, ['RESERVED', 'COMMITTED'], 'RELEASED');
-  await setOrderStatus(tx, cmd.orderId, 'RELEASED');
+  await setOrderAndLinesStatus(tx, cmd.orderId, ['RESERVED', 'COMMITTED'], 'RELEASED', 'RELEASED');
   return { kind: 'released' };
 }

@@ -2,7 +2,7 @@ import type { Queryable } from '@shop/platform';
 import type { StockReply } from '../domain/stock';
 import { decideReservation, replyToRepeatedReserve } from '../domain/stock';
 import type { ItemInput } from '../domain/validation';
-import { adjustOnHand, insertLines, insertOrder, lockOrder, lockProducts } from '../adapters/db/stock-repo';
+import { insertOrder, lockOrder, lockProducts, recordReservation } from '../adapters/db/stock-repo';
 
 export interface ReserveStockCommand {
   orderId: string;
@@ -27,20 +27,6 @@ export async function handleReserveStock(tx: Queryable, cmd: ReserveStockCommand
     });
     return { kind: 'rejected', reason: decision.reason, unavailableSkus: decision.unavailableSkus };
   }
-  await insertOrder(tx, {
-    orderId: cmd.orderId,
-    status: 'RESERVED',
-    rejectReason: null,
-    unavailableSkus: [],
-  });
-  await insertLines(
-    tx,
-    cmd.orderId,
-    cmd.items.map((i) => ({ sku: i.sku, quantity: i.quantity, status: 'RESERVED' as const })),
-  );
-  await adjustOnHand(
-    tx,
-    cmd.items.map((i) => ({ sku: i.sku, delta: -i.quantity })),
-  );
+  await recordReservation(tx, cmd.orderId, cmd.items);
   return { kind: 'reserved' };
 }

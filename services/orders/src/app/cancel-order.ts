@@ -4,7 +4,7 @@ import type { Order } from '../domain/order';
 import { canTransition } from '../domain/order';
 import { decideCancel } from '../domain/saga';
 import { validateOrderId } from '../domain/validation';
-import { getOrder, lockSaga } from '../adapters/db/orders-repo';
+import { lockSagaAndOrder } from '../adapters/db/orders-repo';
 import { applyPlan } from './apply-plan';
 import type { AppDeps, Caller } from './deps';
 import { mayAccess } from './deps';
@@ -17,8 +17,7 @@ export async function cancelOrder(deps: AppDeps, orderId: string, caller?: Calle
   const violations = validateOrderId(orderId);
   if (violations.length > 0) throw validationFailed(violations);
   const { order, afterCommit } = await runCommand(deps, async (tx, outbox) => {
-    const saga = await lockSaga(tx, orderId);
-    const current = await getOrder(tx, orderId, true);
+    const { saga, order: current } = (await lockSagaAndOrder(tx, orderId)) ?? {};
     if (!saga || !current || !mayAccess(caller, current.customerId))
       throw new DomainError('ORDER_NOT_FOUND', `order ${orderId} not found`);
     if (!canTransition(current.status, 'CANCELLED')) {

@@ -12,7 +12,7 @@ export interface InventoryPort {
 
 export interface AppDeps {
   pool: Pool;
-  relay: { notify(): void };
+  relay: { committed(): void };
   metrics: SagaMetrics;
   logger: Logger;
   inventory: InventoryPort;

@@ -2,7 +2,7 @@ import type { Envelope } from '@shop/contracts';
 import { checkEnvelopeIds, inSpan, PoisonMessageError, runConsumed } from '@shop/platform';
 import type { SagaReply } from '../domain/saga';
 import { decideMismatchedAuthorization, decideReply } from '../domain/saga';
-import { getOrder, lockSaga } from '../adapters/db/orders-repo';
+import { lockSagaAndOrder } from '../adapters/db/orders-repo';
 import { applyPlan } from './apply-plan';
 import type { AppDeps } from './deps';
 
@@ -29,8 +29,7 @@ export async function handleReply(deps: AppDeps, envelope: Envelope): Promise<'p
   // reasons only, never customer data.
   return inSpan(`saga ${reply}`, { 'saga.reply': reply }, async (span) => {
     const outcome = await runConsumed(deps, envelope.messageId, async (tx, outbox) => {
-      const saga = await lockSaga(tx, envelope.orderId);
-      const order = saga ? await getOrder(tx, envelope.orderId, true) : undefined;
+      const { saga, order } = (await lockSagaAndOrder(tx, envelope.orderId)) ?? {};
       // Commands are sent only after the order committed, so a reply for an unknown order can never be applied.
       if (!saga || !order) throw new PoisonMessageError(`${reply} for unknown order ${envelope.orderId}`);
       const state = { step: saga.step, pending: saga.pending };

@@ -6,13 +6,7 @@ import { totalOf } from '../domain/order';
 import { FIRST_STEP, SAGA } from '../domain/saga';
 import type { PlaceOrderInput } from '../domain/validation';
 import { normalizedPlaceOrder, validatePlaceOrder } from '../domain/validation';
-import {
-  claimIdempotencyKey,
-  findIdempotencyKey,
-  getOrder,
-  insertOrder,
-  insertSaga,
-} from '../adapters/db/orders-repo';
+import { claimIdempotencyKey, findIdempotencyKey, getOrder, insertOrder } from '../adapters/db/orders-repo';
 import type { AppDeps } from './deps';
 import { outboxMessages } from './messages';
 import { quoteItems } from './placement-modes';
@@ -71,10 +65,13 @@ export async function placeOrder(
   };
   try {
     await runCommand(deps, async (tx, outbox) => {
-      await insertOrder(tx, order);
+      // The order with its saga in one statement; a key taken meanwhile rolls both back.
+      await insertOrder(tx, order, {
+        step: FIRST_STEP,
+        deadline: new Date(now.getTime() + deps.stepTimeoutMs),
+      });
       if (key !== undefined && !(await claimIdempotencyKey(tx, order.customerId, key, hash, order.id)))
         throw new KeyTaken();
-      await insertSaga(tx, order.id, FIRST_STEP, now, new Date(now.getTime() + deps.stepTimeoutMs));
       outbox.send(...outboxMessages([SAGA[0]!.command, 'OrderPlaced'], order));
     });
   } catch (err) {

@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '@shop/platform';
 import {
-  appendLedger,
-  findPaymentByOrder,
+  findPaymentAndVoided,
   insertPayment,
-  isOrderVoided,
   lockOrCreateAccount,
-  setAvailable,
+  recordAuthorization,
 } from '../adapters/db/repository';
 import type { Payment } from '../domain/payment';
 import { DECLINE_ORDER_VOIDED, decideAuthorization, ledgerAmount } from '../domain/payment';
@@ -40,7 +38,7 @@ export async function authorizePayment(
   cmd: AuthorizeInput,
   opts: { creditLimitCents: number },
 ): Promise<AuthorizeResult> {
-  const existing = await findPaymentByOrder(tx, cmd.orderId);
+  const { payment: existing, voided } = await findPaymentAndVoided(tx, cmd.orderId);
   if (existing) return fromStored(existing);
 
   const base = {
@@ -50,7 +48,7 @@ export async function authorizePayment(
     amountCents: cmd.amountCents,
     currency: cmd.currency,
   };
-  if (await isOrderVoided(tx, cmd.orderId)) {
+  if (voided) {
     await insertPayment(tx, { ...base, status: 'DECLINED', declineReason: DECLINE_ORDER_VOIDED });
     return { outcome: 'DECLINED', paymentId: base.id, reason: DECLINE_ORDER_VOIDED, replayed: false };
   }
@@ -61,14 +59,11 @@ export async function authorizePayment(
     await insertPayment(tx, { ...base, status: 'DECLINED', declineReason: decision.reason });
     return { outcome: 'DECLINED', paymentId: base.id, reason: decision.reason, replayed: false };
   }
-  await insertPayment(tx, { ...base, status: 'AUTHORIZED', declineReason: null });
-  await appendLedger(tx, {
-    customerId: cmd.customerId,
-    orderId: cmd.orderId,
-    paymentId: base.id,
-    kind: 'AUTHORIZATION',
-    amountCents: ledgerAmount('AUTHORIZATION', cmd.amountCents),
-  });
-  await setAvailable(tx, cmd.customerId, decision.availableAfterCents);
+  await recordAuthorization(
+    tx,
+    base,
+    ledgerAmount('AUTHORIZATION', cmd.amountCents),
+    decision.availableAfterCents,
+  );
   return { outcome: 'AUTHORIZED', paymentId: base.id, amountCents: cmd.amountCents, replayed: false };
 }

@@ -86,17 +86,6 @@ export async function insertOrder(db: Queryable, order: OrderStock): Promise<voi
   );
 }
 
-export async function setOrderStatus(
-  db: Queryable,
-  orderId: string,
-  status: OrderStockStatus,
-): Promise<void> {
-  await db.query('UPDATE stock_orders SET status = $2, updated_at = now() WHERE order_id = $1', [
-    orderId,
-    status,
-  ]);
-}
-
 export async function lockProducts(db: Queryable, skus: readonly string[]): Promise<Map<string, number>> {
   if (skus.length === 0) return new Map();
   // ORDER BY sku: every transaction locks products in the same order, so concurrent reservations cannot deadlock.
@@ -123,38 +112,68 @@ export async function adjustOnHand(
     throw new Error(`stock adjustment touched ${rowCount} of ${deltas.length} products`);
 }
 
+/**
+ * A reservation: the order as RESERVED, its lines and the products' on_hand lowered, in one statement (one round
+ * trip while the products' rows are locked, which every reservation of a popular sku waits for). The products must
+ * be locked by the caller (lockProducts).
+ */
+export async function recordReservation(
+  db: Queryable,
+  orderId: string,
+  lines: readonly { sku: string; quantity: number }[],
+): Promise<void> {
+  const perSku = new Map<string, number>();
+  for (const l of lines) perSku.set(l.sku, (perSku.get(l.sku) ?? 0) + l.quantity);
+  const { rows } = await db.query<{ adjusted: number }>(
+    `WITH stock_order AS (
+       INSERT INTO stock_orders (order_id, status, reject_reason, unavailable_skus)
+       VALUES ($1, 'RESERVED', NULL, '{}') RETURNING order_id),
+     held AS (
+       INSERT INTO reservations (order_id, sku, quantity, status)
+       SELECT stock_order.order_id, l.sku, l.quantity, 'RESERVED'
+         FROM stock_order, unnest($2::text[], $3::int[]) AS l(sku, quantity)),
+     adjusted AS (
+       UPDATE products p SET on_hand = p.on_hand - d.quantity, updated_at = now()
+         FROM unnest($4::text[], $5::int[]) AS d(sku, quantity)
+        WHERE p.sku = d.sku RETURNING 1)
+     SELECT (SELECT count(*) FROM adjusted)::int AS adjusted`,
+    [
+      orderId,
+      lines.map((l) => l.sku),
+      lines.map((l) => l.quantity),
+      [...perSku.keys()],
+      [...perSku.values()],
+    ],
+  );
+  if (rows[0]?.adjusted !== perSku.size)
+    throw new Error(`stock adjustment touched ${rows[0]?.adjusted} of ${perSku.size} products`);
+}
+
+/** Moves the order's lines from one of `from` to `to`, and the order to `orderStatus`, in one statement. */
+export async function setOrderAndLinesStatus(
+  db: Queryable,
+  orderId: string,
+  from: readonly LineStatus[],
+  to: LineStatus,
+  orderStatus: OrderStockStatus,
+): Promise<number> {
+  const { rows } = await db.query<{ lines: number }>(
+    `WITH lines AS (
+       UPDATE reservations SET status = $3, updated_at = now() WHERE order_id = $1 AND status = ANY($2::text[])
+       RETURNING 1),
+     stock_order AS (UPDATE stock_orders SET status = $4, updated_at = now() WHERE order_id = $1)
+     SELECT (SELECT count(*) FROM lines)::int AS lines`,
+    [orderId, from, to, orderStatus],
+  );
+  return rows[0]?.lines ?? 0;
+}
+
 export async function lockLines(db: Queryable, orderId: string): Promise<ReservationLine[]> {
   const { rows } = await db.query<{ sku: string; quantity: number; status: LineStatus }>(
     'SELECT sku, quantity, status FROM reservations WHERE order_id = $1 ORDER BY sku FOR UPDATE',
     [orderId],
   );
   return rows;
-}
-
-export async function insertLines(
-  db: Queryable,
-  orderId: string,
-  lines: readonly ReservationLine[],
-): Promise<void> {
-  if (lines.length === 0) return;
-  await db.query(
-    `INSERT INTO reservations (order_id, sku, quantity, status)
-     SELECT $1, l.sku, l.quantity, l.status FROM unnest($2::text[], $3::int[], $4::text[]) AS l(sku, quantity, status)`,
-    [orderId, lines.map((l) => l.sku), lines.map((l) => l.quantity), lines.map((l) => l.status)],
-  );
-}
-
-export async function setLinesStatus(
-  db: Queryable,
-  orderId: string,
-  from: readonly LineStatus[],
-  to: LineStatus,
-): Promise<number> {
-  const { rowCount } = await db.query(
-    'UPDATE reservations SET status = $3, updated_at = now() WHERE order_id = $1 AND status = ANY($2::text[])',
-    [orderId, from, to],
-  );
-  return rowCount ?? 0;
 }
 
 export async function seedProducts(db: Queryable, catalog: readonly CatalogProduct[]): Promise<number> {

@@ -4,6 +4,8 @@ import type { Order, OrderLine, OrderStatus, RejectionReason } from '../../domai
 import type { PageCursor } from '../../domain/validation';
 import type { CompensationStep, SagaStep } from '../../domain/saga';
 
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Channel fired (at commit) by every transaction that changes an order's status; payload = order id. */
 export const ORDER_CHANGED_CHANNEL = 'order_changed';
 
@@ -47,10 +49,25 @@ function toOrder(r: OrderRow): Order {
   };
 }
 
-export async function insertOrder(tx: Queryable, o: Order): Promise<void> {
+/**
+ * The order, its lines and (with `saga`) its saga row, in one statement: data-modifying CTEs, the foreign keys
+ * checked at the end of the statement.
+ */
+export async function insertOrder(
+  tx: Queryable,
+  o: Order,
+  saga?: { step: SagaStep; deadline: Date },
+): Promise<void> {
   await tx.query(
-    `INSERT INTO orders (id, customer_id, total_cents, currency, status, rejection_reason, created_at, updated_at, version, trace_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    `WITH inserted AS (
+       INSERT INTO orders (id, customer_id, total_cents, currency, status, rejection_reason, created_at, updated_at, version, trace_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id),
+     lines AS (
+       INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
+       SELECT inserted.id, n, sku, quantity, price
+         FROM inserted, unnest($11::text[], $12::int[], $13::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, n))
+     INSERT INTO sagas (order_id, step, step_started_at, deadline, updated_at)
+     SELECT id, $14, $7, $15, $7 FROM inserted WHERE $14::text IS NOT NULL`,
     [
       o.id,
       o.customerId,
@@ -62,12 +79,12 @@ export async function insertOrder(tx: Queryable, o: Order): Promise<void> {
       o.updatedAt,
       o.version,
       o.traceId,
+      o.lines.map((l) => l.sku),
+      o.lines.map((l) => l.quantity),
+      o.lines.map((l) => l.unitPriceCents),
+      saga?.step ?? null,
+      saga?.deadline ?? null,
     ],
-  );
-  await tx.query(
-    `INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
-     SELECT $1, n, sku, quantity, price FROM unnest($2::text[], $3::int[], $4::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, n)`,
-    [o.id, o.lines.map((l) => l.sku), o.lines.map((l) => l.quantity), o.lines.map((l) => l.unitPriceCents)],
   );
 }
 
@@ -79,13 +96,17 @@ export async function getOrder(q: Queryable, id: string, lock = false): Promise<
   return rows[0] ? toOrder(rows[0]) : undefined;
 }
 
-/** Writes a status change and fires the change notification (delivered to listeners when the transaction commits). */
+/**
+ * Writes a status change and fires the change notification (delivered to listeners when the transaction commits),
+ * in one statement.
+ */
 export async function updateOrderStatus(tx: Queryable, o: Order): Promise<void> {
   await tx.query(
-    'UPDATE orders SET status = $2, rejection_reason = $3, updated_at = $4, version = $5 WHERE id = $1',
-    [o.id, o.status, o.rejectionReason, o.updatedAt, o.version],
+    `WITH written AS (
+       UPDATE orders SET status = $2, rejection_reason = $3, updated_at = $4, version = $5 WHERE id = $1 RETURNING id)
+     SELECT pg_notify($6, written.id::text) FROM written`,
+    [o.id, o.status, o.rejectionReason, o.updatedAt, o.version, ORDER_CHANGED_CHANNEL],
   );
-  await tx.query('SELECT pg_notify($1, $2)', [ORDER_CHANGED_CHANNEL, o.id]);
 }
 
 export async function listOrders(
@@ -174,23 +195,31 @@ const toSaga = (r: RawSaga): SagaRow => ({
   countedOutcome: r.counted_outcome,
 });
 
-export async function insertSaga(
-  tx: Queryable,
-  orderId: string,
-  step: SagaStep,
-  now: Date,
-  deadline: Date,
-): Promise<void> {
-  await tx.query(
-    'INSERT INTO sagas (order_id, step, step_started_at, deadline, updated_at) VALUES ($1, $2, $3, $4, $3)',
-    [orderId, step, now, deadline],
-  );
-}
-
 /** Locks the saga row. Lock order everywhere: saga row first, then the order row (no deadlocks). */
 export async function lockSaga(tx: Queryable, orderId: string): Promise<SagaRow | undefined> {
   const { rows } = await tx.query<RawSaga>('SELECT * FROM sagas WHERE order_id = $1 FOR UPDATE', [orderId]);
   return rows[0] ? toSaga(rows[0]) : undefined;
+}
+
+/**
+ * Locks the saga row, then the order row, in one statement (one round trip instead of two), the lock order of
+ * lockSaga then getOrder: the order's CTE needs the saga's id, so the saga row is read and locked first.
+ * Undefined when there is no saga for this order.
+ */
+export async function lockSagaAndOrder(
+  tx: Queryable,
+  orderId: string,
+): Promise<{ saga: SagaRow; order: Order } | undefined> {
+  const { rows } = await tx.query<RawSaga & OrderRow>(
+    `WITH s AS MATERIALIZED (
+       SELECT order_id, step, pending, step_started_at, deadline, attempts, parked, counted_outcome
+         FROM sagas WHERE order_id = $1 FOR UPDATE),
+     locked AS MATERIALIZED (${ORDER_SELECT} WHERE o.id = (SELECT order_id FROM s) FOR UPDATE OF o)
+     SELECT s.*, locked.* FROM s JOIN locked ON locked.id = s.order_id`,
+    [orderId],
+  );
+  const r = rows[0];
+  return r ? { saga: toSaga(r), order: toOrder(r) } : undefined;
 }
 
 /** Topics of the saga's commands: a saga whose command is still in the outbox is not waiting for a reply yet. */
@@ -221,11 +250,14 @@ export async function restartDeadlines(
   orderIds: string[],
   stepTimeoutMs: number,
 ): Promise<void> {
-  if (orderIds.length === 0) return;
+  // Keys are order ids; anything else has no saga. As uuid[] the primary key's index finds the rows (a cast of the
+  // column to text would scan the whole table, on every relay round).
+  const ids = orderIds.filter((id) => UUID_TEXT.test(id));
+  if (ids.length === 0) return;
   await tx.query(
     `UPDATE sagas SET deadline = greatest(deadline, now() + make_interval(secs => $2::float8 / 1000)), updated_at = now()
-      WHERE order_id::text = ANY($1::text[]) AND deadline IS NOT NULL`,
-    [orderIds, stepTimeoutMs],
+      WHERE order_id = ANY($1::uuid[]) AND deadline IS NOT NULL`,
+    [ids, stepTimeoutMs],
   );
 }
 

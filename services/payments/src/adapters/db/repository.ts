@@ -49,6 +49,9 @@ export async function lockOrCreateAccount(
   customerId: string,
   creditLimitCents: number,
 ): Promise<Account> {
+  // A known customer (every call but the first): one statement, the lock.
+  const known = await lockAccount(tx, customerId);
+  if (known) return known;
   await tx.query(
     `INSERT INTO accounts (customer_id, credit_limit_cents, available_cents) VALUES ($1, $2, $2)
      ON CONFLICT (customer_id) DO NOTHING`,
@@ -110,6 +113,51 @@ export async function insertPayment(
   return toPayment(rows[0] as PaymentRow);
 }
 
+/** The payment of an order, if any, and whether the order was voided, in one statement. */
+export async function findPaymentAndVoided(
+  db: Queryable,
+  orderId: string,
+): Promise<{ payment: Payment | undefined; voided: boolean }> {
+  const { rows } = await db.query<Partial<PaymentRow> & { voided: boolean }>(
+    `SELECT v.voided, ${PAYMENT_COLUMNS.split(', ')
+      .map((c) => `p.${c}`)
+      .join(', ')}
+       FROM (SELECT EXISTS (SELECT 1 FROM voided_orders WHERE order_id = $1) AS voided) AS v
+       LEFT JOIN payments p ON p.order_id = $1`,
+    [orderId],
+  );
+  const r = rows[0];
+  return {
+    payment: r?.id ? toPayment(r as PaymentRow) : undefined,
+    voided: r?.voided ?? false,
+  };
+}
+
+/**
+ * An authorization: the payment, its ledger entry and the account's new available credit, in one statement (the
+ * ledger's foreign key to the payment is checked at its end). The account row must be locked by the caller.
+ */
+export async function recordAuthorization(
+  tx: Queryable,
+  p: Omit<Payment, 'createdAt' | 'updatedAt' | 'status' | 'declineReason'>,
+  ledgerAmountCents: number,
+  availableAfterCents: number,
+): Promise<void> {
+  const { rows } = await tx.query<{ accounts: number }>(
+    `WITH payment AS (
+       INSERT INTO payments (id, order_id, customer_id, amount_cents, currency, status, decline_reason)
+       VALUES ($1, $2, $3, $4, $5, 'AUTHORIZED', NULL) RETURNING id),
+     entry AS (
+       INSERT INTO ledger (customer_id, order_id, payment_id, kind, amount_cents)
+       SELECT $3, $2, payment.id, 'AUTHORIZATION', $6 FROM payment),
+     account AS (
+       UPDATE accounts SET available_cents = $7, updated_at = now() WHERE customer_id = $3 RETURNING 1)
+     SELECT (SELECT count(*) FROM account)::int AS accounts`,
+    [p.id, p.orderId, p.customerId, p.amountCents, p.currency, ledgerAmountCents, availableAfterCents],
+  );
+  if (rows[0]?.accounts !== 1) throw new Error(`authorization of ${p.orderId}: no account ${p.customerId}`);
+}
+
 export async function updatePaymentStatus(tx: Queryable, id: string, status: PaymentStatus): Promise<void> {
   await tx.query('UPDATE payments SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
 }
@@ -133,11 +181,6 @@ export async function appendLedger(
 /** Records that an order was compensated before it was ever charged. */
 export async function voidOrder(tx: Queryable, orderId: string): Promise<void> {
   await tx.query('INSERT INTO voided_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING', [orderId]);
-}
-
-export async function isOrderVoided(db: Queryable, orderId: string): Promise<boolean> {
-  const { rowCount } = await db.query('SELECT 1 FROM voided_orders WHERE order_id = $1', [orderId]);
-  return (rowCount ?? 0) > 0;
 }
 
 /** At most `limit` payments, oldest first; filters combine with AND. */
