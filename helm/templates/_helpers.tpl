@@ -282,7 +282,7 @@ persistentVolumeClaimRetentionPolicy:
 
 {{/* Connections the services' pools can open at full scale: per service owning a database, (maxReplicas when it
      autoscales, else replicas, plus the canary's replicas when enabled) x (DATABASE_POOL_MAX of its env, else the
-     services' default 10). */}}
+     services' default 10, plus the pod's own LISTEN connections). */}}
 {{- define "shop.poolConnections" -}}
 {{- $root := . -}}
 {{- $total := 0 -}}
@@ -293,7 +293,10 @@ persistentVolumeClaimRetentionPolicy:
 {{- $pods := ternary $svc.autoscaling.maxReplicas $svc.replicas $svc.autoscaling.enabled | int -}}
 {{- if $svc.canary.enabled }}{{ $pods = add $pods $svc.canary.replicas }}{{ end -}}
 {{- $pool := dig "env" "DATABASE_POOL_MAX" "10" $svc | int -}}
-{{- $total = add $total (mul $pods $pool) -}}
+{{- /* Outside the pool each pod holds the outbox relay's LISTEN connection, and orders also the one that pushes
+     order changes to WatchOrder streams. */}}
+{{- $own := ternary 2 1 (eq . "orders") -}}
+{{- $total = add $total (mul $pods (add $pool $own)) -}}
 {{- end -}}
 {{- $total -}}
 {{- end -}}
@@ -307,7 +310,7 @@ persistentVolumeClaimRetentionPolicy:
 {{- if eq $set 0 -}}
 {{- add $need $reserved -}}
 {{- else if lt $set (add $need $reserved) -}}
-{{- fail (printf "postgresql.maxConnections=%d is below what the services' pools open at full scale (%d: per service maxReplicas (or replicas) + canary replicas, x DATABASE_POOL_MAX, default 10) plus postgresql.reservedConnections (%d): raise it to at least %d, or set 0 to compute it" $set $need $reserved (add $need $reserved)) -}}
+{{- fail (printf "postgresql.maxConnections=%d is below what the services' pools open at full scale (%d: per service maxReplicas (or replicas) + canary replicas, x (DATABASE_POOL_MAX, default 10, + 1 LISTEN connection, 2 for orders)) plus postgresql.reservedConnections (%d): raise it to at least %d, or set 0 to compute it" $set $need $reserved (add $need $reserved)) -}}
 {{- else -}}
 {{- $set -}}
 {{- end -}}

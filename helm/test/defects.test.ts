@@ -180,8 +180,8 @@ void describe('PostgreSQL max_connections from the pools at full scale', () => {
     return Number(arg.slice('max_connections='.length));
   };
 
-  void it('default: 3 services x 10 pods (maxReplicas) x 10 (pool) + 20 reserved = 320', () => {
-    assert.equal(maxConnections({}), 320);
+  void it('default: 10 pods (maxReplicas) x (10 pool + own LISTEN: orders 2, inventory and payments 1) + 20 reserved = 360', () => {
+    assert.equal(maxConnections({}), 10 * 12 + 10 * 11 + 10 * 11 + 20);
   });
 
   void it('follows replicas without autoscaling, canary replicas, DATABASE_POOL_MAX and reservedConnections', () => {
@@ -199,14 +199,14 @@ void describe('PostgreSQL max_connections from the pools at full scale', () => {
         },
         postgresql: { reservedConnections: 10 },
       }),
-      (3 + 2) * 5 + 4 * 10 + 6 * 20 + 10,
+      (3 + 2) * (5 + 2) + 4 * (10 + 1) + 6 * (20 + 1) + 10,
     );
   });
 
   void it('an explicit maxConnections below the pools fails the render, naming both numbers', () => {
     const r = renderRaw({ postgresql: { maxConnections: 100 } });
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /postgresql\.maxConnections=100 is below .*\(300[^)]*\).*at least 320/);
+    assert.match(r.stderr, /postgresql\.maxConnections=100 is below .*\(340[^)]*\).*at least 360/);
     assert.equal(maxConnections({ postgresql: { maxConnections: 400 } }), 400);
   });
 });
