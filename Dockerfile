@@ -40,7 +40,12 @@ COPY --from=manifests /json/ ./
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
     npm ci --ignore-scripts --no-audit --no-fund --include-workspace-root \
       -w services/gateway -w services/orders -w services/inventory -w services/payments
-COPY . .
+# Only what the build reads, so that a change to docs, charts, labs or observability keeps this layer cached.
+COPY turbo.json tsconfig.base.json ./
+COPY proto/ ./proto/
+COPY packages/ ./packages/
+COPY tools/ ./tools/
+COPY services/ ./services/
 RUN npx turbo run build --output-logs=errors-only \
       --filter=@shop/gateway --filter=@shop/orders --filter=@shop/inventory --filter=@shop/payments
 # Keep only what runs: each workspace's compiled output (without its tests) and SQL migrations.
