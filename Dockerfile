@@ -44,7 +44,8 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
 COPY turbo.json tsconfig.base.json ./
 COPY proto/ ./proto/
 COPY packages/ ./packages/
-COPY tools/ ./tools/
+# tools/issuer: @shop/testkit (the services' tests) depends on it.
+COPY tools/issuer/ ./tools/issuer/
 COPY services/ ./services/
 RUN npx turbo run build --output-logs=errors-only \
       --filter=@shop/gateway --filter=@shop/orders --filter=@shop/inventory --filter=@shop/payments
