@@ -1,5 +1,5 @@
-// helm lint --strict, shellcheck over the scripts, and the Dockerfile's promises (Node 24 pinned, pruned workspace,
-// production dependencies only, non-root user).
+// helm lint --strict, shellcheck over the scripts, and the Dockerfile's default base (the image build itself is
+// tested by building and starting the four images: tools/images/test).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -83,21 +83,20 @@ void describe('scripts', () => {
 
 void describe('Dockerfile', () => {
   const text = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
-  void it('pins Node 24, prunes the workspace, installs production dependencies only, runs as non-root', () => {
+  // What the image build proves is tested by building and starting the four images (tools/images/test): npm ci from
+  // the cut lockfile, the build, uid 1000, no package manager at runtime, a read-only root filesystem. What a build on
+  // this machine cannot show is the default base, which is the real image (here a stand-in is passed as NODE_IMAGE).
+  void it('defaults to the real node:24 bookworm-slim base, overridable by NODE_IMAGE', () => {
     assert.match(text, /^ARG NODE_IMAGE=node:24\.\d+\.\d+-bookworm-slim$/m);
-    assert.match(text, /turbo prune "@shop\/\$\{SERVICE\}" --docker/);
-    assert.match(text, /npm ci --omit=dev/);
-    // Every install from the lock file is `npm ci` (the lock file is complete); only the global turbo is installed.
-    assert.match(text, /^RUN npm ci --no-audit --no-fund$/m);
-    const installs = text.split('\n').filter((l) => /npm (install|i) /.test(l));
-    assert.deepEqual(installs, ['RUN npm install --global --no-audit --no-fund turbo@2.11.11']);
-    assert.match(text, /^COPY proto\/ \.\/proto\/$/m);
-    const runtime = text.slice(text.lastIndexOf('FROM '));
-    assert.match(runtime, /^USER 1000:1000$/m);
-    assert.match(runtime, /rm -rf \/usr\/local\/lib\/node_modules\/npm/);
+    const froms = text.split('\n').filter((l) => l.startsWith('FROM '));
+    for (const from of froms) assert.match(from, /^FROM (\$\{NODE_IMAGE\}|deps) AS [a-z]+$/, from);
+    const node = JSON.parse(readFileSync(join(repoRoot, 'node_modules', 'node', 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    // The same Node as the root package.json's `node` devDependency (the stand-in base uses that binary).
     assert.match(
-      runtime,
-      /^CMD \["node", "--disable-warning=TimeoutNegativeWarning", "--require", "\.\/dist\/src\/instrumentation\.js", "dist\/src\/main\.js"\]$/m,
+      text,
+      new RegExp(`^ARG NODE_IMAGE=node:${node.version.replace(/\./g, '\\.')}-bookworm-slim$`, 'm'),
     );
   });
   void it('.dockerignore keeps node_modules, build output and git out of the context', () => {

@@ -801,6 +801,192 @@ function slo(): Dashboard {
   );
 }
 
+function mesh(): Dashboard {
+  // Requests counted once, by the serving pod's sidecar; the scrape adds that pod's track (stable or canary).
+  const dst = 'reporter="destination",destination_service_name=~"$service"';
+  const src = 'reporter="source",destination_service_name=~"$service"';
+  const pods = 'namespace=~"shop|istio-system"';
+  return dashboard(
+    'shop-mesh',
+    'Shop / Mesh and cluster',
+    'Kubernetes with Istio: requests as the sidecars see them (istio_requests_total by response code, response flags and gRPC status, per track), Envoy-made failures, pod restarts, CPU throttling, OOM kills and istiod. Empty under npm start.',
+    [serviceVariable(['gateway', 'orders', 'inventory', 'payments'])],
+    [
+      { row: 'Requests (served, per track)' },
+      {
+        title: 'Request rate by service and track',
+        description: 'Requests served, as the serving pod\'s sidecar counts them (reporter="destination").',
+        queries: [
+          [
+            `sum by (destination_service_name, track) (rate(istio_requests_total{${dst}}[${RI}]))`,
+            '{{destination_service_name}} {{track}}',
+          ],
+        ],
+        unit: 'reqps',
+        w: 8,
+      },
+      {
+        title: 'Responses by code',
+        description: 'HTTP response codes (gRPC calls are 200 whatever their status: see the gRPC panels).',
+        queries: [
+          [
+            `sum by (destination_service_name, response_code) (rate(istio_requests_total{${dst}}[${RI}]))`,
+            '{{destination_service_name}} {{response_code}}',
+          ],
+        ],
+        unit: 'reqps',
+        w: 8,
+      },
+      {
+        title: 'HTTP 5xx ratio by track',
+        description:
+          'Share of HTTP requests answered 5xx, per workload and track; MeshHighErrorRate fires above 5%.',
+        queries: [
+          [
+            `sum by (destination_workload, track) (rate(istio_requests_total{${dst},request_protocol="http",response_code=~"5.."}[${RI}])) / sum by (destination_workload, track) (rate(istio_requests_total{${dst},request_protocol="http"}[${RI}]))`,
+            '{{destination_workload}} {{track}}',
+          ],
+        ],
+        unit: 'percentunit',
+        threshold: 0.05,
+        w: 8,
+      },
+      {
+        title: 'gRPC status by service',
+        description:
+          'grpc_response_status of the calls served (0 OK, 5 NOT_FOUND, 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED, ...).',
+        queries: [
+          [
+            `sum by (destination_service_name, grpc_response_status) (rate(istio_requests_total{${dst},request_protocol="grpc"}[${RI}]))`,
+            '{{destination_service_name}} {{grpc_response_status}}',
+          ],
+        ],
+        unit: 'reqps',
+      },
+      {
+        title: 'gRPC failure ratio by track',
+        description:
+          'Share of gRPC calls ending with a server-side failure status (2, 4, 8, 13, 14, 15), per workload and track; MeshGrpcErrorRate fires above 5%.',
+        queries: [
+          [
+            `sum by (destination_workload, track) (rate(istio_requests_total{${dst},request_protocol="grpc",grpc_response_status=~"2|4|8|13|14|15"}[${RI}])) / sum by (destination_workload, track) (rate(istio_requests_total{${dst},request_protocol="grpc"}[${RI}]))`,
+            '{{destination_workload}} {{track}}',
+          ],
+        ],
+        unit: 'percentunit',
+        threshold: 0.05,
+      },
+      {
+        title: 'Latency by track (p50, p95, p99)',
+        description:
+          'Request duration measured by the serving sidecar, application time and the proxy included.',
+        queries: ([0.5, 0.95, 0.99] as const).map((q): Query => [
+          `histogram_quantile(${q}, sum by (destination_service_name, track, le) (rate(istio_request_duration_milliseconds_bucket{${dst}}[${RI}])))`,
+          `{{destination_service_name}} {{track}} p${Math.round(q * 100)}`,
+        ]),
+        unit: 'ms',
+        w: 24,
+      },
+      { row: 'Envoy' },
+      {
+        title: 'Calls failed by the sidecar, by response flag',
+        description:
+          'Calls that the caller\'s sidecar ended itself (reporter="source", response_flags not "-"): UH no healthy upstream, UF connection failure (mTLS), UO overflow, URX retry limit, NR no route, UT timeout. MeshProxyFailures fires above 1%.',
+        queries: [
+          [
+            `sum by (source_workload, destination_service_name, response_flags) (rate(istio_requests_total{${src},response_flags!~"-|"}[${RI}]))`,
+            '{{source_workload}} → {{destination_service_name}} {{response_flags}}',
+          ],
+        ],
+        unit: 'reqps',
+      },
+      {
+        title: 'Retries and timeouts seen by callers',
+        description:
+          'Calls sent per caller (reporter="source", retries included) against calls served (reporter="destination"): sent well above served is retry amplification.',
+        queries: [
+          [
+            `sum by (source_workload, destination_service_name) (rate(istio_requests_total{${src}}[${RI}]))`,
+            '{{source_workload}} → {{destination_service_name}} sent',
+          ],
+          [
+            `sum by (destination_service_name) (rate(istio_requests_total{${dst}}[${RI}]))`,
+            '{{destination_service_name}} served',
+          ],
+        ],
+        unit: 'reqps',
+      },
+      { row: 'Pods' },
+      {
+        title: 'Container restarts over the time range',
+        description: 'kube-state-metrics restarts per container (PodRestartingOften: 3 in 15 minutes).',
+        queries: [
+          [
+            `sum by (namespace, pod, container) (increase(kube_pod_container_status_restarts_total{${pods}}[$__range])) > 0`,
+            '{{namespace}}/{{pod}} {{container}}',
+          ],
+        ],
+        kind: 'bargauge',
+        instant: true,
+        threshold: 3,
+        w: 8,
+      },
+      {
+        title: 'CPU throttling',
+        description:
+          'Share of CFS periods throttled per container (sidecars included); ContainerCpuThrottled fires above 25% for 15 minutes.',
+        queries: [
+          [
+            `sum by (namespace, pod, container) (rate(container_cpu_cfs_throttled_periods_total{${pods},container!=""}[${RI}])) / sum by (namespace, pod, container) (rate(container_cpu_cfs_periods_total{${pods},container!=""}[${RI}]))`,
+            '{{pod}} {{container}}',
+          ],
+        ],
+        unit: 'percentunit',
+        threshold: 0.25,
+        w: 8,
+      },
+      {
+        title: 'Last terminated: OOMKilled',
+        description:
+          'Containers whose last termination was an OOM kill (ContainerOomKilled fires when one restarts so).',
+        queries: [
+          [
+            `max by (namespace, pod, container) (kube_pod_container_status_last_terminated_reason{${pods},reason="OOMKilled"}) == 1`,
+            '{{namespace}}/{{pod}} {{container}}',
+          ],
+        ],
+        kind: 'stat',
+        instant: true,
+        threshold: 1,
+        w: 8,
+      },
+      { row: 'istiod' },
+      {
+        title: 'istiod up',
+        description:
+          "Scrape of istiod's monitoring port 15014 (job istiod); IstiodDown fires when every instance is down for 2 minutes.",
+        queries: [['sum(up{job="istiod"})', 'instances up']],
+        kind: 'stat',
+        w: 8,
+      },
+      {
+        title: 'Connected sidecars',
+        description: 'xDS connections istiod holds (pilot_xds): one per proxy in the mesh.',
+        queries: [['sum(pilot_xds{job="istiod"})', 'proxies']],
+        w: 8,
+      },
+      {
+        title: 'xDS pushes by type',
+        description:
+          'Configuration pushed to the sidecars (cds, eds, lds, rds); a burst follows every endpoint or config change.',
+        queries: [[`sum by (type) (rate(pilot_xds_pushes{job="istiod"}[${RI}]))`, '{{type}}']],
+        unit: 'ops',
+        w: 8,
+      },
+    ],
+  );
+}
+
 /** All dashboards, keyed by file name under grafana/dashboards/. */
 export function buildDashboards(): Record<string, Dashboard> {
   return {
@@ -808,5 +994,6 @@ export function buildDashboards(): Record<string, Dashboard> {
     'saga.json': saga(),
     'messaging.json': messaging(),
     'slo.json': slo(),
+    'mesh.json': mesh(),
   };
 }

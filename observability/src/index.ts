@@ -138,17 +138,31 @@ export function dashboardQueries(dir: string = dashboardsDir): DashboardQuery[] 
 }
 
 /**
- * Every metric name that an alert, a recording rule or a dashboard query selects, with where it is used. Names of
- * the recording rules themselves and series made by Prometheus (`up`, `ALERTS`, `scrape_*`) are left out: what
- * remains must be exported by the running services.
+ * Metrics that only a Kubernetes cluster exports, never the services: Istio's sidecars (`istio_*`) and istiod
+ * (`pilot_*`), kube-state-metrics (`kube_*`) and the kubelet's cAdvisor (`container_*`). The mesh rules and
+ * dashboard (rules/mesh.yml, mesh.json) use them.
  */
-export function metricNamesUsed(options: { rulesDir?: string; dashboardsDir?: string } = {}): MetricUse[] {
+export const CLUSTER_METRIC_PREFIXES = ['istio_', 'pilot_', 'kube_', 'container_'] as const;
+
+export const isClusterMetric = (name: string): boolean =>
+  CLUSTER_METRIC_PREFIXES.some((prefix) => name.startsWith(prefix));
+
+/**
+ * Every metric name that an alert, a recording rule or a dashboard query selects, with where it is used. Names of
+ * the recording rules themselves and series made by Prometheus (`up`, `ALERTS`, `scrape_*`) are left out, and so are
+ * the cluster's own metrics (CLUSTER_METRIC_PREFIXES) unless `cluster` is true: what remains by default must be
+ * exported by the running services.
+ */
+export function metricNamesUsed(
+  options: { rulesDir?: string; dashboardsDir?: string; cluster?: boolean } = {},
+): MetricUse[] {
   const rules = loadRules(options.rulesDir ?? rulesDir);
   const recorded = new Set(rules.flatMap((r) => (r.record === undefined ? [] : [r.record])));
   const uses = new Map<string, MetricUse>();
   const add = (expr: string, source: string): void => {
     for (const name of extractMetricNames(expr)) {
       if (recorded.has(name) || SYNTHETIC_SERIES.has(name)) continue;
+      if (options.cluster !== true && isClusterMetric(name)) continue;
       uses.set(`${name}\u0000${source}`, { name, base: baseMetricName(name), source });
     }
   };

@@ -24,10 +24,11 @@ function allPanels(panels: PanelLike[]): PanelLike[] {
 describe('Grafana dashboards', () => {
   const dashboards = loadDashboards();
 
-  it('are the four expected dashboards with unique uids', () => {
+  it('are the five expected dashboards with unique uids', () => {
     assert.deepEqual(
       dashboards.map((d) => d.file),
       [
+        'grafana/dashboards/mesh.json',
         'grafana/dashboards/messaging.json',
         'grafana/dashboards/platform-overview.json',
         'grafana/dashboards/saga.json',

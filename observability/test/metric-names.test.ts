@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { metricNamesUsed, repoRoot } from '../src/index';
+import { isClusterMetric, metricNamesUsed, repoRoot } from '../src/index';
 
 describe('metricNamesUsed', () => {
   it('collects names from alerts, recording rules and dashboard panels, minus recordings and Prometheus series', () => {
@@ -73,10 +73,30 @@ describe('metricNamesUsed', () => {
     }
   });
 
+  it("leaves the cluster's metrics out by default (the services never export them), and finds them on request", () => {
+    const own = new Set(metricNamesUsed().map((u) => u.name));
+    for (const name of own) assert.ok(!isClusterMetric(name), `${name} is a cluster metric`);
+    const all = new Set(metricNamesUsed({ cluster: true }).map((u) => u.name));
+    for (const expected of [
+      'istio_requests_total',
+      'istio_request_duration_milliseconds_bucket',
+      'kube_pod_container_status_restarts_total',
+      'kube_pod_container_status_last_terminated_reason',
+      'container_cpu_cfs_throttled_periods_total',
+      'container_cpu_cfs_periods_total',
+      'pilot_xds_pushes',
+    ]) {
+      assert.ok(all.has(expected), expected);
+      assert.ok(!own.has(expected), expected);
+    }
+  });
+
   it('every metric used is listed in the catalog docs/metrics.md', () => {
     const catalog = readFileSync(join(repoRoot, 'docs', 'metrics.md'), 'utf8');
     const documented = new Set([...catalog.matchAll(/^\|\s*`([a-z_:][a-z0-9_:]*)`/gm)].map((m) => m[1]));
-    const missing = [...new Set(metricNamesUsed().map((u) => u.base))].filter((n) => !documented.has(n));
+    const missing = [...new Set(metricNamesUsed({ cluster: true }).map((u) => u.base))].filter(
+      (n) => !documented.has(n),
+    );
     assert.deepEqual(
       missing,
       [],

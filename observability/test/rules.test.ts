@@ -69,14 +69,21 @@ describe('alert rules metadata', () => {
 
   it('has the expected alerts', () => {
     assert.deepEqual(alerts.map((a) => a.alert).sort(), [
+      'ContainerCpuThrottled',
+      'ContainerOomKilled',
       'DatabasePoolSaturated',
       'ErrorBudgetBurnFast',
       'ErrorBudgetBurnSlow',
       'GatewayHighErrorRate',
+      'IstiodDown',
       'KafkaConsumerLagHigh',
+      'MeshGrpcErrorRate',
+      'MeshHighErrorRate',
+      'MeshProxyFailures',
       'MessagesDeadLettered',
       'OutboxBacklogAging',
       'OutboxPublishFailing',
+      'PodRestartingOften',
       'SagaCompensationFailuresParked',
       'SagaStuck',
       'ServiceDown',
