@@ -1,4 +1,4 @@
-// Recording stubs of kubectl, helm, istioctl, kind and curl for the cluster lab scripts (k8s/labs): each call is
+// Recording stubs of kubectl, helm, istioctl, kind, curl and docker for the cluster lab scripts (k8s/labs): each call is
 // logged (tool, argv, stdin) and answered by the first matching rule, like the real tool would (output, exit code),
 // from a small state the rules change (a scaled Deployment stays scaled). A call no rule expects fails (exit 97),
 // so a script cannot do anything its test did not foresee.
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface Rule {
-  tool: 'kubectl' | 'helm' | 'istioctl' | 'kind' | 'curl';
+  tool: 'kubectl' | 'helm' | 'istioctl' | 'kind' | 'curl' | 'docker';
   /** Every string must occur in the space-joined argv. */
   has: string[];
   /** State values the rule applies in. */
@@ -102,7 +102,7 @@ export function runWithStubs(
   writeFileSync(join(dir, 'unmatched.log'), '');
   const bin = join(dir, 'bin');
   spawnSync('mkdir', [bin]);
-  for (const tool of ['kubectl', 'helm', 'istioctl', 'kind', 'curl']) {
+  for (const tool of ['kubectl', 'helm', 'istioctl', 'kind', 'curl', 'docker']) {
     const file = join(bin, tool);
     writeFileSync(file, `#!/bin/sh\nexec "${process.execPath}" "${join(dir, 'stub.js')}" ${tool} "$@"\n`);
     chmodSync(file, 0o755);

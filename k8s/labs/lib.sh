@@ -135,3 +135,35 @@ prom_delta() {
 # state_put <key> <value> / state_get <key>: what one phase leaves for the next (run.sh <id> <phase> runs alone).
 state_put() { printf '%s' "$2" >"${STATE_DIR}/$1"; }
 state_get() { cat "${STATE_DIR}/$1" 2>/dev/null || true; }
+
+# ---- The chart values the labs switch, in one place (rename here when the chart's names change) ----------------
+# mTLS mode of the namespace's PeerAuthentication (STRICT | PERMISSIVE) and what the callers' DestinationRules
+# originate under the mitigation (ISTIO_MUTUAL | DISABLE).
+V_MTLS_MODE="${V_MTLS_MODE:-mesh.mtls.mode}"
+V_MTLS_CLIENT="${V_MTLS_CLIENT:-mesh.mtls.clientTls}"
+# A `Sidecar` per workload whose egress lists only its call-graph targets (true) or none: every sidecar holds the
+# whole mesh (false).
+V_SIDECAR_SCOPE="${V_SIDECAR_SCOPE:-mesh.sidecarScope.enabled}"
+# Pod annotations of one service's pods (sidecar resources: sidecar.istio.io/proxyCPU, proxyCPULimit, ...).
+v_pod_annotations() { echo "services.$1.podAnnotations"; }
+# Istio's retry budget: the most retries in flight to one destination (DestinationRule
+# connectionPool.http.maxRetries), and the retry backoff of the routes.
+V_RETRY_BUDGET="${V_RETRY_BUDGET:-mesh.retryBudget.maxRetries}"
+# The named overlay that brings back the old retry defaults (the storm).
+STORM_OVERLAY="${STORM_OVERLAY:-${CHART}/overlays/retry-storm.yaml}"
+# StatefulSet PVC retention of PostgreSQL (whenDeleted / whenScaled: Retain | Delete).
+V_PG_PVC_RETENTION="${V_PG_PVC_RETENTION:-postgresql.persistentVolumeClaimRetentionPolicy.whenDeleted}"
+# Existing values: services.<s>.canary.{enabled,weight,faults}, services.<s>.faults, services.<s>.autoscaling.*,
+# services.<s>.route.fault, mesh.outlierDetection.enabled, postgresql.pdb.enabled, faults.adminApi, callGraph.
+
+# helm_values <helm arguments...>: an upgrade from the values saved by save_values (not --reuse-values: an overlay
+# applied once is taken away again by leaving it out).
+save_values() {
+  [[ -s "${STATE_DIR}/values-before.yaml" ]] || helm get values "$RELEASE" -n "$NAMESPACE" -o yaml >"${STATE_DIR}/values-before.yaml"
+}
+helm_values() {
+  helm upgrade "$RELEASE" "$CHART" -n "$NAMESPACE" -f "${STATE_DIR}/values-before.yaml" "$@" --wait --timeout "${WAIT_TIMEOUT_S}s"
+}
+
+# ratio <a> <b>: a / b with two decimals (0 when b is 0).
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { printf "%.2f", (b + 0 > 0) ? a / b : 0 }'; }
