@@ -59,7 +59,13 @@ export function describeLab(lab: LabCase): void {
       assert.match(r.stdout, /verify failed without the fix, as expected/);
     });
     void it('a broken measurement after the fix fails verify (exit 1)', () => {
-      const r = runWithStubs(RUN, [lab.id], [CONTEXT, ...lab.brokenAfterFix, ...lab.rules], lab.state, lab.env);
+      const r = runWithStubs(
+        RUN,
+        [lab.id],
+        [CONTEXT, ...lab.brokenAfterFix, ...lab.rules],
+        lab.state,
+        lab.env,
+      );
       assert.equal(r.status, 1, report(r));
       assert.match(r.stdout, /^fix +ok/m);
       assert.match(r.stdout, /^verify +MISS/m);

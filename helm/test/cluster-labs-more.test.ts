@@ -1,5 +1,5 @@
-// The cluster labs added for issue 10 (k8s/labs: istiod-outage, call-graph-edge, pvc-retention, retry-storm,
-// canary-rollback, mesh-latency, autoscaling, multi-cluster) against recording stubs of kubectl, helm, istioctl,
+// The cluster labs added for issue 10 (k8s/labs: istiod-outage, call-graph-edge, pvc-retention, mesh-retry-storm,
+// mesh-canary-rollback, mesh-latency, autoscaling, multi-cluster) against recording stubs of kubectl, helm, istioctl,
 // kind, docker and curl: the three runs of cluster-lab-harness.ts each. Not a run on a real cluster (none here).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,9 @@ const endpoints = (...ips: string[]) =>
     },
   ]);
 const clusters = (n: number) =>
-  JSON.stringify(Array.from({ length: n }, (_, i) => ({ name: `outbound|80||svc-${i}.ns.svc.cluster.local` })));
+  JSON.stringify(
+    Array.from({ length: n }, (_, i) => ({ name: `outbound|80||svc-${i}.ns.svc.cluster.local` })),
+  );
 const callGraph = [
   { from: 'ingress', to: 'gateway', port: 'http' },
   { from: 'gateway', to: 'orders', port: 'grpc' },
@@ -35,7 +37,13 @@ const policy = (...callers: string[]) =>
     },
   });
 const autocannon = (avg: number, p99: number, non2xx = 0) =>
-  JSON.stringify({ requests: { average: avg, total: avg * 90 }, latency: { p99 }, non2xx, errors: 0, timeouts: 0 });
+  JSON.stringify({
+    requests: { average: avg, total: avg * 90 },
+    latency: { p99 },
+    non2xx,
+    errors: 0,
+    timeouts: 0,
+  });
 
 const cases = (): LabCase[] => {
   const overlayDir = mkdtempSync(join(tmpdir(), 'shop-overlay-'));
@@ -131,7 +139,12 @@ const cases = (): LabCase[] => {
         },
         {
           tool: 'helm',
-          has: ['upgrade shop', '--reuse-values', 'callGraph=[', '{"from":"gateway","to":"inventory","port":"grpc"}'],
+          has: [
+            'upgrade shop',
+            '--reuse-values',
+            'callGraph=[',
+            '{"from":"gateway","to":"inventory","port":"grpc"}',
+          ],
           set: { edge: 'on' },
         },
         { tool: 'helm', has: ['upgrade shop', '--reuse-values', 'callGraph=['], set: { edge: 'off' } },
@@ -149,14 +162,24 @@ const cases = (): LabCase[] => {
           when: { edge: 'off' },
           stdout: policy('orders'),
         },
-        { tool: 'kubectl', has: ['get authorizationpolicy allow-to-inventory -o json'], stdout: policy('gateway', 'orders') },
+        {
+          tool: 'kubectl',
+          has: ['get authorizationpolicy allow-to-inventory -o json'],
+          stdout: policy('gateway', 'orders'),
+        },
         { tool: 'curl', has: ['/v1/products'], when: { edge: 'off' }, stdout: '503 0.01' },
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.02' },
       ],
       state: { edge: 'on', denied: '0' },
       order: [
         ['helm', ['get values shop']],
-        ['helm', ['upgrade shop', 'callGraph=[{"from":"ingress","to":"gateway","port":"http"},{"from":"gateway","to":"orders"']],
+        [
+          'helm',
+          [
+            'upgrade shop',
+            'callGraph=[{"from":"ingress","to":"gateway","port":"http"},{"from":"gateway","to":"orders"',
+          ],
+        ],
         ['kubectl', ['get --raw', '403']],
         ['curl', ['/v1/products']],
         ['kubectl', ['get authorizationpolicy allow-to-inventory']],
@@ -175,8 +198,13 @@ const cases = (): LabCase[] => {
       extra: (r) => {
         const broken = r.calls.find((c) => c.tool === 'helm' && c.args.join(' ').includes('callGraph=['));
         assert.ok(broken);
-        const graph = JSON.parse(broken.args.find((a) => a.startsWith('callGraph='))!.slice(10)) as typeof callGraph;
-        assert.deepEqual(graph, callGraph.filter((e) => !(e.from === 'gateway' && e.to === 'inventory')));
+        const graph = JSON.parse(
+          broken.args.find((a) => a.startsWith('callGraph='))!.slice(10),
+        ) as typeof callGraph;
+        assert.deepEqual(
+          graph,
+          callGraph.filter((e) => !(e.from === 'gateway' && e.to === 'inventory')),
+        );
       },
     },
     {
@@ -193,7 +221,11 @@ const cases = (): LabCase[] => {
         },
         { tool: 'curl', has: ['GET', '/v1/orders/ord-'], when: { data: 'lost' }, stdout: '404 0.01' },
         { tool: 'curl', has: ['GET', '/v1/orders/ord-'], stdout: '200 0.01' },
-        { tool: 'kubectl', has: ['exec postgresql-0 -c postgresql -- pg_dump -U postgres -Fc'], stdout: 'PGDMP' },
+        {
+          tool: 'kubectl',
+          has: ['exec postgresql-0 -c postgresql -- pg_dump -U postgres -Fc'],
+          stdout: 'PGDMP',
+        },
         {
           tool: 'kubectl',
           has: ['get pvc data-postgresql-0', '{.metadata.uid}'],
@@ -201,7 +233,11 @@ const cases = (): LabCase[] => {
           exit: 1,
           stderr: 'Error from server (NotFound): persistentvolumeclaims "data-postgresql-0" not found\n',
         },
-        { tool: 'kubectl', has: ['get pvc data-postgresql-0', '{.metadata.uid}'], stdout: 'uid-{{pvc}}-0123456789' },
+        {
+          tool: 'kubectl',
+          has: ['get pvc data-postgresql-0', '{.metadata.uid}'],
+          stdout: 'uid-{{pvc}}-0123456789',
+        },
         // Helm recreates the StatefulSet; its controller makes a claim when there is none.
         {
           tool: 'helm',
@@ -268,19 +304,29 @@ const cases = (): LabCase[] => {
       ],
     },
     {
-      id: 'retry-storm',
+      id: 'mesh-retry-storm',
       env: { STORM_OVERLAY: overlay },
       rules: [
         CONTEXT,
         { tool: 'helm', has: ['get values shop -n shop -o yaml'], stdout: 'auth:\n  mode: open\n' },
         {
           tool: 'helm',
-          has: ['upgrade shop', 'values-before.yaml', `-f ${overlay}`, 'services.inventory.faults={"grpc-server-error"'],
+          has: [
+            'upgrade shop',
+            'values-before.yaml',
+            `-f ${overlay}`,
+            'services.inventory.faults={"grpc-server-error"',
+          ],
           set: { storm: 'on', budget: '' },
         },
         {
           tool: 'helm',
-          has: ['upgrade shop', 'values-before.yaml', 'mesh.retryBudget.maxRetries=3', 'services.inventory.faults='],
+          has: [
+            'upgrade shop',
+            'values-before.yaml',
+            'mesh.retryBudget.maxRetries=3',
+            'services.inventory.faults=',
+          ],
           set: { storm: 'off', budget: '3' },
         },
         { tool: 'helm', has: ['upgrade shop', 'values-before.yaml'], set: { storm: 'off', budget: '' } },
@@ -326,11 +372,14 @@ const cases = (): LabCase[] => {
       ],
       extra: (r) => {
         const reset = r.calls.filter((c) => c.tool === 'helm' && c.args[0] === 'upgrade').at(-1);
-        assert.ok(reset && !reset.args.join(' ').includes('retry-storm.yaml'), 'reset leaves the overlay out');
+        assert.ok(
+          reset && !reset.args.join(' ').includes('retry-storm.yaml'),
+          'reset leaves the overlay out',
+        );
       },
     },
     {
-      id: 'canary-rollback',
+      id: 'mesh-canary-rollback',
       rules: [
         CONTEXT,
         {
@@ -343,7 +392,11 @@ const cases = (): LabCase[] => {
           ],
           set: { canary: 'on' },
         },
-        { tool: 'helm', has: ['upgrade shop', 'services.inventory.canary.enabled=false'], set: { canary: 'off' } },
+        {
+          tool: 'helm',
+          has: ['upgrade shop', 'services.inventory.canary.enabled=false'],
+          set: { canary: 'off' },
+        },
         { tool: 'kubectl', has: ['rollout status deployment/inventory-canary'] },
         {
           tool: 'kubectl',
@@ -418,7 +471,11 @@ const cases = (): LabCase[] => {
         },
         {
           tool: 'helm',
-          has: ['upgrade shop', 'podAnnotations={"sidecar.istio.io/proxyCPU":"100m"', 'mesh.sidecarScope.enabled=true'],
+          has: [
+            'upgrade shop',
+            'podAnnotations={"sidecar.istio.io/proxyCPU":"100m"',
+            'mesh.sidecarScope.enabled=true',
+          ],
           set: { lat: 'good' },
         },
         {
@@ -439,7 +496,11 @@ const cases = (): LabCase[] => {
           when: { lat: 'bad' },
           stdout: promValue('0.62'),
         },
-        { tool: 'kubectl', has: ['get --raw', 'container_cpu_cfs_throttled_periods_total'], stdout: promValue('0.01') },
+        {
+          tool: 'kubectl',
+          has: ['get --raw', 'container_cpu_cfs_throttled_periods_total'],
+          stdout: promValue('0.01'),
+        },
         { tool: 'curl', has: ['/v1/products'], when: { lat: 'bad' }, stdout: '200 0.180' },
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.021' },
       ],
@@ -469,7 +530,12 @@ const cases = (): LabCase[] => {
         },
         {
           tool: 'helm',
-          has: ['upgrade shop', 'autoscaling.enabled=true', 'autoscaling.minReplicas=1', 'autoscaling.maxReplicas=4'],
+          has: [
+            'upgrade shop',
+            'autoscaling.enabled=true',
+            'autoscaling.minReplicas=1',
+            'autoscaling.maxReplicas=4',
+          ],
           set: { hpa: 'on' },
         },
         {
@@ -496,7 +562,11 @@ const cases = (): LabCase[] => {
           when: { hpa: 'on' },
           stdout: `${autocannon(720, 140)}\n`,
         },
-        { tool: 'kubectl', has: ['-n shop-load logs job/shop-load-after'], stdout: `${autocannon(300, 900, 40)}\n` },
+        {
+          tool: 'kubectl',
+          has: ['-n shop-load logs job/shop-load-after'],
+          stdout: `${autocannon(300, 900, 40)}\n`,
+        },
         {
           tool: 'kubectl',
           has: ['get deployment gateway-stable', '{.status.readyReplicas}'],
@@ -536,7 +606,9 @@ const cases = (): LabCase[] => {
         },
       ],
       extra: (r) => {
-        const job = r.calls.find((c) => c.args.join(' ') === '-n shop-load apply -f -' && c.stdin.includes('kind: Job'));
+        const job = r.calls.find(
+          (c) => c.args.join(' ') === '-n shop-load apply -f -' && c.stdin.includes('kind: Job'),
+        );
         assert.ok(job, 'the load generator is a Job');
         assert.match(job.stdin, /"npx", "-y", "autocannon@8\.0\.0", "--json", "-c", "32"/);
         assert.match(job.stdin, /Host: shop\.localtest\.me/);
@@ -556,7 +628,11 @@ const cases = (): LabCase[] => {
           has: ['create cluster --name shop-west', 'kind-multi-west-overlap.yaml'],
           set: { west: 'overlap' },
         },
-        { tool: 'kind', has: ['create cluster --name shop-west', 'kind-multi-west.yaml'], set: { west: 'distinct' } },
+        {
+          tool: 'kind',
+          has: ['create cluster --name shop-west', 'kind-multi-west.yaml'],
+          set: { west: 'distinct' },
+        },
         { tool: 'kind', has: ['delete cluster --name shop-west'], set: { west: 'none' } },
         { tool: 'kind', has: ['delete cluster --name shop-east'] },
         {
@@ -580,8 +656,16 @@ const cases = (): LabCase[] => {
           when: { west: 'overlap' },
           stdout: '10.244.0.5',
         },
-        { tool: 'kubectl', has: ['--context kind-shop-west get pod echo-west', 'podIP'], stdout: '10.245.0.5' },
-        { tool: 'kubectl', has: ['--context kind-shop-east get pod echo-east', 'podIP'], stdout: '10.244.0.5' },
+        {
+          tool: 'kubectl',
+          has: ['--context kind-shop-west get pod echo-west', 'podIP'],
+          stdout: '10.245.0.5',
+        },
+        {
+          tool: 'kubectl',
+          has: ['--context kind-shop-east get pod echo-east', 'podIP'],
+          stdout: '10.244.0.5',
+        },
         // With the overlap the west address is east's own echo; with distinct ranges it is west's, 25 ms away.
         {
           tool: 'kubectl',
@@ -640,9 +724,15 @@ void describe('cluster labs added for issue 10 (k8s/labs/run.sh) against recordi
   void it('the multi-cluster kind configs: the overlap pair shares ranges, the fixed west has its own', () => {
     const read = (f: string) => readFileSync(join(repoRoot, 'k8s', f), 'utf8');
     const field = (f: string, k: string) => new RegExp(`${k}: (\\S+)`).exec(read(f))?.[1];
-    assert.equal(field('kind-multi-east.yaml', 'podSubnet'), field('kind-multi-west-overlap.yaml', 'podSubnet'));
+    assert.equal(
+      field('kind-multi-east.yaml', 'podSubnet'),
+      field('kind-multi-west-overlap.yaml', 'podSubnet'),
+    );
     assert.notEqual(field('kind-multi-east.yaml', 'podSubnet'), field('kind-multi-west.yaml', 'podSubnet'));
-    assert.notEqual(field('kind-multi-east.yaml', 'serviceSubnet'), field('kind-multi-west.yaml', 'serviceSubnet'));
+    assert.notEqual(
+      field('kind-multi-east.yaml', 'serviceSubnet'),
+      field('kind-multi-west.yaml', 'serviceSubnet'),
+    );
     // The same node image as the quickstart's cluster (pinned there).
     const image = field('kind-config.yaml', 'image');
     assert.ok(image);

@@ -441,7 +441,7 @@ void describe('cluster labs (k8s/labs/run.sh) against recording stubs', () => {
       assert.equal(r.status, 2, `${args.join(' ')}: ${report(r)}`);
       assert.match(
         r.stderr,
-        /usage: .*run\.sh <mesh-cert-rotation\|mesh-latency\|coredns-outage\|istiod-outage\|call-graph-edge\|drain-without-pdb\|pvc-retention\|retry-storm\|canary-rollback\|mesh-fault-injection\|outlier-detection\|autoscaling\|multi-cluster>/,
+        /usage: .*run\.sh <mesh-cert-rotation\|mesh-latency\|coredns-outage\|istiod-outage\|call-graph-edge\|drain-without-pdb\|pvc-retention\|mesh-retry-storm\|mesh-canary-rollback\|mesh-fault-injection\|outlier-detection\|autoscaling\|multi-cluster>/,
       );
       assert.deepEqual(r.calls, []);
     }

@@ -17,7 +17,8 @@ interface Edge {
   to: string;
   port: string;
 }
-const graph = (parse(readFileSync(join(repoRoot, 'helm', 'values.yaml'), 'utf8')) as { callGraph: Edge[] }).callGraph;
+const graph = (parse(readFileSync(join(repoRoot, 'helm', 'values.yaml'), 'utf8')) as { callGraph: Edge[] })
+  .callGraph;
 const services = ['gateway', 'orders', 'inventory', 'payments'];
 const targets = [...new Set(graph.filter((e) => e.from !== 'helm-test').map((e) => e.to))];
 const host = (t: string) => `${t}.shop.svc.cluster.local`;
@@ -29,8 +30,14 @@ function probeOutput(source: string, flip: string[] = []): string {
       let reached = graph.some((e) => e.from === source && e.to === t) || t === source;
       if (flip.includes(t)) reached = !reached;
       const kind = graph.find((e) => e.to === t)!.port;
-      const yes = kind === 'grpc' ? 'reached http=200 grpc=0' : kind === 'http' ? 'reached http=200' : 'reached bytes=8';
-      const no = kind === 'grpc' ? 'denied http=200 grpc=7' : kind === 'http' ? 'denied http=403' : 'denied closed';
+      const yes =
+        kind === 'grpc'
+          ? 'reached http=200 grpc=0'
+          : kind === 'http'
+            ? 'reached http=200'
+            : 'reached bytes=8';
+      const no =
+        kind === 'grpc' ? 'denied http=200 grpc=7' : kind === 'http' ? 'denied http=403' : 'denied closed';
       return `${host(t)} ${reached ? yes : no}`;
     })
     .join('\n');
@@ -44,22 +51,24 @@ const targetsJson = (down = '') =>
   JSON.stringify({
     status: 'success',
     data: {
-      activeTargets: [...services, 'istiod', 'kube-state-metrics'].map((j) => target(j, j === down ? 'down' : 'up')),
+      activeTargets: [...services, 'istiod', 'kube-state-metrics'].map((j) =>
+        target(j, j === down ? 'down' : 'up'),
+      ),
     },
   });
 const traceJson = (...names: string[]) =>
-  JSON.stringify({ data: [{ processes: Object.fromEntries(names.map((n, i) => [`p${i}`, { serviceName: n }])) }] });
+  JSON.stringify({
+    data: [{ processes: Object.fromEntries(names.map((n, i) => [`p${i}`, { serviceName: n }])) }],
+  });
 
 const rules = (): Rule[] => [
   CONTEXT,
   { tool: 'helm', has: ['get values shop -n shop -a -o json'], stdout: JSON.stringify({ callGraph: graph }) },
-  ...services.map(
-    (s): Rule => ({
-      tool: 'kubectl',
-      has: [`-n shop exec deploy/${s}-stable -c ${s} -- env PROBE_TIMEOUT_MS=3000 node -e`],
-      stdout: probeOutput(s),
-    }),
-  ),
+  ...services.map((s): Rule => ({
+    tool: 'kubectl',
+    has: [`-n shop exec deploy/${s}-stable -c ${s} -- env PROBE_TIMEOUT_MS=3000 node -e`],
+    stdout: probeOutput(s),
+  })),
   { tool: 'curl', has: ['-X GET', '/v1/products'], stdout: '200 0.02' },
   {
     tool: 'curl',
@@ -67,11 +76,19 @@ const rules = (): Rule[] => [
     body: '{"id":"ord-1","status":"PENDING","traceId":"4bf92f3577b34da6a3ce929d0e0e4736"}',
     stdout: '201 0.05',
   },
-  { tool: 'kubectl', has: ['get deployment gateway-stable', 'image'], stdout: 'cloud-native-shop/gateway:0.1.0' },
+  {
+    tool: 'kubectl',
+    has: ['get deployment gateway-stable', 'image'],
+    stdout: 'cloud-native-shop/gateway:0.1.0',
+  },
   { tool: 'kubectl', has: ['get peerauthentication default'], stdout: 'STRICT' },
   {
     tool: 'kubectl',
-    has: ['run verify-plaintext --rm -i --restart=Never', '"sidecar.istio.io/inject":"false"', 'grpc:inventory'],
+    has: [
+      'run verify-plaintext --rm -i --restart=Never',
+      '"sidecar.istio.io/inject":"false"',
+      'grpc:inventory',
+    ],
     stdout: 'inventory.shop.svc.cluster.local refused ECONNRESET\n',
   },
   { tool: 'kubectl', has: ['get --raw', '/api/v1/targets?state=active'], stdout: targetsJson() },
@@ -97,7 +114,10 @@ void describe('k8s/verify.sh against recording stubs', () => {
     for (const s of services) {
       const call = r.calls.find((c) => c.args.includes(`deploy/${s}-stable`));
       assert.ok(call, s);
-      for (const a of ['grpc:orders.shop.svc.cluster.local:50051', 'postgres:postgresql.shop.svc.cluster.local:5432'])
+      for (const a of [
+        'grpc:orders.shop.svc.cluster.local:50051',
+        'postgres:postgresql.shop.svc.cluster.local:5432',
+      ])
         assert.ok(call.args.includes(a), `${s}: ${a}`);
     }
   });
@@ -109,7 +129,11 @@ void describe('k8s/verify.sh against recording stubs', () => {
         has: ['exec deploy/orders-stable -c orders'],
         stdout: probeOutput('orders', ['payments', 'postgresql']),
       },
-      { tool: 'kubectl', has: ['run verify-plaintext'], stdout: 'inventory.shop.svc.cluster.local reached http=200 grpc=0\n' },
+      {
+        tool: 'kubectl',
+        has: ['run verify-plaintext'],
+        stdout: 'inventory.shop.svc.cluster.local reached http=200 grpc=0\n',
+      },
       { tool: 'kubectl', has: ['get --raw', '/api/v1/targets'], stdout: targetsJson('payments') },
       { tool: 'kubectl', has: ['get --raw', '/api/traces/'], stdout: traceJson('gateway') },
     ];
@@ -122,7 +146,10 @@ void describe('k8s/verify.sh against recording stubs', () => {
     assert.match(r.stdout, /^MISS +plaintext to inventory from a pod without a sidecar +refused +reached/m);
     assert.match(r.stdout, /^MISS +Prometheus targets up .*down: http:\/\/10\.0\.0\.1:15020\/payments/m);
     assert.match(r.stdout, /^MISS +scraped: payments +>= 1 target up +0/m);
-    assert.match(r.stdout, /^MISS +trace 4bf92f3577b34da6a3ce929d0e0e4736 in Jaeger +spans of gateway and orders +gateway/m);
+    assert.match(
+      r.stdout,
+      /^MISS +trace 4bf92f3577b34da6a3ce929d0e0e4736 in Jaeger +spans of gateway and orders +gateway/m,
+    );
     assert.match(r.stdout, /verify: 7 check\(s\) MISSED/);
   });
 
@@ -133,7 +160,11 @@ void describe('k8s/verify.sh against recording stubs', () => {
       assert.match(r.stderr, /usage: .*verify\.sh \[--help\]/);
       assert.deepEqual(r.calls, []);
     }
-    const prod = runWithStubs(VERIFY, [], [{ tool: 'kubectl', has: ['config current-context'], stdout: 'prod\n' }]);
+    const prod = runWithStubs(
+      VERIFY,
+      [],
+      [{ tool: 'kubectl', has: ['config current-context'], stdout: 'prod\n' }],
+    );
     assert.equal(prod.status, 2, report(prod));
     assert.match(prod.stderr, /not kind-cloud-native-shop/);
     assert.equal(prod.calls.length, 1);

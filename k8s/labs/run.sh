@@ -11,7 +11,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LAB_IDS=(mesh-cert-rotation mesh-latency coredns-outage istiod-outage call-graph-edge drain-without-pdb pvc-retention
-  retry-storm canary-rollback mesh-fault-injection outlier-detection autoscaling multi-cluster)
+  mesh-retry-storm mesh-canary-rollback mesh-fault-injection outlier-detection autoscaling multi-cluster)
 PHASES=(break observe fix verify reset)
 
 usage() {

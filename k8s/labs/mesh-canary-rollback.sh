@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lab canary-rollback (book 9.4): an inventory canary that fails every catalogue read (services.inventory.canary.faults)
+# Lab mesh-canary-rollback (book 9.4): an inventory canary that fails every catalogue read (services.inventory.canary.faults)
 # takes a quarter of the traffic; its gRPC error ratio in istio_requests_total is the signal, k8s/canary.sh
 # rollback the remedy. Sourced by run.sh.
 # shellcheck disable=SC2034 # LAB_TITLE and LAB_TOOLS are read by run.sh

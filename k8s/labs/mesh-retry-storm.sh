@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lab retry-storm (incident scenario 7, the mesh half): inventory fails a share of its calls; under the storm
+# Lab mesh-retry-storm (incident scenario 7, the mesh half): inventory fails a share of its calls; under the storm
 # overlay (the old retry defaults, STORM_OVERLAY) every layer retries and one edge read becomes several inventory
 # calls. The fix is the chart's defaults (no amplification) and the retry budget. Sourced by run.sh.
 # shellcheck disable=SC2034 # LAB_TITLE and LAB_TOOLS are read by run.sh
