@@ -65,10 +65,11 @@ helm_set() {
 }
 
 # edge <n> <method> <path> [json body]: n sequential requests at the REST edge. Sets EDGE_N, EDGE_2XX, EDGE_SHARE
-# (2xx share), EDGE_P50 (seconds), EDGE_CODES ("201:3 503:2") and EDGE_BODIES (one body per line, 2xx only).
+# (2xx share), EDGE_P50 (seconds), EDGE_P50_2XX (of the 2xx answers only: a breaker's fast failures do not hide a
+# delay), EDGE_CODES ("201:3 503:2") and EDGE_BODIES (one body per line, 2xx only).
 edge() {
   local n=$1 method=$2 path=$3 body=${4:-} i out code t tmp
-  local -a codes=() times=() args=()
+  local -a codes=() times=() times2xx=() args=()
   tmp=$(mktemp)
   EDGE_BODIES=''
   args=(-sS -o "$tmp" -w '%{http_code} %{time_total}' --max-time "$EDGE_TIMEOUT_S" -H "Host: ${EDGE_HOST}" -X "$method")
@@ -80,13 +81,17 @@ edge() {
     read -r code t <<<"${out:-000 0}"
     codes+=("${code:-000}")
     times+=("${t:-0}")
-    if [[ "$code" == 2* ]]; then EDGE_BODIES+="$(tr -d '\n' <"$tmp")"$'\n'; fi
+    if [[ "$code" == 2* ]]; then
+      EDGE_BODIES+="$(tr -d '\n' <"$tmp")"$'\n'
+      times2xx+=("${t:-0}")
+    fi
   done
   rm -f "$tmp"
   EDGE_N=$n
   EDGE_2XX=$(printf '%s\n' "${codes[@]}" | grep -c '^2' || true)
   EDGE_SHARE=$(awk -v a="$EDGE_2XX" -v n="$n" 'BEGIN { printf "%.2f", (n > 0) ? a / n : 0 }')
   EDGE_P50=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }')
+  EDGE_P50_2XX=$(printf '%s\n' "${times2xx[@]}" | sort -g | awk 'NF { v[++n] = $1 } END { printf "%.2f", (n > 0) ? v[int((n + 1) / 2)] : 0 }')
   EDGE_CODES=$(printf '%s\n' "${codes[@]}" | sort | uniq -c | awk '{ printf "%s%s:%s", sep, $2, $1; sep = " " }')
 }
 
