@@ -5,6 +5,7 @@
 #    edge of the release's call graph (helm get values: callGraph) is reached, every other pair is denied by the
 #    mesh (HTTP 403 / gRPC PERMISSION_DENIED "RBAC: access denied", or a TCP connection closed at once); the edge
 #    ingress -> gateway is tried at the REST edge.
+#    It assumes the mesh (mesh.enabled=true, as kind-up.sh installs it): without it a forbidden call times out.
 # 2. Plaintext is refused under STRICT mTLS: a pod without a sidecar (labels that pass the NetworkPolicies, so that
 #    only mTLS can refuse it) calls inventory's gRPC port.
 # 3. Every Prometheus target is up, and each service and istiod has one (Prometheus through the API server proxy).
@@ -13,8 +14,11 @@
 # a kubectl context other than kind-${CLUSTER_NAME} (VERIFY_ANY_CONTEXT=1 to run against another one).
 # Environment: CLUSTER_NAME, NAMESPACE, RELEASE (k8s/lib.sh), EDGE_URL, EDGE_HOST, PROM_PROXY, WAIT_TIMEOUT_S,
 # SHOP_OIDC_ISSUER (k8s/labs/lib.sh), JAEGER_PROXY (Jaeger's query API through the API server), PROBE_TIMEOUT_MS.
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# The labs' measurements (edge, prom, check, wait_until): the same readings as the cluster labs.
 # shellcheck source=SCRIPTDIR/labs/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/labs/lib.sh"
+source "${K8S_DIR}/labs/lib.sh"
 
 usage() {
   [[ -n "${1:-}" ]] && echo "$1" >&2
@@ -148,8 +152,10 @@ overrides=$(jq -cn --arg image "$image" '{apiVersion: "v1", metadata: {labels: {
   annotations: {"sidecar.istio.io/inject": "false"}}, spec: {automountServiceAccountToken: false,
   securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: "RuntimeDefault"}},
   containers: [{name: "probe", image: $image, securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ["ALL"]}}}]}}')
+kns delete pod verify-plaintext --ignore-not-found --wait=true >/dev/null
 plain=$(kns run verify-plaintext --rm -i --restart=Never --quiet --image "$image" --overrides "$overrides" \
-  --pod-running-timeout "${WAIT_TIMEOUT_S}s" --command -- node -e "$PROBE" "grpc:inventory.${NAMESPACE}.svc.cluster.local:50051" 2>&1) || true
+  --pod-running-timeout "${WAIT_TIMEOUT_S}s" --command -- node -e "$PROBE" "grpc:inventory.${NAMESPACE}.svc.cluster.local:50051" \
+  </dev/null 2>&1) || true
 plain=$(awk -v h="inventory.${NAMESPACE}.svc.cluster.local" '$1 == h { print $2; exit }' <<<"$plain")
 check "PeerAuthentication default" 'STRICT' "${mode:-none}" "$(is "$mode" STRICT)"
 check 'plaintext to inventory from a pod without a sidecar' 'refused' "${plain:-no answer}" "$(is "$plain" refused)"

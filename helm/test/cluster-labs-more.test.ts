@@ -83,14 +83,14 @@ const cases = (): LabCase[] => {
         },
         {
           tool: 'kubectl',
-          has: ['get pods -l app=inventory,track=stable', '{range .items[*]}{.status.conditions'],
+          has: ['get deployment inventory-stable', '{.status.readyReplicas}/{.spec.replicas}'],
           when: { istiod: 'down' },
-          stdout: 'True\nFalse\n',
+          stdout: '1/2',
         },
         {
           tool: 'kubectl',
-          has: ['get pods -l app=inventory,track=stable', '{range .items[*]}{.status.conditions'],
-          stdout: 'True\nTrue\n',
+          has: ['get deployment inventory-stable', '{.status.readyReplicas}/{.spec.replicas}'],
+          stdout: '2/2',
         },
         {
           tool: 'istioctl',
@@ -279,6 +279,12 @@ const cases = (): LabCase[] => {
         },
       ],
       state: { data: 'intact', pvc: 'old', sts: 'Retain' },
+      // Every order placed is looked up in observe and twice in verify (a stub that read the loop's stdin would not).
+      extra: (r) =>
+        assert.equal(
+          r.calls.filter((c) => c.tool === 'curl' && c.args.join(' ').includes('/v1/orders/ord-')).length,
+          18,
+        ),
       order: [
         ['curl', ['-X POST', '/v1/orders']],
         ['kubectl', ['pg_dump -U postgres -Fc payments']],

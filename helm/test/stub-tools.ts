@@ -97,7 +97,11 @@ http.createServer((req, res) => {
 const toolScript = (tool: string, curl: string) => `#!/bin/bash
 d=$(mktemp -d "$STUB_DIR/calls/call-${tool}-XXXXXX")
 printf '%s\\0' "$@" >"$d/args"
-cat >"$d/stdin" 2>/dev/null || :
+# Like the real tools, read stdin only when told to (-f -, exec -i): a call inside a \`while read\` loop must not
+# swallow the loop's input.
+read_in=false
+for a in "$@"; do case "$a" in - | -i | --stdin | -f- | --filename=-) read_in=true ;; esac; done
+if [ "$read_in" = true ]; then cat >"$d/stdin" 2>/dev/null || :; else : >"$d/stdin"; fi
 "${curl}" -sf --unix-socket "$STUB_DIR/stub.sock" "http://stub/?d=$d" -o /dev/null || { echo "stub ${tool}: the stub server did not answer" >&2; exit 98; }
 cat "$d/stdout"
 cat "$d/stderr" >&2

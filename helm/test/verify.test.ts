@@ -82,6 +82,7 @@ const rules = (): Rule[] => [
     stdout: 'cloud-native-shop/gateway:0.1.0',
   },
   { tool: 'kubectl', has: ['get peerauthentication default'], stdout: 'STRICT' },
+  { tool: 'kubectl', has: ['delete pod verify-plaintext --ignore-not-found'] },
   {
     tool: 'kubectl',
     has: [
