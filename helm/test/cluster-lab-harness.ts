@@ -30,6 +30,8 @@ export interface LabCase {
   order: [string, string[]][];
   /** Rules put first: the cluster still measures broken after the fix. */
   brokenAfterFix: Rule[];
+  /** State keys the stubs must hold after reset (the cluster as before break), with or without the fix. */
+  restored?: Record<string, string>;
   /** More assertions on the full run. */
   extra?: (r: StubRun) => void;
 }
@@ -48,6 +50,8 @@ export function describeLab(lab: LabCase): void {
       for (const p of ['break', 'observe', 'fix', 'verify', 'reset'])
         assert.match(r.stdout, new RegExp(`^${p} +ok`, 'm'));
       assert.equal(missingInOrder(r.calls, lab.order), undefined, report(r));
+      for (const [k, v] of Object.entries(lab.restored ?? {}))
+        assert.equal(r.state[k], v, `after reset: ${k}`);
       lab.extra?.(r);
     });
     void it('without the fix verify fails (exit 1) and reset still runs', () => {
@@ -57,6 +61,8 @@ export function describeLab(lab: LabCase): void {
       assert.match(r.stdout, /^verify +MISS/m);
       assert.match(r.stdout, /^reset +ok/m);
       assert.match(r.stdout, /verify failed without the fix, as expected/);
+      for (const [k, v] of Object.entries(lab.restored ?? {}))
+        assert.equal(r.state[k], v, `after reset: ${k}`);
     });
     void it('a broken measurement after the fix fails verify (exit 1)', () => {
       const r = runWithStubs(

@@ -108,6 +108,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.02' },
       ],
       state: { istiod: 'up' },
+      restored: { istiod: 'up' },
       order: [
         ['kubectl', ['-n istio-system scale deployment istiod --replicas=0']],
         ['kubectl', ['delete pod inventory-stable-5f-a']],
@@ -171,6 +172,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.02' },
       ],
       state: { edge: 'on', denied: '0' },
+      restored: { edge: 'on' },
       order: [
         ['helm', ['get values shop']],
         [
@@ -285,6 +287,7 @@ const cases = (): LabCase[] => {
           r.calls.filter((c) => c.tool === 'curl' && c.args.join(' ').includes('/v1/orders/ord-')).length,
           18,
         ),
+      restored: { sts: 'Retain', data: 'restored' },
       order: [
         ['curl', ['-X POST', '/v1/orders']],
         ['kubectl', ['pg_dump -U postgres -Fc payments']],
@@ -358,6 +361,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdoutSeq: ['200 0.02', '503 0.01'] },
       ],
       state: { storm: 'off', calls: '1000', budget: '' },
+      restored: { storm: 'off', budget: '' },
       order: [
         ['helm', ['get values shop']],
         ['helm', ['upgrade shop', '-f', 'retry-storm.yaml', '--wait']],
@@ -443,6 +447,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.02' },
       ],
       state: { canary: 'off', err: '5', all: '100' },
+      restored: { canary: 'off' },
       order: [
         ['helm', ['upgrade shop', 'canary.enabled=true', 'canary.weight=25', '--wait']],
         ['kubectl', ['rollout status deployment/inventory-canary']],
@@ -511,6 +516,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.021' },
       ],
       state: { lat: 'reset' },
+      restored: { lat: 'reset' },
       order: [
         ['helm', ['upgrade shop', 'proxyCPULimit":"20m"', 'sidecarScope.enabled=false']],
         ['istioctl', ['proxy-config cluster']],
@@ -591,6 +597,7 @@ const cases = (): LabCase[] => {
         { tool: 'kubectl', has: ['delete namespace shop-load --ignore-not-found'] },
       ],
       state: { hpa: 'default' },
+      restored: { hpa: 'default' },
       order: [
         ['kubectl', ['get apiservice v1beta1.metrics.k8s.io']],
         ['helm', ['upgrade shop', 'autoscaling.enabled=false']],
@@ -700,6 +707,7 @@ const cases = (): LabCase[] => {
         },
       ],
       state: { west: 'none' },
+      restored: { west: 'none' },
       order: [
         ['kind', ['create cluster --name shop-east']],
         ['kind', ['create cluster --name shop-west', 'kind-multi-west-overlap.yaml']],

@@ -66,6 +66,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.021' },
       ],
       state: { dns: 'up' },
+      restored: { dns: 'up' },
       order: [
         ['kubectl', ['scale deployment coredns --replicas=0']],
         ['kubectl', ['exec deploy/orders-stable', 'inventory.shop.svc.cluster.local.']],
@@ -111,6 +112,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.031' },
       ],
       state: { fault: 'off', injected: '40' },
+      restored: { fault: 'off' },
       order: [
         ['helm', ['upgrade shop', 'route.fault={"delay":{"fixedDelay":"1s"', '--wait']],
         ['kubectl', ['get --raw', 'FI%7CDI']],
@@ -181,6 +183,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.015' },
       ],
       state: { od: 'on', calls: '100' },
+      restored: { od: 'on' },
       order: [
         ['helm', ['faults.adminApi=true', 'mesh.outlierDetection.enabled=false', '--wait']],
         ['kubectl', ['exec inventory-stable-7d9c-x1', "method: 'PUT'"]],
@@ -293,6 +296,7 @@ const cases = (): LabCase[] => {
         { tool: 'kubectl', has: ['patch pv pvc-new', '"Delete"'], set: { policy: 'Delete' } },
       ],
       state: { data: 'intact', pdb: 'off', policy: 'Delete' },
+      restored: { pdb: 'off', policy: 'Delete' },
       order: [
         ['curl', ['-X POST', '/v1/orders']],
         ['kubectl', ['pg_dump -U postgres -Fc orders']],
@@ -375,6 +379,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.02' },
       ],
       state: { root: oldPem, mtls: 'ok', uf: '3', pa: 'STRICT' },
+      restored: { pa: 'STRICT', root: oldPem },
       order: [
         ['kubectl', ['get secret istio-ca-secret']],
         ['kubectl', ['create secret generic cacerts']],
