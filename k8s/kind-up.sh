@@ -3,6 +3,9 @@
 # and runs `helm test`. Stops at the first failed step and prints the command that failed.
 # Environment: CLUSTER_NAME, NAMESPACE, RELEASE, IMAGE_TAG, SKIP_OBSERVABILITY=1, HELM_TIMEOUT (default 10m),
 # KPS_CHART_VERSION, JAEGER_CHART_VERSION, OTEL_CHART_VERSION (pinned chart versions of the observability stack),
+# METRICS_SERVER_CHART_VERSION (pinned metrics-server chart: the autoscalers' CPU metrics),
+# MESH=false: no Istio at all (namespace labelled istio-injection=disabled, chart with mesh.enabled=false),
+# ISTIOCTL: the istioctl to use; its client version must equal the tag pinned in k8s/istio/istio-operator.yaml.
 # SHOP_OIDC_ISSUER: the OpenID Connect issuer whose tokens the release accepts (auth.oidc.issuer), reachable under
 # that same URL from this machine and from the pods, e.g. tools/issuer on the docker bridge:
 #   ISSUER_HOST=0.0.0.0 ISSUER_URL=http://172.18.0.1:8090 ISSUER_STATE_DIR=.local/kind-issuer \
@@ -11,13 +14,41 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-require_tools docker kind kubectl helm istioctl
+MESH="${MESH:-true}"
+if [[ "$MESH" != true && "$MESH" != false ]]; then
+  echo "MESH must be true or false, not '${MESH}'" >&2
+  echo 'usage: [MESH=true|false] [SKIP_OBSERVABILITY=1] [SHOP_OIDC_ISSUER=<url>] k8s/kind-up.sh' >&2
+  exit 2
+fi
+ISTIOCTL="${ISTIOCTL:-istioctl}"
+if [[ "$MESH" == true ]]; then
+  require_tools docker kind kubectl helm "$ISTIOCTL"
+else
+  require_tools docker kind kubectl helm
+fi
 if ! docker info >/dev/null 2>&1; then
   echo 'docker is installed but its daemon does not answer (docker info failed): start Docker first.' >&2
   exit 2
 fi
 HELM_TIMEOUT="${HELM_TIMEOUT:-10m}"
+METRICS_SERVER_CHART_VERSION="${METRICS_SERVER_CHART_VERSION:-3.13.0}"
 cd "$REPO_ROOT" || exit
+
+if [[ "$MESH" == true ]]; then
+  # The IstioOperator pins the control plane's tag; an istioctl of another version would install its own defaults
+  # and proxies that the pinned control plane does not match. Checked before anything is created.
+  ISTIO_PINNED="$(sed -n 's/^  tag: *//p' "${K8S_DIR}/istio/istio-operator.yaml" | head -n1)"
+  ISTIO_CLIENT="$("$ISTIOCTL" version --remote=false 2>/dev/null | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true)"
+  if [[ -z "$ISTIO_PINNED" ]]; then
+    echo "k8s/istio/istio-operator.yaml pins no 'tag:': cannot check istioctl" >&2
+    exit 2
+  fi
+  if [[ "$ISTIO_CLIENT" != "$ISTIO_PINNED" ]]; then
+    echo "istioctl is version '${ISTIO_CLIENT:-unknown}' but k8s/istio/istio-operator.yaml pins Istio ${ISTIO_PINNED}:" >&2
+    echo "  install istioctl ${ISTIO_PINNED} (https://github.com/istio/istio/releases/tag/${ISTIO_PINNED}) and set ISTIOCTL=<path> if it is not first on PATH" >&2
+    exit 2
+  fi
+fi
 
 log "kind cluster ${CLUSTER_NAME}"
 if kind get clusters | grep -qx "$CLUSTER_NAME"; then
@@ -28,14 +59,28 @@ fi
 CREATED+=("kind cluster ${CLUSTER_NAME}")
 kubectl config use-context "kind-${CLUSTER_NAME}"
 
-log 'Istio (istioctl, k8s/istio/istio-operator.yaml)'
-istioctl install -y -f "${K8S_DIR}/istio/istio-operator.yaml"
-kubectl apply -f "${K8S_DIR}/istio/telemetry.yaml"
-CREATED+=("Istio in istio-system")
+log "metrics-server ${METRICS_SERVER_CHART_VERSION} (the HorizontalPodAutoscalers' CPU metrics; kind's kubelets serve self-signed certificates)"
+helm repo add metrics-server https://kubernetes-sigs.github.io/metrics-server/ --force-update
+helm upgrade --install metrics-server metrics-server/metrics-server --version "$METRICS_SERVER_CHART_VERSION" \
+  -n kube-system --set 'args[0]=--kubelet-insecure-tls' --wait --timeout "$HELM_TIMEOUT"
+CREATED+=("metrics-server in kube-system")
 
-log "namespace ${NAMESPACE} with sidecar injection"
+if [[ "$MESH" == true ]]; then
+  log "Istio ${ISTIO_PINNED} with the Istio CNI node agent (istioctl, k8s/istio/istio-operator.yaml)"
+  "$ISTIOCTL" install -y -f "${K8S_DIR}/istio/istio-operator.yaml"
+  kubectl apply -f "${K8S_DIR}/istio/telemetry.yaml"
+  CREATED+=("Istio in istio-system")
+fi
+
+# Pod Security Standard "restricted" is enforced on the namespace: it holds because every pod of the chart runs
+# non-root, without privilege escalation, with all capabilities dropped and the RuntimeDefault seccomp profile,
+# and with the mesh the Istio CNI agent sets up the traffic redirection, so the injected pods carry no istio-init
+# container with NET_ADMIN/NET_RAW (only the unprivileged istio-validation one).
+log "namespace ${NAMESPACE}: Pod Security restricted, sidecar injection $([[ "$MESH" == true ]] && echo enabled || echo disabled)"
 kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
-kubectl label namespace "$NAMESPACE" istio-injection=enabled --overwrite
+kubectl label namespace "$NAMESPACE" "istio-injection=$([[ "$MESH" == true ]] && echo enabled || echo disabled)" \
+  pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest \
+  pod-security.kubernetes.io/warn=restricted --overwrite
 CREATED+=("namespace ${NAMESPACE}")
 
 if [[ "${SKIP_OBSERVABILITY:-0}" != 1 ]]; then
@@ -65,11 +110,8 @@ done
 
 AUTH_ARGS=()
 if [[ -n "${SHOP_OIDC_ISSUER:-}" ]]; then
-  log "identity: tokens of ${SHOP_OIDC_ISSUER}; helm test signs in as bob (Secret ${RELEASE}-helm-test-login)"
-  kubectl -n "$NAMESPACE" create secret generic "${RELEASE}-helm-test-login" \
-    --from-literal=username=bob --from-literal=password=bob-demo --dry-run=client -o yaml | kubectl apply -f -
-  AUTH_ARGS=(--set auth.mode=oidc --set "auth.oidc.issuer=${SHOP_OIDC_ISSUER}"
-    --set "helmTest.auth.existingSecret=${RELEASE}-helm-test-login")
+  log "identity: tokens of ${SHOP_OIDC_ISSUER}; every helm test registers a fresh customer there (POST /accounts)"
+  AUTH_ARGS=(--set auth.mode=oidc --set "auth.oidc.issuer=${SHOP_OIDC_ISSUER}" --set helmTest.auth.register=true)
 else
   log '!!! SHOP_OIDC_ISSUER is not set: auth.mode=open, NO AUTHENTICATION at the edge (any caller acts as any customer) !!!'
   AUTH_ARGS=(--set auth.mode=open)
@@ -78,7 +120,7 @@ fi
 log "chart helm/ as release ${RELEASE}"
 helm upgrade --install "$RELEASE" "${REPO_ROOT}/helm" -n "$NAMESPACE" \
   --set "image.registry=${IMAGE_REGISTRY}" --set "image.tag=${IMAGE_TAG}" --set image.pullPolicy=Never \
-  "${AUTH_ARGS[@]}" --wait --timeout "$HELM_TIMEOUT"
+  --set "mesh.enabled=${MESH}" "${AUTH_ARGS[@]}" --wait --timeout "$HELM_TIMEOUT"
 CREATED+=("release ${RELEASE} in ${NAMESPACE}")
 
 log 'helm test: place an order through the gateway and wait for APPROVED'

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { repoRoot } from './support';
-import type { Rule, StubRun } from './stub-tools';
+import type { ExtraTool, Rule, StubRun } from './stub-tools';
 import { missingInOrder, runWithStubs } from './stub-tools';
 
 export const RUN = join(repoRoot, 'k8s', 'labs', 'run.sh');
@@ -26,6 +26,8 @@ export interface LabCase {
   rules: Rule[];
   state?: Record<string, string>;
   env?: Record<string, string>;
+  /** Tools stubbed besides kubectl, helm, istioctl, kind and curl (multi-cluster: docker). */
+  extraTools?: ExtraTool[];
   /** Calls a full run makes, in this order (among others). */
   order: [string, string[]][];
   /** Rules put first: the cluster still measures broken after the fix. */
@@ -43,7 +45,7 @@ export function report(r: StubRun): string {
 export function describeLab(lab: LabCase): void {
   void describe(lab.id, () => {
     void it('the full run makes the expected calls in order and every check holds', () => {
-      const r = runWithStubs(RUN, [lab.id], lab.rules, lab.state, lab.env);
+      const r = runWithStubs(RUN, [lab.id], lab.rules, lab.state, lab.env, lab.extraTools);
       assert.equal(r.status, 0, report(r));
       assert.equal(r.unmatched, '');
       assert.match(r.stdout, new RegExp(`${lab.id}: every check held`));
@@ -55,7 +57,7 @@ export function describeLab(lab: LabCase): void {
       lab.extra?.(r);
     });
     void it('without the fix verify fails (exit 1) and reset still runs', () => {
-      const r = runWithStubs(RUN, [lab.id, '--no-fix'], lab.rules, lab.state, lab.env);
+      const r = runWithStubs(RUN, [lab.id, '--no-fix'], lab.rules, lab.state, lab.env, lab.extraTools);
       assert.equal(r.status, 1, report(r));
       assert.match(r.stdout, /^observe +ok/m);
       assert.match(r.stdout, /^verify +MISS/m);
@@ -71,6 +73,7 @@ export function describeLab(lab: LabCase): void {
         [CONTEXT, ...lab.brokenAfterFix, ...lab.rules],
         lab.state,
         lab.env,
+        lab.extraTools,
       );
       assert.equal(r.status, 1, report(r));
       assert.match(r.stdout, /^fix +ok/m);

@@ -333,10 +333,10 @@ const cases = (): LabCase[] => {
           has: [
             'upgrade shop',
             'values-before.yaml',
-            'mesh.retryBudget.maxRetries=3',
+            'mesh.retryBudget.enabled=true',
             'services.inventory.faults=',
           ],
-          set: { storm: 'off', budget: '3' },
+          set: { storm: 'off', budget: '20' },
         },
         { tool: 'helm', has: ['upgrade shop', 'values-before.yaml'], set: { storm: 'off', budget: '' } },
         {
@@ -354,7 +354,7 @@ const cases = (): LabCase[] => {
         },
         {
           tool: 'kubectl',
-          has: ['get destinationrule inventory', 'maxRetries'],
+          has: ['get destinationrule inventory', 'retryBudget.percent'],
           stdout: '{{budget}}',
         },
         { tool: 'curl', has: ['/v1/products'], when: { storm: 'on' }, stdoutSeq: ['200 0.31', '503 0.42'] },
@@ -367,7 +367,7 @@ const cases = (): LabCase[] => {
         ['helm', ['upgrade shop', '-f', 'retry-storm.yaml', '--wait']],
         ['kubectl', ['get --raw']],
         ['curl', ['/v1/products']],
-        ['helm', ['upgrade shop', 'mesh.retryBudget.maxRetries=3']],
+        ['helm', ['upgrade shop', 'mesh.retryBudget.enabled=true']],
         ['kubectl', ['get destinationrule inventory']],
         ['helm', ['upgrade shop', 'values-before.yaml']],
       ],
@@ -491,7 +491,7 @@ const cases = (): LabCase[] => {
         },
         {
           tool: 'helm',
-          has: ['upgrade shop', 'podAnnotations={}', 'mesh.sidecarScope.enabled=true'],
+          has: ['upgrade shop', 'podAnnotations={}', 'mesh.sidecarScope.enabled=false'],
           set: { lat: 'reset' },
         },
         {
@@ -632,6 +632,7 @@ const cases = (): LabCase[] => {
     },
     {
       id: 'multi-cluster',
+      extraTools: ['docker'],
       rules: [
         CONTEXT,
         { tool: 'kind', has: ['get clusters'], stdout: 'cloud-native-shop\n' },

@@ -316,8 +316,9 @@ for (const { name, values, objects } of rendered) {
           istio.map((o) => `${o.kind}/${o.metadata.name}`),
           [],
         );
+        // Explicitly "false": a namespace labelled istio-injection=enabled must not inject half a mesh.
         for (const { pod } of workloads(objects)) {
-          assert.equal(pod.metadata.labels?.['sidecar.istio.io/inject'], undefined);
+          assert.equal(pod.metadata.labels?.['sidecar.istio.io/inject'], 'false');
         }
       });
     } else {
@@ -384,7 +385,8 @@ for (const { name, values, objects } of rendered) {
           for (const r of vs.spec.http ?? []) {
             assert.ok(r.timeout, `${vs.metadata.name}: timeout`);
             assert.ok(
-              r.retries.attempts >= 0 && r.retries.perTryTimeout && r.retries.retryOn,
+              r.retries.attempts === 0 ||
+                (r.retries.attempts > 0 && r.retries.perTryTimeout && r.retries.retryOn),
               `${vs.metadata.name}: retries`,
             );
           }

@@ -1,4 +1,4 @@
-// Recording stubs of kubectl, helm, istioctl, kind, curl and docker for the cluster lab scripts (k8s/labs): each call is
+// Recording stubs of kubectl, helm, istioctl, kind and curl (docker, podman, npm on request) for the cluster lab scripts (k8s/labs): each call is
 // logged (tool, argv, stdin) and answered by the first matching rule, like the real tool would (output, exit code),
 // from a small state the rules change (a scaled Deployment stays scaled). A call no rule expects fails (exit 97),
 // so a script cannot do anything its test did not foresee.
@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface Rule {
-  tool: 'kubectl' | 'helm' | 'istioctl' | 'kind' | 'curl' | 'docker';
+  /** docker, podman and npm are stubbed only when runWithStubs is given them in `extraTools`. */
+  tool: 'kubectl' | 'helm' | 'istioctl' | 'kind' | 'curl' | ExtraTool;
   /** Every string must occur in the space-joined argv. */
   has: string[];
   /** State values the rule applies in. */
@@ -28,6 +29,9 @@ export interface Rule {
   /** curl: written to the file of `-o` ({{key}} replaced). */
   body?: string;
 }
+
+/** Tools stubbed on request only (a script that builds images); the others are always stubbed. */
+export type ExtraTool = 'docker' | 'podman' | 'npm';
 
 export interface Call {
   tool: string;
@@ -117,13 +121,17 @@ export interface StubRun {
   state: Record<string, string>;
 }
 
-/** Runs a script with the stubs first on PATH; env adds to (or, for PATH, replaces) the environment. */
+/**
+ * Runs a script with the stubs first on PATH; env adds to (or, for PATH, replaces) the environment. extraTools are
+ * stubbed too (recorded, answered by the rules, refused without one).
+ */
 export function runWithStubs(
   script: string,
   args: string[],
   rules: Rule[],
   state: Record<string, string> = {},
   env: Record<string, string> = {},
+  extraTools: ExtraTool[] = [],
 ): StubRun {
   const dir = mkdtempSync(join(tmpdir(), 'shop-stubs-'));
   writeFileSync(join(dir, 'server.js'), SERVER);
@@ -136,7 +144,7 @@ export function runWithStubs(
   mkdirSync(join(dir, 'calls'));
   const curl = spawnSync('bash', ['-c', 'command -v curl'], { encoding: 'utf8' }).stdout.trim();
   assert.ok(curl, 'the stubs need the real curl (Debian package curl)');
-  for (const tool of ['kubectl', 'helm', 'istioctl', 'kind', 'curl', 'docker']) {
+  for (const tool of ['kubectl', 'helm', 'istioctl', 'kind', 'curl', ...extraTools]) {
     const file = join(bin, tool);
     writeFileSync(file, toolScript(tool, curl));
     chmodSync(file, 0o755);

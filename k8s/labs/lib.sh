@@ -142,18 +142,15 @@ state_put() { printf '%s' "$2" >"${STATE_DIR}/$1"; }
 state_get() { cat "${STATE_DIR}/$1" 2>/dev/null || true; }
 
 # ---- The chart values the labs switch, in one place (rename here when the chart's names change) ----------------
-# mTLS mode of the namespace's PeerAuthentication (STRICT | PERMISSIVE) and what the callers' DestinationRules
-# originate under the mitigation (ISTIO_MUTUAL | DISABLE).
-V_MTLS_MODE="${V_MTLS_MODE:-mesh.mtls.mode}"
-V_MTLS_CLIENT="${V_MTLS_CLIENT:-mesh.mtls.clientTls}"
+# mTLS mode of the namespace's PeerAuthentication (STRICT | PERMISSIVE).
+V_MTLS_MODE="${V_MTLS_MODE:-mtls.mode}"
 # A `Sidecar` per workload whose egress lists only its call-graph targets (true) or none: every sidecar holds the
-# whole mesh (false).
+# whole mesh (false, the chart's default).
 V_SIDECAR_SCOPE="${V_SIDECAR_SCOPE:-mesh.sidecarScope.enabled}"
 # Pod annotations of one service's pods (sidecar resources: sidecar.istio.io/proxyCPU, proxyCPULimit, ...).
 v_pod_annotations() { echo "services.$1.podAnnotations"; }
-# Istio's retry budget: the most retries in flight to one destination (DestinationRule
-# connectionPool.http.maxRetries), and the retry backoff of the routes.
-V_RETRY_BUDGET="${V_RETRY_BUDGET:-mesh.retryBudget.maxRetries}"
+# Envoy's retry budget in every DestinationRule (trafficPolicy.retryBudget: percent, minRetryConcurrency).
+V_RETRY_BUDGET="${V_RETRY_BUDGET:-mesh.retryBudget.enabled}"
 # The named overlay that brings back the old retry defaults (the storm).
 STORM_OVERLAY="${STORM_OVERLAY:-${CHART}/overlays/retry-storm.yaml}"
 # StatefulSet PVC retention of PostgreSQL (whenDeleted / whenScaled: Retain | Delete).

@@ -60,5 +60,5 @@ lab_verify() {
 }
 
 lab_reset() {
-  helm_set --set-json "$(v_pod_annotations "$LATENCY_SERVICE")={}" --set "${V_SIDECAR_SCOPE}=true"
+  helm_set --set-json "$(v_pod_annotations "$LATENCY_SERVICE")={}" --set "${V_SIDECAR_SCOPE}=false"
 }

@@ -7,7 +7,6 @@ LAB_TITLE='Retry storm: the storm overlay multiplies inventory calls; the defaul
 LAB_TOOLS=()
 DEFAULT_STORM_FAULT='{"grpc-server-error":{"method":"ListProducts","code":"UNAVAILABLE","percent":50}}'
 STORM_FAULT="${STORM_FAULT:-$DEFAULT_STORM_FAULT}"
-BUDGET_MAX_RETRIES="${BUDGET_MAX_RETRIES:-3}"
 PROBES="${PROBES:-40}"
 # Calls inventory's sidecars received (every attempt of every layer counts once).
 CALLS_Q="sum(istio_requests_total{reporter=\"destination\",destination_service_name=\"inventory\"}) or vector(0)"
@@ -35,16 +34,16 @@ lab_observe() {
 }
 
 lab_fix() {
-  say "chart defaults, retry budget ${V_RETRY_BUDGET}=${BUDGET_MAX_RETRIES}; the fault stays (the dependency is still sick)"
-  helm_values --set "${V_RETRY_BUDGET}=${BUDGET_MAX_RETRIES}" --set-json "services.inventory.faults=${STORM_FAULT}"
+  say "chart defaults, retry budget ${V_RETRY_BUDGET}=true; the fault stays (the dependency is still sick)"
+  helm_values --set "${V_RETRY_BUDGET}=true" --set-json "services.inventory.faults=${STORM_FAULT}"
 }
 
 lab_verify() {
   local budget
   amplification
   check 'inventory calls per edge read' '<= 1.5' "$AMP (${DELTA} for ${EDGE_N})" "$(le "$AMP" 1.5)"
-  budget=$(kns get destinationrule inventory -o jsonpath='{.spec.trafficPolicy.connectionPool.http.maxRetries}')
-  check 'DestinationRule inventory maxRetries (retry budget)' "${BUDGET_MAX_RETRIES}" "${budget:-none}" "$(is "${budget:-}" "$BUDGET_MAX_RETRIES")"
+  budget=$(kns get destinationrule inventory -o jsonpath='{.spec.trafficPolicy.retryBudget.percent}')
+  check 'DestinationRule inventory retryBudget.percent' 'set' "${budget:-none}" "$([[ -n "$budget" ]] && echo true || echo false)"
 }
 
 lab_reset() {

@@ -61,6 +61,26 @@ export const env = {
       description,
     ),
   string: (def: string, description: string) => optional(z.string(), def, description),
+  /** One of a few words, with a default (an empty string is the default too). */
+  choice: <const T extends readonly [string, ...string[]]>(values: T, def: T[number], description: string) =>
+    optional(z.enum(values, { error: `expected one of ${values.join(', ')}` }), def as never, description),
+  /** Lowercase HTTP header names, comma-separated (an empty string is the default). */
+  headerNames: (def: string[], description: string) =>
+    optional(
+      z
+        .string()
+        .regex(
+          /^[a-z0-9][a-z0-9-]{0,62}(,[a-z0-9][a-z0-9-]{0,62})*$/,
+          'expected lowercase header names separated by commas, e.g. x-canary,x-lab-fault',
+        )
+        .refine(
+          (s) => !s.split(',').some((h) => ['authorization', 'cookie', 'host'].includes(h)),
+          'authorization, cookie and host are never passed on as routing headers',
+        )
+        .transform((s) => s.split(',')),
+      def as never,
+      description,
+    ),
   optionalPort: (description: string) =>
     z
       .preprocess(

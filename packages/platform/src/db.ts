@@ -79,13 +79,39 @@ export async function withTransaction<T>(pool: Pool, fn: (tx: Tx) => Promise<T>)
  * Applies numbered SQL files (`001_init.sql`, `002_...sql`) from `dirs` in file-name order, each in its own transaction,
  * recording them in `schema_migrations`. An advisory lock keeps two replicas from migrating at once.
  */
-export async function migrate(pool: Pool, dirs: string[], logger: Logger): Promise<string[]> {
+async function migrationFiles(dirs: string[]): Promise<{ name: string; path: string }[]> {
   const files: { name: string; path: string }[] = [];
   for (const dir of dirs) {
     for (const f of await readdir(dir))
       if (/^\d+_[\w-]+\.sql$/.test(f)) files.push({ name: f, path: join(dir, f) });
   }
-  files.sort((a, b) => a.name.localeCompare(b.name));
+  return files.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * DATABASE_MIGRATIONS=check (a canary): applies nothing, and throws, naming them, when migrations this build ships
+ * are not applied yet; the release that owns the schema (the stable one) applies them first.
+ */
+export async function checkMigrations(pool: Pool, dirs: string[], logger: Logger): Promise<void> {
+  const files = await migrationFiles(dirs);
+  const exists = await pool.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+  const done = new Set(
+    exists.rows[0]?.t
+      ? (await pool.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map(
+          (r) => r.version,
+        )
+      : [],
+  );
+  const pending = files.map((f) => f.name).filter((n) => !done.has(n));
+  if (pending.length > 0)
+    throw new Error(
+      `DATABASE_MIGRATIONS=check: ${pending.length} migration(s) not applied: ${pending.join(', ')}; the stable release (DATABASE_MIGRATIONS=apply) applies them first`,
+    );
+  logger.info({ migrations: files.length }, 'schema up to date (DATABASE_MIGRATIONS=check)');
+}
+
+export async function migrate(pool: Pool, dirs: string[], logger: Logger): Promise<string[]> {
+  const files = await migrationFiles(dirs);
   const applied: string[] = [];
   const client = await pool.connect();
   try {

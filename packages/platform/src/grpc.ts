@@ -9,7 +9,8 @@ import {
 } from '@shop/contracts';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from './logger';
-import { requestContext } from './logger';
+import type { RequestContext } from './logger';
+import { requestContext, routingHeadersOf } from './logger';
 import type { Metrics } from './metrics';
 import { observeWithExemplar } from './metrics';
 import type { RetrySettings } from './resilience';
@@ -106,7 +107,10 @@ function withRequestIds<T extends object>(implementation: T, faults?: FaultRegis
       const given = call.metadata.get('x-request-id')[0];
       const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
       const deadline = epochMs(call.getDeadline?.());
-      const context = deadline === undefined ? { requestId, operation } : { requestId, operation, deadline };
+      const routing = routingHeadersOf((name) => call.metadata.get(name));
+      const context: RequestContext = { requestId, operation };
+      if (deadline !== undefined) context.deadline = deadline;
+      if (routing) context.routing = routing;
       const run = () => requestContext.run(context, () => handler(call, ...rest));
       const fault = grpcServerFault(faults, operation);
       if (!fault) return run();
@@ -240,6 +244,9 @@ export function clientInterceptor(opts: ClientOptions): grpc.Interceptor {
       start(metadata, listener, next) {
         const requestId = requestContext.getStore()?.requestId;
         if (requestId && metadata.get('x-request-id').length === 0) metadata.set('x-request-id', requestId);
+        // The routing headers of the request being served (x-canary...): the mesh routes this call by them too.
+        for (const [name, value] of requestContext.getStore()?.routing ?? [])
+          if (metadata.get(name).length === 0) metadata.set(name, value);
         const caller = opts.forwardCaller ? requestContext.getStore()?.caller : undefined;
         if (caller && metadata.get('authorization').length === 0)
           metadata.set('authorization', `Bearer ${caller.token}`);

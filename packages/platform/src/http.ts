@@ -4,7 +4,7 @@ import type { Span } from '@opentelemetry/api';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Logger } from './logger';
-import { requestContext } from './logger';
+import { requestContext, routingHeadersOf } from './logger';
 import type { Metrics } from './metrics';
 import { observeWithExemplar } from './metrics';
 import { errorMessage } from './retry';
@@ -79,7 +79,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     const traceResponse = traceResponseOf(span);
     if (traceResponse) void reply.header('traceresponse', traceResponse);
     // Everything downstream of this request (logs, gRPC metadata) sees its id.
-    requestContext.run({ requestId: req.id }, done);
+    const routing = routingHeadersOf((name) => req.headers[name]);
+    requestContext.run(routing ? { requestId: req.id, routing } : { requestId: req.id }, done);
   });
   const faults = opts.faults;
   if (faults) {

@@ -14,8 +14,30 @@ export interface RequestContext {
   operation?: string;
   /** The verified caller (auth.ts setCaller); its token is forwarded by clients with `forwardCaller`, never logged. */
   caller?: Identity;
+  /** Routing headers of the incoming request (ROUTING_HEADERS), passed on as metadata of every outgoing gRPC call. */
+  routing?: [string, string][];
 }
 export const requestContext = new AsyncLocalStorage<RequestContext>();
+
+/**
+ * The request headers a service passes on to the services it calls, so that the mesh's header routes below the edge
+ * match (the canary header first). Set once at start from ROUTING_HEADERS.
+ */
+let routingHeaderNames: readonly string[] = ['x-canary'];
+export function setRoutingHeaders(names: readonly string[]): void {
+  routingHeaderNames = names.map((n) => n.toLowerCase());
+}
+
+/** The routing headers present in a request's headers or a call's metadata (first value of each, at most 256 chars). */
+export function routingHeadersOf(get: (name: string) => unknown): [string, string][] | undefined {
+  const out: [string, string][] = [];
+  for (const name of routingHeaderNames) {
+    const raw = get(name);
+    const v = Array.isArray(raw) ? (raw[0] as unknown) : raw;
+    if (typeof v === 'string' && v.length > 0 && v.length <= 256) out.push([name, v]);
+  }
+  return out.length > 0 ? out : undefined;
+}
 
 export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
   return pino(

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { env } from './config';
 import type { Pool, Tx } from './db';
-import { createPool, migrate, waitForDatabase } from './db';
+import { checkMigrations, createPool, migrate, waitForDatabase } from './db';
 import type { RunningGrpcServer, GrpcServerOptions } from './grpc';
 import { startGrpcServer } from './grpc';
 import type { HttpServer, HttpServerOptions } from './http';
@@ -10,7 +10,7 @@ import { createHttpServer } from './http';
 import type { MessageBus, SubscribeOptions } from './kafka';
 import { CONSUME_OUTCOMES, CONSUMER_SESSION_TIMEOUT_MS, createKafkaBus, waitForKafka } from './kafka';
 import type { Logger } from './logger';
-import { createLogger } from './logger';
+import { createLogger, setRoutingHeaders } from './logger';
 import { OutboxRelay } from './messaging';
 import type { Metrics } from './metrics';
 import { capSeries, createMetrics } from './metrics';
@@ -73,6 +73,10 @@ export const commonConfig = (httpPort: number) => ({
     'port of the fault admin API (GET/PUT/DELETE /faults), always bound to 127.0.0.1; unset: no admin API',
   ),
   FAULTS: faultsVariable(),
+  ROUTING_HEADERS: env.headerNames(
+    ['x-canary'],
+    'request headers passed on, as gRPC metadata, to every service this one calls, so that the mesh routes those calls by them too (the canary header; comma-separated, lowercase)',
+  ),
   GRPC_TLS_CERT_FILE: env.optionalString(
     'PEM certificate (chain) this service presents on gRPC, as server and as client; with GRPC_TLS_KEY_FILE and GRPC_TLS_CA_FILE it turns on mutual TLS (all three or none; unset: plaintext)',
   ),
@@ -113,6 +117,16 @@ export const backendConfig = (grpcPort: number, httpPort: number) => ({
     'how long a query waits for a free pool client before failing, in ms',
   ),
   KAFKA_BROKERS: env.brokers('Kafka bootstrap brokers, comma-separated host:port'),
+  KAFKA_CONSUMERS: env.choice(
+    ['on', 'off'],
+    'on',
+    "on: consume this service's saga topics in its consumer group; off: consume nothing (a canary: the stable pods alone consume, the outbox is still published)",
+  ),
+  DATABASE_MIGRATIONS: env.choice(
+    ['apply', 'check'],
+    'apply',
+    'apply: run the pending migrations at start; check: apply none and refuse to start while one is pending (a canary: the stable release migrates the shared schema)',
+  ),
   KAFKA_SESSION_TIMEOUT_MS: env.boundedInt(
     CONSUMER_SESSION_TIMEOUT_MS,
     1000,
@@ -211,6 +225,8 @@ function startFaults(name: string, config: Common, logger: Logger, metrics: Metr
   capSeries(metrics.registry, config.METRICS_MAX_SERIES_PER_METRIC);
   const faults = new FaultRegistry(name, logger, metrics);
   faults.applyAll(config.FAULTS);
+  // Like the faults, set once per process at start: what the HTTP and gRPC servers put in each request's context.
+  setRoutingHeaders(config.ROUTING_HEADERS);
   return faults;
 }
 
@@ -366,10 +382,16 @@ export function createBackend(config: Backend, ctx: BackendContext, parts: Backe
       });
       ports.http = await http.listen(config.BIND_HOST, config.HTTP_PORT, 'HTTP_PORT');
       await waitForDatabase(pool, config.STARTUP_TIMEOUT_MS, logger);
-      await migrate(pool, parts.migrationsDirs, logger);
+      if (config.DATABASE_MIGRATIONS === 'apply') await migrate(pool, parts.migrationsDirs, logger);
+      else await checkMigrations(pool, parts.migrationsDirs, logger);
       await waitForKafka(bus, config.STARTUP_TIMEOUT_MS, logger);
       await parts.onStart?.();
-      for (const c of parts.consumers) {
+      if (config.KAFKA_CONSUMERS === 'off')
+        logger.info(
+          { code: 'CONSUMERS_OFF', groups: parts.consumers.map((c) => c.groupId) },
+          'KAFKA_CONSUMERS=off: joining no consumer group',
+        );
+      for (const c of config.KAFKA_CONSUMERS === 'on' ? parts.consumers : []) {
         const onOutcome = c.onOutcome;
         await bus.subscribe({
           ...c,
