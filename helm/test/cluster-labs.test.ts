@@ -8,36 +8,14 @@ import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { repoRoot } from './support';
-import type { Rule, StubRun } from './stub-tools';
-import { missingInOrder, runWithStubs } from './stub-tools';
-
-const RUN = join(repoRoot, 'k8s', 'labs', 'run.sh');
-const CONTEXT: Rule = {
-  tool: 'kubectl',
-  has: ['config current-context'],
-  stdout: 'kind-cloud-native-shop\n',
-};
-const promAnswer = (key: string) =>
-  `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"{{${key}}}"]}]}}`;
+import type { LabCase } from './cluster-lab-harness';
+import { CONTEXT, RUN, describeLab, promAnswer, report } from './cluster-lab-harness';
+import type { Rule } from './stub-tools';
+import { runWithStubs } from './stub-tools';
 
 function openssl(args: string[]) {
   const r = spawnSync('openssl', args, { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-}
-
-interface LabCase {
-  id: string;
-  rules: Rule[];
-  state?: Record<string, string>;
-  /** Calls a full run makes, in this order (among others). */
-  order: [string, string[]][];
-  /** Rules put first: the cluster still measures broken after the fix. */
-  brokenAfterFix: Rule[];
-}
-
-function report(r: StubRun): string {
-  return `exit ${r.status}\n${r.stdout}\n${r.stderr}\nunmatched:\n${r.unmatched}`;
 }
 
 const cases = (): LabCase[] => {
@@ -88,6 +66,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.021' },
       ],
       state: { dns: 'up' },
+      restored: { dns: 'up' },
       order: [
         ['kubectl', ['scale deployment coredns --replicas=0']],
         ['kubectl', ['exec deploy/orders-stable', 'inventory.shop.svc.cluster.local.']],
@@ -133,6 +112,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.031' },
       ],
       state: { fault: 'off', injected: '40' },
+      restored: { fault: 'off' },
       order: [
         ['helm', ['upgrade shop', 'route.fault={"delay":{"fixedDelay":"1s"', '--wait']],
         ['kubectl', ['get --raw', 'FI%7CDI']],
@@ -203,6 +183,7 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.015' },
       ],
       state: { od: 'on', calls: '100' },
+      restored: { od: 'on' },
       order: [
         ['helm', ['faults.adminApi=true', 'mesh.outlierDetection.enabled=false', '--wait']],
         ['kubectl', ['exec inventory-stable-7d9c-x1', "method: 'PUT'"]],
@@ -315,6 +296,7 @@ const cases = (): LabCase[] => {
         { tool: 'kubectl', has: ['patch pv pvc-new', '"Delete"'], set: { policy: 'Delete' } },
       ],
       state: { data: 'intact', pdb: 'off', policy: 'Delete' },
+      restored: { pdb: 'off', policy: 'Delete' },
       order: [
         ['curl', ['-X POST', '/v1/orders']],
         ['kubectl', ['pg_dump -U postgres -Fc orders']],
@@ -383,7 +365,9 @@ const cases = (): LabCase[] => {
           stdout: promAnswer('uf'),
         },
         { tool: 'kubectl', has: ['get --raw', 'UF%7CURX'], stdout: promAnswer('uf') },
-        { tool: 'kubectl', has: ['get peerauthentication default'], stdout: 'STRICT' },
+        { tool: 'helm', has: ['upgrade shop', '--set mtls.mode=PERMISSIVE'], set: { pa: 'PERMISSIVE' } },
+        { tool: 'helm', has: ['upgrade shop', '--set mtls.mode=STRICT'], set: { pa: 'STRICT' } },
+        { tool: 'kubectl', has: ['get peerauthentication default'], stdout: '{{pa}}' },
         {
           tool: 'kubectl',
           has: ['get pods', 'creationTimestamp'],
@@ -394,7 +378,8 @@ const cases = (): LabCase[] => {
         { tool: 'curl', has: ['/v1/products'], when: { mtls: 'broken' }, stdout: '503 0.004' },
         { tool: 'curl', has: ['/v1/products'], stdout: '200 0.02' },
       ],
-      state: { root: oldPem, mtls: 'ok', uf: '3' },
+      state: { root: oldPem, mtls: 'ok', uf: '3', pa: 'STRICT' },
+      restored: { pa: 'STRICT', root: oldPem },
       order: [
         ['kubectl', ['get secret istio-ca-secret']],
         ['kubectl', ['create secret generic cacerts']],
@@ -402,13 +387,17 @@ const cases = (): LabCase[] => {
         ['kubectl', ['rollout restart deployment/istiod']],
         ['kubectl', ['rollout restart deployment/inventory-stable']],
         ['curl', ['/v1/products']],
+        ['helm', ['upgrade shop', '--set mtls.mode=PERMISSIVE']],
+        ['kubectl', ['get peerauthentication default']],
         ['kubectl', ['create secret generic cacerts']],
         ['kubectl', ['rollout restart deployment/istiod']],
         ['kubectl', ['rollout restart deployment.apps/gateway-stable']],
         ['kubectl', ['rollout restart deployment/istio-ingressgateway']],
         ['kubectl', ['create secret generic cacerts']],
         ['kubectl', ['rollout restart deployment.apps/gateway-stable']],
+        ['helm', ['upgrade shop', '--set mtls.mode=STRICT']],
         ['kubectl', ['get peerauthentication default']],
+        ['helm', ['upgrade shop', '--set mtls.mode=STRICT']],
         ['kubectl', ['delete secret cacerts']],
         ['kubectl', ['rollout restart deployment/istiod']],
       ],
@@ -418,34 +407,7 @@ const cases = (): LabCase[] => {
 };
 
 void describe('cluster labs (k8s/labs/run.sh) against recording stubs', () => {
-  for (const lab of cases()) {
-    void describe(lab.id, () => {
-      void it('the full run makes the expected calls in order and every check holds', () => {
-        const r = runWithStubs(RUN, [lab.id], lab.rules, lab.state);
-        assert.equal(r.status, 0, report(r));
-        assert.equal(r.unmatched, '');
-        assert.match(r.stdout, new RegExp(`${lab.id}: every check held`));
-        for (const p of ['break', 'observe', 'fix', 'verify', 'reset'])
-          assert.match(r.stdout, new RegExp(`^${p} +ok`, 'm'));
-        assert.equal(missingInOrder(r.calls, lab.order), undefined, report(r));
-      });
-      void it('without the fix verify fails (exit 1) and reset still runs', () => {
-        const r = runWithStubs(RUN, [lab.id, '--no-fix'], lab.rules, lab.state);
-        assert.equal(r.status, 1, report(r));
-        assert.match(r.stdout, /^observe +ok/m);
-        assert.match(r.stdout, /^verify +MISS/m);
-        assert.match(r.stdout, /^reset +ok/m);
-        assert.match(r.stdout, /verify failed without the fix, as expected/);
-      });
-      void it('a broken measurement after the fix fails verify (exit 1)', () => {
-        const r = runWithStubs(RUN, [lab.id], [CONTEXT, ...lab.brokenAfterFix, ...lab.rules], lab.state);
-        assert.equal(r.status, 1, report(r));
-        assert.match(r.stdout, /^fix +ok/m);
-        assert.match(r.stdout, /^verify +MISS/m);
-        assert.match(r.stdout, /^ {4}MISS /m);
-      });
-    });
-  }
+  for (const lab of cases()) describeLab(lab);
 
   void it('a failed step fails its phase, names the command, skips grading and still resets', () => {
     const lab = cases().find((c) => c.id === 'coredns-outage');
@@ -484,7 +446,7 @@ void describe('cluster labs (k8s/labs/run.sh) against recording stubs', () => {
       assert.equal(r.status, 2, `${args.join(' ')}: ${report(r)}`);
       assert.match(
         r.stderr,
-        /usage: .*run\.sh <mesh-cert-rotation\|coredns-outage\|drain-without-pdb\|mesh-fault-injection\|outlier-detection>/,
+        /usage: .*run\.sh <mesh-cert-rotation\|mesh-latency\|coredns-outage\|istiod-outage\|call-graph-edge\|drain-without-pdb\|pvc-retention\|mesh-retry-storm\|mesh-canary-rollback\|mesh-fault-injection\|outlier-detection\|autoscaling\|multi-cluster>/,
       );
       assert.deepEqual(r.calls, []);
     }

@@ -65,10 +65,11 @@ helm_set() {
 }
 
 # edge <n> <method> <path> [json body]: n sequential requests at the REST edge. Sets EDGE_N, EDGE_2XX, EDGE_SHARE
-# (2xx share), EDGE_P50 (seconds), EDGE_CODES ("201:3 503:2") and EDGE_BODIES (one body per line, 2xx only).
+# (2xx share), EDGE_P50 (seconds), EDGE_P50_2XX (of the 2xx answers only: a breaker's fast failures do not hide a
+# delay), EDGE_CODES ("201:3 503:2") and EDGE_BODIES (one body per line, 2xx only).
 edge() {
   local n=$1 method=$2 path=$3 body=${4:-} i out code t tmp
-  local -a codes=() times=() args=()
+  local -a codes=() times=() times2xx=() args=()
   tmp=$(mktemp)
   EDGE_BODIES=''
   args=(-sS -o "$tmp" -w '%{http_code} %{time_total}' --max-time "$EDGE_TIMEOUT_S" -H "Host: ${EDGE_HOST}" -X "$method")
@@ -80,13 +81,17 @@ edge() {
     read -r code t <<<"${out:-000 0}"
     codes+=("${code:-000}")
     times+=("${t:-0}")
-    if [[ "$code" == 2* ]]; then EDGE_BODIES+="$(tr -d '\n' <"$tmp")"$'\n'; fi
+    if [[ "$code" == 2* ]]; then
+      EDGE_BODIES+="$(tr -d '\n' <"$tmp")"$'\n'
+      times2xx+=("${t:-0}")
+    fi
   done
   rm -f "$tmp"
   EDGE_N=$n
   EDGE_2XX=$(printf '%s\n' "${codes[@]}" | grep -c '^2' || true)
   EDGE_SHARE=$(awk -v a="$EDGE_2XX" -v n="$n" 'BEGIN { printf "%.2f", (n > 0) ? a / n : 0 }')
   EDGE_P50=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }')
+  EDGE_P50_2XX=$(printf '%s\n' "${times2xx[@]}" | sort -g | awk 'NF { v[++n] = $1 } END { printf "%.2f", (n > 0) ? v[int((n + 1) / 2)] : 0 }')
   EDGE_CODES=$(printf '%s\n' "${codes[@]}" | sort | uniq -c | awk '{ printf "%s%s:%s", sep, $2, $1; sep = " " }')
 }
 
@@ -135,3 +140,32 @@ prom_delta() {
 # state_put <key> <value> / state_get <key>: what one phase leaves for the next (run.sh <id> <phase> runs alone).
 state_put() { printf '%s' "$2" >"${STATE_DIR}/$1"; }
 state_get() { cat "${STATE_DIR}/$1" 2>/dev/null || true; }
+
+# ---- The chart values the labs switch, in one place (rename here when the chart's names change) ----------------
+# mTLS mode of the namespace's PeerAuthentication (STRICT | PERMISSIVE).
+V_MTLS_MODE="${V_MTLS_MODE:-mtls.mode}"
+# A `Sidecar` per workload whose egress lists only its call-graph targets (true) or none: every sidecar holds the
+# whole mesh (false, the chart's default).
+V_SIDECAR_SCOPE="${V_SIDECAR_SCOPE:-mesh.sidecarScope.enabled}"
+# Pod annotations of one service's pods (sidecar resources: sidecar.istio.io/proxyCPU, proxyCPULimit, ...).
+v_pod_annotations() { echo "services.$1.podAnnotations"; }
+# Envoy's retry budget in every DestinationRule (trafficPolicy.retryBudget: percent, minRetryConcurrency).
+V_RETRY_BUDGET="${V_RETRY_BUDGET:-mesh.retryBudget.enabled}"
+# The named overlay that brings back the old retry defaults (the storm).
+STORM_OVERLAY="${STORM_OVERLAY:-${CHART}/overlays/retry-storm.yaml}"
+# StatefulSet PVC retention of PostgreSQL (whenDeleted / whenScaled: Retain | Delete).
+V_PG_PVC_RETENTION="${V_PG_PVC_RETENTION:-postgresql.persistentVolumeClaimRetentionPolicy.whenDeleted}"
+# Existing values: services.<s>.canary.{enabled,weight,faults}, services.<s>.faults, services.<s>.autoscaling.*,
+# services.<s>.route.fault, mesh.outlierDetection.enabled, postgresql.pdb.enabled, faults.adminApi, callGraph.
+
+# helm_values <helm arguments...>: an upgrade from the values saved by save_values (not --reuse-values: an overlay
+# applied once is taken away again by leaving it out).
+save_values() {
+  [[ -s "${STATE_DIR}/values-before.yaml" ]] || helm get values "$RELEASE" -n "$NAMESPACE" -o yaml >"${STATE_DIR}/values-before.yaml"
+}
+helm_values() {
+  helm upgrade "$RELEASE" "$CHART" -n "$NAMESPACE" -f "${STATE_DIR}/values-before.yaml" "$@" --wait --timeout "${WAIT_TIMEOUT_S}s"
+}
+
+# ratio <a> <b>: a / b with two decimals (0 when b is 0).
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { printf "%.2f", (b + 0 > 0) ? a / b : 0 }'; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lab mesh-cert-rotation (incident scenario 1): the mesh CA is replaced in one step (a new root in `cacerts`,
-# istiod restarted); the first workloads to renew their certificates no longer talk to the others. Sourced by run.sh.
+# istiod restarted); the first workloads to renew their certificates no longer talk to the others. The repair:
+# PERMISSIVE as the stop-gap, the old signer with both roots trusted, the new signer, STRICT again. Sourced by run.sh.
 # shellcheck disable=SC2034 # LAB_TITLE and LAB_TOOLS are read by run.sh
 LAB_TITLE='Mesh CA rotation without a trust bundle: mTLS between old and new certificates fails'
 LAB_TOOLS=(openssl base64)
@@ -86,7 +87,15 @@ lab_observe() {
 }
 
 lab_fix() {
+  local mode
   cat "${STATE_DIR}/old-root.pem" "${STATE_DIR}/new-ca.pem" >"${STATE_DIR}/bundle.pem"
+  # 0. The stop-gap of the incident: PERMISSIVE, so that a server also accepts callers that come without a
+  # certificate while the CA is sorted out. It does not make two sidecars with different roots trust each other
+  # (they still originate mTLS); steps 1 and 2 do, and step 3 takes the stop-gap back.
+  say "step 0: ${V_MTLS_MODE}=PERMISSIVE while the trust bundle is repaired"
+  helm_set --set "${V_MTLS_MODE}=PERMISSIVE"
+  mode=$(kns get peerauthentication default -o jsonpath='{.spec.mtls.mode}')
+  check 'PeerAuthentication default during the repair' 'PERMISSIVE' "$mode" "$(is "$mode" PERMISSIVE)"
   # 1. Restore the old signer, with both roots trusted: every renewed workload trusts old and new certificates.
   say 'step 1: old signer, trust bundle old + new roots; every workload renewed'
   plug_ca old-ca bundle.pem
@@ -96,6 +105,9 @@ lab_fix() {
   plug_ca new-ca bundle.pem
   state_put switched "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   renew_workloads
+  # 3. The stop-gap ends: every certificate verifies against the bundle, plaintext is refused again.
+  say "step 3: ${V_MTLS_MODE}=STRICT"
+  helm_set --set "${V_MTLS_MODE}=STRICT"
 }
 
 lab_verify() {
@@ -120,6 +132,7 @@ lab_verify() {
 }
 
 lab_reset() {
+  helm_set --set "${V_MTLS_MODE}=STRICT"
   if [[ "$(state_get original)" == cacerts ]]; then
     kubectl apply -f "${STATE_DIR}/cacerts-original.yaml"
   else

@@ -10,7 +10,8 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-LAB_IDS=(mesh-cert-rotation coredns-outage drain-without-pdb mesh-fault-injection outlier-detection)
+LAB_IDS=(mesh-cert-rotation mesh-latency coredns-outage istiod-outage call-graph-edge drain-without-pdb pvc-retention
+  mesh-retry-storm mesh-canary-rollback mesh-fault-injection outlier-detection autoscaling multi-cluster)
 PHASES=(break observe fix verify reset)
 
 usage() {
@@ -47,29 +48,12 @@ done
 if [[ -n "$phase" && ! " ${PHASES[*]} " =~ \ ${phase}\  ]]; then usage "unknown phase ${phase}"; fi
 
 LAB_TOOLS=()
-case "$id" in
-  mesh-cert-rotation)
-    # shellcheck source=SCRIPTDIR/mesh-cert-rotation.sh
-    source "${LABS_DIR}/mesh-cert-rotation.sh"
-    ;;
-  coredns-outage)
-    # shellcheck source=SCRIPTDIR/coredns-outage.sh
-    source "${LABS_DIR}/coredns-outage.sh"
-    ;;
-  drain-without-pdb)
-    # shellcheck source=SCRIPTDIR/drain-without-pdb.sh
-    source "${LABS_DIR}/drain-without-pdb.sh"
-    ;;
-  mesh-fault-injection)
-    # shellcheck source=SCRIPTDIR/mesh-fault-injection.sh
-    source "${LABS_DIR}/mesh-fault-injection.sh"
-    ;;
-  outlier-detection)
-    # shellcheck source=SCRIPTDIR/outlier-detection.sh
-    source "${LABS_DIR}/outlier-detection.sh"
-    ;;
-  *) usage "unknown lab ${id}" ;;
-esac
+if [[ " ${LAB_IDS[*]} " =~ \ ${id}\  ]]; then
+  # shellcheck source=/dev/null # one of k8s/labs/<id>.sh, each checked by shellcheck on its own
+  source "${LABS_DIR}/${id}.sh"
+else
+  usage "unknown lab ${id}"
+fi
 require_tools kubectl helm jq curl "${LAB_TOOLS[@]}"
 
 context=$(kubectl config current-context 2>/dev/null || true)
