@@ -2,7 +2,8 @@
 // and in the same run the floor for the same work on this machine: the same number of PostgreSQL transactions and
 // Kafka round trips per order, done by this script alone with no services in the path.
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Admin, compatibilityPartitioner, Consumer, Producer, ProduceAcks } from '@platformatic/kafka';
+import type { Message } from '@platformatic/kafka';
 import pg from 'pg';
 import { decodeEnvelope } from '@shop/contracts';
 import type { Identity } from '@shop/testkit';
@@ -28,6 +29,12 @@ const ORDERS_PER_CUSTOMER = 40;
 const TX_PER_ORDER = 13;
 const KAFKA_HOPS_PER_ORDER = 6;
 
+/** What every Kafka client of the benchmark is made with. */
+interface KafkaOptions {
+  clientId: string;
+  bootstrapBrokers: string[];
+}
+
 interface Result {
   label: string;
   completed: number;
@@ -47,16 +54,14 @@ function summarize(r: Result) {
 }
 
 /** Waits for the terminal event of each order on `orders.events.v1`: no polling load on the services. */
-async function terminalEvents(kafka: Kafka) {
+async function terminalEvents(kafka: KafkaOptions) {
   const waiting = new Map<string, (outcome: string) => void>();
   const early = new Map<string, string>();
-  const consumer = kafka.consumer({ groupId: `bench-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: 'orders.events.v1', fromBeginning: false });
-  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      await Promise.resolve();
+  const consumer = new Consumer({ ...kafka, groupId: `bench-${randomUUID()}`, maxWaitTime: 100 });
+  // consume() resolves once the group is joined: from then on every new event is seen.
+  const stream = await consumer.consume({ topics: ['orders.events.v1'], mode: 'latest', autocommit: false });
+  stream.on('data', (message: Message) => {
+    {
       let outcome: string | undefined;
       let orderId: string;
       try {
@@ -71,9 +76,8 @@ async function terminalEvents(kafka: Kafka) {
       const done = waiting.get(orderId);
       if (done) done(outcome);
       else early.set(orderId, outcome);
-    },
+    }
   });
-  await joined;
   return {
     wait(orderId: string, timeoutMs: number): Promise<string> {
       const seen = early.get(orderId);
@@ -90,14 +94,14 @@ async function terminalEvents(kafka: Kafka) {
         });
       });
     },
-    stop: () => consumer.disconnect(),
+    stop: () => consumer.close(true),
   };
 }
 
 async function runPlatform(
   edge: Rest,
   customers: Identity[],
-  kafka: Kafka,
+  kafka: KafkaOptions,
   n: number,
   concurrency: number,
   sku: string,
@@ -130,7 +134,12 @@ async function runPlatform(
   return { label: 'platform (REST -> saga -> terminal)', completed: n, seconds, latencies, outcomes };
 }
 
-async function runFloor(adminUrl: string, kafka: Kafka, n: number, concurrency: number): Promise<Result> {
+async function runFloor(
+  adminUrl: string,
+  kafka: KafkaOptions,
+  n: number,
+  concurrency: number,
+): Promise<Result> {
   const db = `bench_floor_${randomUUID().replace(/-/g, '').slice(0, 8)}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -141,28 +150,24 @@ async function runFloor(adminUrl: string, kafka: Kafka, n: number, concurrency: 
   // DROP DATABASE ... WITH (FORCE) at the end may still find a closing connection and terminate it: not an error.
   dbPool.on('error', () => undefined);
   const topic = `bench.floor.${randomUUID().slice(0, 8)}`;
-  const kadmin = kafka.admin();
-  await kadmin.connect();
-  await kadmin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] });
-  const producer = kafka.producer({
+  const kadmin = new Admin(kafka);
+  await kadmin.createTopics({ topics: [topic], partitions: 3, replicas: 1 });
+  for (let i = 0; i < 100; i++) {
+    const meta = await kadmin.metadata({ topics: [topic], forceUpdate: true }).catch(() => undefined);
+    if (meta?.topics.get(topic)?.partitions.every((p) => p.leader >= 0)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const producer = new Producer({
+    ...kafka,
     idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
+    maxInflights: 1,
+    acks: ProduceAcks.ALL,
+    partitioner: compatibilityPartitioner,
   });
-  await producer.connect();
-  const consumer = kafka.consumer({ groupId: `bench-floor-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  const consumer = new Consumer({ ...kafka, groupId: `bench-floor-${randomUUID()}`, maxWaitTime: 100 });
   const waiting = new Map<string, () => void>();
-  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-  await consumer.run({
-    partitionsConsumedConcurrently: 3,
-    eachMessage: async ({ message }) => {
-      await Promise.resolve();
-      waiting.get(message.value?.toString() ?? '')?.();
-    },
-  });
-  await joined;
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+  stream.on('data', (message: Message) => waiting.get(message.value.toString())?.());
   try {
     await dbPool.query(
       'CREATE TABLE state (id uuid, step int, payload text); CREATE TABLE outbox (id bigserial PRIMARY KEY, body text)',
@@ -181,7 +186,7 @@ async function runFloor(adminUrl: string, kafka: Kafka, n: number, concurrency: 
     const hop = async (key: string) => {
       const id = randomUUID();
       const arrived = new Promise<void>((resolve) => waiting.set(id, resolve));
-      await producer.send({ topic, acks: -1, messages: [{ key, value: id }] });
+      await producer.send({ messages: [{ topic, key: Buffer.from(key), value: Buffer.from(id) }] });
       await arrived;
       waiting.delete(id);
     };
@@ -209,10 +214,10 @@ async function runFloor(adminUrl: string, kafka: Kafka, n: number, concurrency: 
       outcomes: new Map(),
     };
   } finally {
-    await consumer.disconnect();
-    await producer.disconnect();
+    await consumer.close(true);
+    await producer.close();
     await kadmin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await kadmin.disconnect();
+    await kadmin.close();
     await dbPool.end();
     await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
     await admin.end();
@@ -231,11 +236,7 @@ async function main(): Promise<void> {
   });
   const n = positiveInt(opts, 'orders');
   const concurrency = positiveInt(opts, 'concurrency');
-  const kafka = new Kafka({
-    clientId: 'bench-saga',
-    brokers: (opts.brokers ?? '').split(','),
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka: KafkaOptions = { clientId: 'bench-saga', bootstrapBrokers: (opts.brokers ?? '').split(',') };
   const results: Result[] = [];
   console.log(
     `bench:saga: ${n} orders of 1 x ${opts.sku}, concurrency ${concurrency}, gateway ${opts.gateway}`,

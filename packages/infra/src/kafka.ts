@@ -417,7 +417,10 @@ export async function ensureTopics(brokers: string, topics: TopicSpec[]): Promis
     if (!Number.isInteger(t.partitions) || t.partitions < 1)
       throw new Error(`topic ${t.name}: partitions must be a positive integer`);
   }
-  const admin = new Admin({ clientId: 'shop-infra', bootstrapBrokers: brokers.split(',').map((b) => b.trim()) });
+  const admin = new Admin({
+    clientId: 'shop-infra',
+    bootstrapBrokers: brokers.split(',').map((b) => b.trim()),
+  });
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));

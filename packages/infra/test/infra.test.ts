@@ -154,7 +154,9 @@ describe('local infrastructure (real PostgreSQL and Kafka)', () => {
       autocreateTopics: false,
     });
     const value = `hello ${Date.now()}`;
-    await producer.send({ messages: [{ topic: TOPIC, key: Buffer.from('order-1'), value: Buffer.from(value) }] });
+    await producer.send({
+      messages: [{ topic: TOPIC, key: Buffer.from('order-1'), value: Buffer.from(value) }],
+    });
     await producer.close();
 
     const consumer = new Consumer({
@@ -330,7 +332,11 @@ describe('local infrastructure (real PostgreSQL and Kafka)', () => {
       query(withDatabase(running().databaseUrls.orders ?? '', 'inventory'), 'SELECT 1'),
       /permission denied/,
     );
-    assert.deepEqual(await partitionCounts(running().kafkaBrokers, [TOPIC]), [[TOPIC, 4]], 'topic kept across restarts');
+    assert.deepEqual(
+      await partitionCounts(running().kafkaBrokers, [TOPIC]),
+      [[TOPIC, 4]],
+      'topic kept across restarts',
+    );
   });
 
   it('cleans up after a crashed owner (SIGKILL) on the next start', async () => {

@@ -223,7 +223,13 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           if (consumersLeaving && !poison) throw err; // not committed: redelivered after restart
           const reason = `${poison ? 'poison message' : `failed ${attempt} times`}: ${errorMessage(err)}`;
           log.error(
-            { topic: m.topic, partition: m.partition, offset: m.offset, reason, code: 'MESSAGE_DEAD_LETTERED' },
+            {
+              topic: m.topic,
+              partition: m.partition,
+              offset: m.offset,
+              reason,
+              code: 'MESSAGE_DEAD_LETTERED',
+            },
             'message dead-lettered',
           );
           await deadLetter(m, reason);
@@ -279,7 +285,10 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           .then(
             () => true,
             (err: unknown) => {
-              log.debug({ err: errorMessage(err), messages: msgs.length }, 'batch failed, handling one by one');
+              log.debug(
+                { err: errorMessage(err), messages: msgs.length },
+                'batch failed, handling one by one',
+              );
               return false;
             },
           );
@@ -317,7 +326,9 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
       });
       const self = {
         leave: async () => {
-          await consumer.close(true).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer close failed'));
+          await consumer
+            .close(true)
+            .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer close failed'));
         },
       };
       members.add(self);
@@ -427,7 +438,10 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           if (!isTransient(err)) {
             const reason = errorMessage(err);
             crashed.set(groupId, reason);
-            log.error({ groupId, err: reason, code: 'CONSUMER_CRASHED' }, 'Kafka consumer crashed and will not be restarted');
+            log.error(
+              { groupId, err: reason, code: 'CONSUMER_CRASHED' },
+              'Kafka consumer crashed and will not be restarted',
+            );
             firstFailed(err);
             return;
           }
@@ -452,14 +466,20 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
     const meta = await a.metadata({ topics });
     const requests = topics.map((name) => ({
       name,
-      partitions: Array.from({ length: meta.topics.get(name)?.partitionsCount ?? 0 }, (_, partitionIndex) => ({
-        partitionIndex,
-        timestamp: -1n,
-      })),
+      partitions: Array.from(
+        { length: meta.topics.get(name)?.partitionsCount ?? 0 },
+        (_, partitionIndex) => ({
+          partitionIndex,
+          timestamp: -1n,
+        }),
+      ),
     }));
     const ends = await a.listOffsets({ topics: requests });
     const earliest = await a.listOffsets({
-      topics: requests.map((t) => ({ ...t, partitions: t.partitions.map((p) => ({ ...p, timestamp: -2n })) })),
+      topics: requests.map((t) => ({
+        ...t,
+        partitions: t.partitions.map((p) => ({ ...p, timestamp: -2n })),
+      })),
     });
     const out: { topic: string; partition: number; lag: number }[] = [];
     for (const t of ends) {
@@ -468,8 +488,9 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           .find((c) => c.name === t.name)
           ?.partitions.find((c) => c.partitionIndex === p.partitionIndex)?.committedOffset;
         const low =
-          earliest.find((e) => e.name === t.name)?.partitions.find((e) => e.partitionIndex === p.partitionIndex)
-            ?.offset ?? 0n;
+          earliest
+            .find((e) => e.name === t.name)
+            ?.partitions.find((e) => e.partitionIndex === p.partitionIndex)?.offset ?? 0n;
         const from = done === undefined || done < 0n ? low : done;
         out.push({ topic: t.name, partition: p.partitionIndex, lag: Math.max(0, Number(p.offset - from)) });
       }

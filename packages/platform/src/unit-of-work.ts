@@ -94,7 +94,8 @@ export async function runConsumedBatch(deps: UnitOfWorkDeps, run: () => Promise<
     await client.query('BEGIN');
     await batchScope.run(scope, run);
     const res = await client.query('COMMIT');
-    if (res.command !== 'COMMIT') throw new Error('the batch transaction was aborted (COMMIT answered ROLLBACK)');
+    if (res.command !== 'COMMIT')
+      throw new Error('the batch transaction was aborted (COMMIT answered ROLLBACK)');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

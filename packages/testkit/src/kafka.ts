@@ -31,8 +31,7 @@ function recorded(message: Message): RecordedMessage {
 
 /** A record a test sends: strings or bytes, optionally to a given partition. */
 export interface TestRecord {
-  topic: string;
-  key?: string;
+  key?: string | null;
   value: Buffer | string;
   headers?: Record<string, string>;
   partition?: number;
@@ -54,11 +53,12 @@ export class TestProducer {
     });
   }
 
-  async send(records: TestRecord[]): Promise<void> {
+  /** Sends records to one topic, acknowledged by all in-sync replicas. */
+  async send({ topic, messages }: { topic: string; messages: TestRecord[] }): Promise<void> {
     await this.producer.send({
-      messages: records.map((r) => ({
-        topic: r.topic,
-        ...(r.key !== undefined ? { key: Buffer.from(r.key) } : {}),
+      messages: messages.map((r) => ({
+        topic,
+        ...(typeof r.key === 'string' ? { key: Buffer.from(r.key) } : {}),
         value: typeof r.value === 'string' ? Buffer.from(r.value) : r.value,
         headers: new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
         ...(r.partition !== undefined ? { partition: r.partition } : {}),
@@ -91,7 +91,11 @@ export async function createTopics(
         const meta = await admin.metadata({ topics: topics.map((t) => t.topic), forceUpdate: true });
         return topics.every((t) => {
           const m = meta.topics.get(t.topic);
-          return m !== undefined && m.partitions.length === (t.partitions ?? 1) && m.partitions.every((p) => p.leader >= 0);
+          return (
+            m !== undefined &&
+            m.partitions.length === (t.partitions ?? 1) &&
+            m.partitions.every((p) => p.leader >= 0)
+          );
         });
       },
       { what: `leaders for ${topics.map((t) => t.topic).join(', ')}`, timeoutMs: 20_000 },
@@ -114,7 +118,10 @@ export class KafkaRecorder {
   ) {}
 
   /** Subscribes and starts recording; `brokers` defaults to the test run's broker (`testInfra()`). */
-  static async start(topics: string[], opts: { brokers?: string; group?: string } = {}): Promise<KafkaRecorder> {
+  static async start(
+    topics: string[],
+    opts: { brokers?: string; group?: string } = {},
+  ): Promise<KafkaRecorder> {
     const consumer = new Consumer({
       clientId: 'kafka-recorder',
       bootstrapBrokers: brokersOf(opts.brokers),
