@@ -702,18 +702,19 @@ export function instrumentBus(bus: MessageBus, faults: FaultRegistry): MessageBu
       bus.subscribe({
         ...options,
         beforeHandle: async (message, heartbeat) => {
-          await options.beforeHandle?.(message, heartbeat);
+          const held = (await options.beforeHandle?.(message, heartbeat)) === true;
           const p = faults.hit('kafka-consumer-slow', { topic: message.topic });
-          if (!p) return;
+          if (!p) return held;
           if (p.delayMs > 0) {
             await sleep(p.delayMs);
-            return;
+            return true;
           }
           const until = Date.now() + p.maxPauseMs;
           while (faults.isActive('kafka-consumer-slow') && Date.now() < until) {
             await sleep(500);
             await heartbeat().catch(() => undefined);
           }
+          return true;
         },
       }),
   };

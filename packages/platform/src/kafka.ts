@@ -43,8 +43,12 @@ export interface SubscribeOptions {
   /** Attempts for an unexpected (non-transient, non-poison) error before the message is dead-lettered. */
   maxAttempts?: number;
   onOutcome?: (topic: string, outcome: ConsumeOutcome) => void;
-  /** Awaited before each message is handled (the fault layer's slowed or paused consumer); may heartbeat. */
-  beforeHandle?: (message: IncomingMessage, heartbeat: () => Promise<void>) => Promise<void>;
+  /**
+   * Awaited before each message is handled (the fault layer's slowed or paused consumer); may heartbeat. Resolves
+   * true when it held the message: then the partition's messages are handled one by one, each right after its own
+   * wait, as they would be over a slow link (not all waits first and one batch after them).
+   */
+  beforeHandle?: (message: IncomingMessage, heartbeat: () => Promise<void>) => Promise<boolean | void>;
   /**
    * Batched consumption: runs the handling of several messages of one partition as one unit of work (the runtime
    * opens one PostgreSQL transaction around them, see runConsumedBatch). `run` calls `handle` once per message, in
@@ -261,11 +265,24 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           throw new MemberExpelled(`a message took longer than the session timeout (${sessionTimeout} ms)`);
         beat();
       };
-      if (options.beforeHandle)
-        for (const f of msgs) {
-          await options.beforeHandle(f.incoming, heartbeat);
+      // The first message tells whether a fault holds this partition's messages: if so, each is handled right
+      // after its own wait (one by one); if not, the others are not held either (the fault is per topic).
+      const first = msgs[0];
+      if (first && options.beforeHandle && (await options.beforeHandle(first.incoming, heartbeat)) === true) {
+        checkBeat();
+        for (const [i, f] of msgs.entries()) {
+          if (i > 0) {
+            await options.beforeHandle(f.incoming, heartbeat);
+            checkBeat();
+          }
+          await handleOne(f.incoming, beat);
           checkBeat();
         }
+        return;
+      }
+      if (options.beforeHandle)
+        for (const f of msgs.slice(1)) await options.beforeHandle(f.incoming, heartbeat);
+      checkBeat();
       if (options.batch && msgs.length > 1) {
         const outcomes: [string, 'processed' | 'duplicate'][] = [];
         const batched = await options
@@ -294,7 +311,9 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           );
         if (batched) {
           for (const [topic, outcome] of outcomes) options.onOutcome?.(topic, outcome);
-          checkBeat();
+          // Not measured against the session timeout: the client heartbeated all along, and the sum of many quick
+          // messages is not one slow message.
+          beat();
           return;
         }
       }
@@ -343,7 +362,7 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
           sessionTimeout,
           heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 3)),
         });
-        let failed: unknown;
+        let failed: Error | undefined;
         let wake: (() => void) | undefined;
         const signal = () => {
           const w = wake;
@@ -353,7 +372,7 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
         stream.on('readable', signal);
         stream.on('close', signal);
         stream.on('end', signal);
-        stream.on('error', (err: unknown) => {
+        stream.on('error', (err: Error) => {
           failed ??= err;
           signal();
         });
