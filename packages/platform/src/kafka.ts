@@ -107,6 +107,25 @@ interface Fetched {
 /** Thrown out of a member's loop when one message took longer than the session timeout (see `expelled`). */
 class MemberExpelled extends Error {}
 
+/** How long a commit, a member's close and the wait for the members' loops may take before they are given up. */
+const CLIENT_STEP_TIMEOUT_MS = 10_000;
+
+/**
+ * `p`, or a transient timeout error after `ms` (a commit caught in a rebalance must not hold a member for ever: the
+ * member is then replaced and the uncommitted messages are delivered again, and dropped as duplicates).
+ */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(Object.assign(new Error(`${what} took longer than ${ms} ms`), { code: 'PLT_KFK_TIMEOUT' })),
+      ms,
+    );
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
   const log = opts.logger.child({ component: 'kafka' });
   const base = {
@@ -345,9 +364,9 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
       });
       const self = {
         leave: async () => {
-          await consumer
-            .close(true)
-            .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer close failed'));
+          await within(consumer.close(true), CLIENT_STEP_TIMEOUT_MS, 'closing the consumer').catch(
+            (err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer close failed'),
+          );
         },
       };
       members.add(self);
@@ -422,7 +441,13 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
                 }
                 if (consumersLeaving) return undefined;
                 // Committed only now: after the handling's transaction (or the dead letter) is done.
-                await slice.at(-1)?.raw.commit();
+                const last = slice.at(-1);
+                if (last)
+                  await within(
+                    Promise.resolve(last.raw.commit()),
+                    CLIENT_STEP_TIMEOUT_MS,
+                    'the offset commit',
+                  );
               }
               return undefined;
             }),
@@ -520,7 +545,10 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
   async function leaveGroups(): Promise<void> {
     consumersLeaving = true;
     await Promise.all([...members].map((m) => m.leave()));
-    await Promise.all([...loops]);
+    // The loops end once their handler in flight has finished; a stop does not wait for ever.
+    await within(Promise.all([...loops]), CLIENT_STEP_TIMEOUT_MS, 'stopping the consumers').catch(
+      (err: unknown) => log.warn({ err: errorMessage(err) }, 'consumers did not stop in time'),
+    );
   }
 
   return {
