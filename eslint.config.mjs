@@ -56,7 +56,7 @@ export default tseslint.config(
             {
               group: [
                 'pg',
-                'kafkajs',
+                '@platformatic/kafka',
                 '@grpc/*',
                 'fastify',
                 '@opentelemetry/*',
@@ -90,7 +90,7 @@ export default tseslint.config(
           patterns: [
             {
               group: [
-                'kafkajs',
+                '@platformatic/kafka',
                 '@grpc/*',
                 'fastify',
                 '../adapters/grpc',

@@ -89,7 +89,8 @@ export interface Platform {
 }
 
 const ROOT = join(__dirname, '..', '..', '..');
-const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
+/** Node flags of the service processes: none since kafkajs (whose timers emitted TimeoutNegativeWarning) is gone. */
+const NODE_FLAGS: string[] = [];
 
 /**
  * The ports of `npm start`, admin API included: the launcher's own table (tools/launcher/src/ports.ts), which reads

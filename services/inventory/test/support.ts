@@ -2,9 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Envelope } from '@shop/contracts';
 import { Topics, encodeEnvelope, inventoryV1, newEnvelope } from '@shop/contracts';
 import { grpc, loadConfig } from '@shop/platform';
-import { serviceEnv, testInfra } from '@shop/testkit';
-import type { Producer } from 'kafkajs';
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { serviceEnv, testInfra, TestProducer } from '@shop/testkit';
 import type { RunningService } from '../src/service';
 import { createService, schema } from '../src/service';
 
@@ -16,22 +14,18 @@ export function bootService(): RunningService {
   );
 }
 
-export const kafka = new Kafka({
-  clientId: `inventory-test-${randomUUID().slice(0, 8)}`,
-  brokers: infra.kafkaBrokers.split(','),
-  logLevel: logLevel.NOTHING,
-});
-
-let producer: Producer | undefined;
+let producer: TestProducer | undefined;
 export async function sendRaw(records: { key: string; value: Buffer | string }[]): Promise<void> {
-  if (!producer) {
-    producer = kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-      allowAutoTopicCreation: false,
-    });
-    await producer.connect();
-  }
-  await producer.send({ topic: Topics.inventoryCommands, acks: -1, messages: records });
+  producer ??= new TestProducer({
+    brokers: infra.kafkaBrokers,
+    clientId: `inventory-test-${randomUUID().slice(0, 8)}`,
+  });
+  await producer.send({ topic: Topics.inventoryCommands, messages: records });
+}
+
+export async function closeProducer(): Promise<void> {
+  await producer?.close();
+  producer = undefined;
 }
 
 export async function sendCommands(envelopes: Envelope[]): Promise<void> {
@@ -43,11 +37,6 @@ export const reserve = (orderId: string, items: { sku: string; quantity: number 
 export const release = (orderId: string) =>
   newEnvelope({ $case: 'releaseStock', value: { orderId, reason: 1 } });
 export const commit = (orderId: string) => newEnvelope({ $case: 'commitStock', value: { orderId } });
-
-export async function closeProducer(): Promise<void> {
-  await producer?.disconnect();
-  producer = undefined;
-}
 
 export type Client = inventoryV1.InventoryServiceClient;
 export const grpcClient = (port: number): Client =>

@@ -9,10 +9,9 @@ import {
   serviceEnv,
   testInfra,
   testIssuer,
+  TestProducer,
   type RecordedMessage,
 } from '@shop/testkit';
-import { Kafka, logLevel } from 'kafkajs';
-import type { Producer } from 'kafkajs';
 import type { RunningService } from '../src/service';
 import { createService, schema } from '../src/service';
 
@@ -48,19 +47,13 @@ export async function bearer(identity: Identity): Promise<grpc.Metadata> {
  * their own messages by order id, so leftovers of other tests and services do not matter.
  */
 export class KafkaProbe {
-  private readonly kafka = new Kafka({
-    clientId: 'payments-test',
-    brokers: infra.kafkaBrokers.split(','),
-    logLevel: logLevel.NOTHING,
-  });
   private recorder: KafkaRecorder | undefined;
-  private producer: Producer | undefined;
+  private producer: TestProducer | undefined;
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer();
-    await this.producer.connect();
+    this.producer = new TestProducer({ brokers: infra.kafkaBrokers, clientId: 'payments-test' });
     this.recorder = await KafkaRecorder.start([Topics.paymentsReplies, dltTopic(Topics.paymentsCommands)], {
-      kafka: this.kafka,
+      brokers: infra.kafkaBrokers,
       group: 'payments-test',
     });
   }
@@ -72,7 +65,7 @@ export class KafkaProbe {
 
   async stop(): Promise<void> {
     await this.recorder?.stop();
-    await this.producer?.disconnect();
+    await this.producer?.close();
   }
 
   /** Sends a command envelope keyed by its order id; returns it. */
