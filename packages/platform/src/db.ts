@@ -63,7 +63,7 @@ export async function waitForDatabase(pool: Pool, timeoutMs: number, logger: Log
 /**
  * Starts a transaction on `client` without a span: BEGIN says nothing a trace reader needs (the statements and the
  * COMMIT that follow have theirs), and a span per transaction is a measurable share of the tracing cost per order
- * (docs/performance-profile.md). The pg instrumentation makes spans only under a parent span, so none is given.
+ * (docs/performance.md). The pg instrumentation makes spans only under a parent span, so none is given.
  */
 export function begin(client: pg.ClientBase): Promise<unknown> {
   return context.with(trace.deleteSpan(context.active()), () => client.query('BEGIN'));
