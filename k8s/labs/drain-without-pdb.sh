@@ -43,9 +43,12 @@ restore() {
   state_put restored yes
 }
 
-lab_break() {
-  local body db node pv
-  edge_customer lab-drain-without-pdb
+# Places $ORDERS orders as a fresh customer of the lab (<lab id>, kept in the lab's state), lets the saga settle,
+# then takes the runbook's pre-upgrade step (the one the incident skipped): a dump of every database, same major
+# version, into the state folder. Shared with pvc-retention.
+place_orders_and_back_up() {
+  local body db
+  edge_customer "$1"
   state_put customer "$EDGE_CUSTOMER"
   state_put password "${EDGE_PASSWORD:-}"
   body="{\"customerId\":\"${EDGE_CUSTOMER}\",\"items\":[{\"sku\":\"SKU-0001\",\"quantity\":1}]}"
@@ -53,7 +56,6 @@ lab_break() {
   printf '%s' "$EDGE_BODIES" | jq -r '.id // empty' >"${STATE_DIR}/orders"
   say "placed ${EDGE_2XX}/${ORDERS} orders; the saga settles for ${ORDER_SETTLE_S:-5}s"
   sleep "${ORDER_SETTLE_S:-5}"
-  # The runbook's pre-upgrade step (the one the incident skipped): a dump of every database, same major version.
   for db in "${DATABASES[@]}"; do
     pg "$PG_POD" -c postgresql -- pg_dump -U postgres -Fc "$db" >"${STATE_DIR}/${db}.dump"
     [[ -s "${STATE_DIR}/${db}.dump" ]] || {
@@ -62,6 +64,11 @@ lab_break() {
     }
   done
   state_put restored no
+}
+
+lab_break() {
+  local node pv
+  place_orders_and_back_up lab-drain-without-pdb
   node=$(kns get pod "$PG_POD" -o jsonpath='{.spec.nodeName}')
   pv=$(pv_of_pvc)
   state_put node "$node"

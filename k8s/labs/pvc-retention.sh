@@ -25,23 +25,8 @@ recreate() {
 }
 
 lab_break() {
-  local body db
   save_values
-  edge_customer lab-pvc-retention
-  state_put customer "$EDGE_CUSTOMER"
-  state_put password "${EDGE_PASSWORD:-}"
-  body="{\"customerId\":\"${EDGE_CUSTOMER}\",\"items\":[{\"sku\":\"SKU-0001\",\"quantity\":1}]}"
-  edge "$ORDERS" POST /v1/orders "$body"
-  printf '%s' "$EDGE_BODIES" | jq -r '.id // empty' >"${STATE_DIR}/orders"
-  sleep "${ORDER_SETTLE_S:-5}"
-  for db in "${DATABASES[@]}"; do
-    pg "$PG_POD" -c postgresql -- pg_dump -U postgres -Fc "$db" >"${STATE_DIR}/${db}.dump"
-    [[ -s "${STATE_DIR}/${db}.dump" ]] || {
-      echo "the dump of ${db} is empty" >&2
-      return 1
-    }
-  done
-  state_put restored no
+  place_orders_and_back_up lab-pvc-retention
   state_put uid "$(pvc_uid)"
   state_put policy_sts Delete
   say "placed ${EDGE_2XX}/${ORDERS} orders, dumped ${DATABASES[*]}; ${V_PG_PVC_RETENTION}=Delete, then the upgrade"
