@@ -271,7 +271,7 @@ void describe('the canary is isolated and reachable by header below the edge', (
     );
   };
 
-  void it('a canary consumes no saga topic and migrates nothing; the stable track does both', () => {
+  void it('a canary consumes no saga topic, migrates nothing and sweeps no saga; the stable track does all three', () => {
     for (const s of ['orders', 'inventory', 'payments']) {
       const canary = envOf(`${s}-canary`);
       assert.equal(canary.KAFKA_CONSUMERS, 'off', s);
@@ -280,6 +280,8 @@ void describe('the canary is isolated and reachable by header below the edge', (
       assert.equal(stable.KAFKA_CONSUMERS, undefined, s);
       assert.equal(stable.DATABASE_MIGRATIONS, undefined, s);
     }
+    assert.equal(envOf('orders-canary').SAGA_SWEEPER, 'off', 'the orders canary sweeps no saga');
+    assert.equal(envOf('orders-stable').SAGA_SWEEPER, undefined);
   });
 
   void it('every service passes the canary header on; the services below the edge route it to their canary', () => {

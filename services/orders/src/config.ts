@@ -19,6 +19,11 @@ export const schema = z.object({
     500,
     'how often the sweeper looks for sagas past their step deadline',
   ),
+  SAGA_SWEEPER: env.choice(
+    ['on', 'off'],
+    'on',
+    'on: look for sagas past their step deadline and time them out; off: leave that to the other replicas (a canary: the stable pods alone change sagas it did not start)',
+  ),
   COMPENSATION_MAX_ATTEMPTS: env.positiveInt(
     5,
     'sends of a compensation command before the saga is parked for an operator',

@@ -87,7 +87,12 @@ export function createService(config: Config, opts: { logger?: Logger } = {}): O
     adminRoutes: parkedSagasRoute(() => listParkedSagas(ctx.pool)),
     onStart: async () => {
       await changes.start();
-      sweeper = startSweeper(deps, config.SAGA_SWEEP_INTERVAL_MS);
+      if (config.SAGA_SWEEPER === 'on') sweeper = startSweeper(deps, config.SAGA_SWEEP_INTERVAL_MS);
+      else
+        ctx.logger.info(
+          { code: 'SWEEPER_OFF' },
+          'SAGA_SWEEPER=off: no saga deadline sweeper in this replica',
+        );
     },
     // After the gRPC drain, the consumers and the relay: what a call in flight uses is closed last.
     onStop: async () => {

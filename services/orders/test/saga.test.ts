@@ -940,6 +940,25 @@ describe('restarts and late replies', () => {
     assert.equal((await stack.get(t.id)).rejectionReason, R.REJECTION_REASON_TIMEOUT);
     assert.equal(await stack.metric('saga_completed_total', { outcome: 'rejected', reason: 'TIMEOUT' }), 1);
   });
+
+  test('SAGA_SWEEPER=off (the orders canary of the chart): that replica times out no saga; one with the sweeper does', async () => {
+    await stack.stopOrders();
+    await stack.stopPayments();
+    const timing = { SAGA_STEP_TIMEOUT_MS: '1000', SAGA_SWEEP_INTERVAL_MS: '100' };
+    await stack.startOrders({ ...timing, SAGA_SWEEPER: 'off' });
+    const sku = await stack.freshProduct(5, 1000);
+    const t = (await stack.place(uniqueCustomer(), [{ sku, quantity: 1 }])).order!;
+    // Payments is down, so the authorization step waits: three deadlines and some thirty sweep intervals pass.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal((await stack.get(t.id)).status, S.ORDER_STATUS_PENDING, 'timed out without a sweeper');
+    await stack.stopOrders();
+    await stack.startOrders(timing);
+    const r = await stack.waitStatus(t.id, S.ORDER_STATUS_REJECTED, 10_000);
+    assert.equal(r.rejectionReason, R.REJECTION_REASON_TIMEOUT);
+    await stack.startPayments();
+    await settled(t.id);
+    await eventually(async () => (await stack.stock(sku)).onHand === 5, { what: 'stock released' });
+  });
 });
 
 /** A loopback TCP proxy to PostgreSQL for one orders instance: `cut()` is a real outage (connections reset,
