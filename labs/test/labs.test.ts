@@ -58,7 +58,7 @@ describe('the lab platform', () => {
     };
     assert.deepEqual(
       groups.data.groups.map((g) => g.name).sort(),
-      ['messaging', 'platform', 'saga', 'slo'],
+      ['mesh', 'messaging', 'platform', 'saga', 'slo'],
       'the rule groups of observability/prometheus/rules',
     );
   });
