@@ -79,4 +79,4 @@ COPY --from=assemble /repo/ ./
 USER 1000:1000
 WORKDIR /app/services/${SERVICE}
 EXPOSE 50051 8080
-CMD ["node", "--require", "./dist/src/instrumentation.js", "dist/src/main.js"]
+CMD ["node", "--disable-warning=TimeoutNegativeWarning", "--require", "./dist/src/instrumentation.js", "dist/src/main.js"]

@@ -56,7 +56,7 @@ export default tseslint.config(
             {
               group: [
                 'pg',
-                '@platformatic/kafka',
+                'kafkajs',
                 '@grpc/*',
                 'fastify',
                 '@opentelemetry/*',
@@ -90,7 +90,7 @@ export default tseslint.config(
           patterns: [
             {
               group: [
-                '@platformatic/kafka',
+                'kafkajs',
                 '@grpc/*',
                 'fastify',
                 '../adapters/grpc',

@@ -13,6 +13,7 @@ if (!existsSync(join(cwd, 'dist', 'test'))) {
   process.exit(1);
 }
 const args = [
+  '--disable-warning=TimeoutNegativeWarning',
   '--test',
   '--test-timeout=180000',
   '--test-reporter=spec',

@@ -89,8 +89,7 @@ export interface Platform {
 }
 
 const ROOT = join(__dirname, '..', '..', '..');
-/** Node flags of the service processes: none since kafkajs (whose timers emitted TimeoutNegativeWarning) is gone. */
-const NODE_FLAGS: string[] = [];
+const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
 
 /**
  * The ports of `npm start`, admin API included: the launcher's own table (tools/launcher/src/ports.ts), which reads

@@ -3,8 +3,7 @@
 // Kafka round trips per order, done by this script alone with no services in the path.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { Admin, compatibilityPartitioner, Consumer, Producer, ProduceAcks } from '@platformatic/kafka';
-import type { Message } from '@platformatic/kafka';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
 import { decodeEnvelope } from '@shop/contracts';
 import type { Identity } from '@shop/testkit';
@@ -31,12 +30,6 @@ const ORDERS_PER_CUSTOMER = 40;
 const TX_PER_ORDER = 13;
 const KAFKA_HOPS_PER_ORDER = 6;
 
-/** What every Kafka client of the benchmark is made with. */
-interface KafkaOptions {
-  clientId: string;
-  bootstrapBrokers: string[];
-}
-
 type Usage = ReturnType<ReturnType<typeof measureProcesses>['stop']>;
 type Proc = { name: string; pid: number };
 
@@ -61,14 +54,16 @@ function summarize(r: Result) {
 }
 
 /** Waits for the terminal event of each order on `orders.events.v1`: no polling load on the services. */
-async function terminalEvents(kafka: KafkaOptions) {
+async function terminalEvents(kafka: Kafka) {
   const waiting = new Map<string, (outcome: string) => void>();
   const early = new Map<string, string>();
-  const consumer = new Consumer({ ...kafka, groupId: `bench-${randomUUID()}`, maxWaitTime: 100 });
-  // consume() resolves once the group is joined: from then on every new event is seen.
-  const stream = await consumer.consume({ topics: ['orders.events.v1'], mode: 'latest', autocommit: false });
-  stream.on('data', (message: Message) => {
-    {
+  const consumer = kafka.consumer({ groupId: `bench-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: 'orders.events.v1', fromBeginning: false });
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      await Promise.resolve();
       let outcome: string | undefined;
       let orderId: string;
       try {
@@ -83,8 +78,9 @@ async function terminalEvents(kafka: KafkaOptions) {
       const done = waiting.get(orderId);
       if (done) done(outcome);
       else early.set(orderId, outcome);
-    }
+    },
   });
+  await joined;
   return {
     wait(orderId: string, timeoutMs: number): Promise<string> {
       const seen = early.get(orderId);
@@ -101,14 +97,14 @@ async function terminalEvents(kafka: KafkaOptions) {
         });
       });
     },
-    stop: () => consumer.close(true),
+    stop: () => consumer.disconnect(),
   };
 }
 
 async function runPlatform(
   edge: Rest,
   customers: Identity[],
-  kafka: KafkaOptions,
+  kafka: Kafka,
   n: number,
   concurrency: number,
   sku: string,
@@ -149,48 +145,51 @@ async function runPlatform(
  * of it; `hop(key)` is one round trip (produce with acks=all, wait until the consumer has the message).
  */
 async function floorKafka(
-  kafka: KafkaOptions,
+  kafka: Kafka,
 ): Promise<{ hop(key: string): Promise<void>; close(): Promise<void> }> {
   const topic = `bench.floor.${randomUUID().slice(0, 8)}`;
-  const kadmin = new Admin(kafka);
-  await kadmin.createTopics({ topics: [topic], partitions: 3, replicas: 1 });
-  for (let i = 0; i < 100; i++) {
-    const meta = await kadmin.metadata({ topics: [topic], forceUpdate: true }).catch(() => undefined);
-    if (meta?.topics.get(topic)?.partitions.every((p) => p.leader >= 0)) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const producer = new Producer({
-    ...kafka,
+  const kadmin = kafka.admin();
+  await kadmin.connect();
+  await kadmin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] });
+  const producer = kafka.producer({
     idempotent: true,
-    maxInflights: 1,
-    acks: ProduceAcks.ALL,
-    partitioner: compatibilityPartitioner,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
   });
-  const consumer = new Consumer({ ...kafka, groupId: `bench-floor-${randomUUID()}`, maxWaitTime: 100 });
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId: `bench-floor-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
   const waiting = new Map<string, () => void>();
-  // consume() resolves once the group is joined.
-  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
-  stream.on('data', (message: Message) => waiting.get(message.value.toString())?.());
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  await consumer.run({
+    partitionsConsumedConcurrently: 3,
+    eachMessage: async ({ message }) => {
+      await Promise.resolve();
+      waiting.get(message.value?.toString() ?? '')?.();
+    },
+  });
+  await joined;
   return {
     async hop(key: string) {
       const id = randomUUID();
       const arrived = new Promise<void>((resolve) => waiting.set(id, resolve));
-      await producer.send({ messages: [{ topic, key: Buffer.from(key), value: Buffer.from(id) }] });
+      await producer.send({ topic, acks: -1, messages: [{ key, value: id }] });
       await arrived;
       waiting.delete(id);
     },
     async close() {
-      await consumer.close(true);
-      await producer.close();
+      await consumer.disconnect();
+      await producer.disconnect();
       await kadmin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await kadmin.close();
+      await kadmin.disconnect();
     },
   };
 }
 
 async function runFloor(
   adminUrl: string,
-  kafka: KafkaOptions,
+  kafka: Kafka,
   n: number,
   concurrency: number,
   procs: Proc[],
@@ -332,7 +331,11 @@ async function main(): Promise<void> {
   if (runs > 10) throw new Error(`--runs is at most 10, got ${runs}`);
   if (!['true', 'false'].includes(opts.floor ?? ''))
     throw new Error(`--floor must be true or false, got ${JSON.stringify(opts.floor)}`);
-  const kafka: KafkaOptions = { clientId: 'bench-saga', bootstrapBrokers: (opts.brokers ?? '').split(',') };
+  const kafka = new Kafka({
+    clientId: 'bench-saga',
+    brokers: (opts.brokers ?? '').split(','),
+    logLevel: logLevel.NOTHING,
+  });
   if (opts.floor === 'true' && !opts['admin-url'])
     throw new Error(
       'the floor needs --admin-url (a PostgreSQL superuser URL); `npm run bench:saga` passes it',

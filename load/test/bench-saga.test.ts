@@ -22,7 +22,7 @@ function run(
   timeoutMs = 240_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BENCH, ...args], {
+    const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', BENCH, ...args], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

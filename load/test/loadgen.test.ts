@@ -31,7 +31,7 @@ interface Run {
 /** The built CLI as `scripts/platform.mjs tool load` runs it. */
 function load(args: string[], timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LOAD, ...args], {
+    const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', LOAD, ...args], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { metricNamesUsed } from '@shop/observability';
-import { eventually, KafkaRecorder, TestProducer } from '@shop/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import { eventually, KafkaRecorder, testInfra } from '@shop/testkit';
 import { Rest } from '../src/lib';
 import { grpcHealth, reflectionServices } from './grpc-probe';
 import { ensureGrpcurl, grpcurl } from './grpcurl';
@@ -294,10 +295,16 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
   });
 
   it('a redelivered command is counted as a duplicate and changes nothing', async () => {
+    const kafka = new Kafka({
+      clientId: 'otel-test',
+      brokers: testInfra().kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
     // From the beginning (as every recorder reads), filtered by the order's key below: a new group starting at
     // "latest" resolves that offset after it joined, and a command produced in between would be skipped.
-    const seen = await KafkaRecorder.start(['inventory.commands.v1'], { group: 'otel-test' });
-    const producer = new TestProducer({ clientId: 'otel-test' });
+    const seen = await KafkaRecorder.start(['inventory.commands.v1'], { kafka, group: 'otel-test' });
+    const producer = kafka.producer();
+    await producer.connect();
     try {
       const scrape = async () =>
         (await fetch(`http://127.0.0.1:${stack.services.inventory.httpPort}/metrics`)).text();
@@ -327,7 +334,7 @@ describe('the running platform from outside: telemetry of an order, gRPC health,
       assert.equal(stockAfter.body.available, stockBefore.body.available, 'a duplicate reserves nothing');
     } finally {
       await seen.stop();
-      await producer.close();
+      await producer.disconnect();
     }
   });
 

@@ -16,6 +16,7 @@ import { ALL_TOPICS, MessageTypes, ordersV1, Topics } from '@shop/contracts';
 import { startInfra, type Infra } from '@shop/infra';
 import { eventually, KafkaRecorder, testIssuer } from '@shop/testkit';
 import type { TestIssuer } from '@shop/testkit';
+import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { bearer, call } from '../src/lib';
 import { authEnv, startService, stopService, type ServiceProcess } from './stack';
@@ -33,7 +34,7 @@ interface Run {
 
 function sagas(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SAGAS, ...args], {
+    const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', SAGAS, ...args], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -147,10 +148,12 @@ describe('npm run sagas: list, resend and unpark of really parked sagas', () => 
     env = { SHOP_ORDERS_DATABASE_URL: infra.databaseUrls.orders! };
     db = new pg.Pool({ connectionString: infra.databaseUrls.orders, max: 2 });
     db.on('error', () => undefined);
-    sent = await KafkaRecorder.start([Topics.paymentsCommands], {
-      brokers: infra.kafkaBrokers,
-      group: 'sagas-test',
+    const kafka = new Kafka({
+      clientId: 'sagas-test',
+      brokers: [infra.kafkaBrokers],
+      logLevel: logLevel.NOTHING,
     });
+    sent = await KafkaRecorder.start([Topics.paymentsCommands], { kafka, group: 'sagas-test' });
     issuer = await testIssuer();
     auth = authEnv(issuer);
     // payments is not started yet: the outage that gets the refunds parked.

@@ -24,18 +24,27 @@ export function startService(
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--require', './dist/src/instrumentation.js', 'dist/src/main.js'], {
-    cwd: join(repo, 'services', name),
-    env: {
-      PATH: process.env.PATH ?? '',
-      BIND_HOST: '127.0.0.1',
-      HTTP_PORT: '0',
-      GRPC_PORT: '0',
-      LOG_LEVEL: 'info',
-      ...env,
+  const child = spawn(
+    process.execPath,
+    [
+      '--disable-warning=TimeoutNegativeWarning',
+      '--require',
+      './dist/src/instrumentation.js',
+      'dist/src/main.js',
+    ],
+    {
+      cwd: join(repo, 'services', name),
+      env: {
+        PATH: process.env.PATH ?? '',
+        BIND_HOST: '127.0.0.1',
+        HTTP_PORT: '0',
+        GRPC_PORT: '0',
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   const svc: ServiceProcess = { name, child, logs: [], httpPort: 0, grpcPort: 0 };
   const stderr: string[] = [];
   createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));

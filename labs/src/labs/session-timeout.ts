@@ -3,8 +3,7 @@
 // conditions"). Consul is not in this stack; the same mechanism is a Kafka consumer group membership: a member that
 // does not heartbeat within the session timeout is expelled, its partitions rebalanced and its message delivered
 // again. payments runs with a session timeout tuned for a LAN (1 s) and its link gets 1.2 s slower per message
-// (the bus gives up a member whose message outlasts the session timeout, as the Java client's max.poll.interval.ms
-// does; @platformatic/kafka itself heartbeats from a timer): it is expelled on every message, rejoins, gets the same message
+// (kafkajs heartbeats between messages only): it is expelled on every message, rejoins, gets the same message
 // again, and each partition stays on the message it was expelled on. Fix: the session timeout sized for the
 // latency (KAFKA_SESSION_TIMEOUT_MS=6000, the product default: above the slowest message, latency included),
 // product configuration. The latency stays on through verify: it is the network, not the defect.

@@ -13,7 +13,7 @@ import {
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Admin } from '@platformatic/kafka';
+import { Kafka, logLevel } from 'kafkajs';
 import { dockerAnswers, importOptional } from './docker.js';
 import type { InfraLock } from './lock.js';
 import { pipeLines } from './postgres.js';
@@ -367,16 +367,17 @@ async function startLocalKafka(
   };
 }
 
-function quietAdmin(brokers: string, clientId: string): Admin {
-  return new Admin({
+function quietKafka(brokers: string, clientId: string): Kafka {
+  return new Kafka({
     clientId,
-    bootstrapBrokers: brokers.split(',').map((b) => b.trim()),
-    connectTimeout: 2000,
-    retries: 0,
+    brokers: brokers.split(',').map((b) => b.trim()),
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 2000,
+    retry: { retries: 0 },
   });
 }
 
-/** Waits (bounded) until the broker answers a metadata request with at least one broker and a controller. */
+/** Waits (bounded) until the broker answers a metadata request (describeCluster) with at least one broker. */
 export async function waitForBroker(
   brokers: string,
   timeoutMs: number,
@@ -386,15 +387,16 @@ export async function waitForBroker(
   const ok = await waitFor(
     async () => {
       if (gaveUp()) return true;
-      const admin = quietAdmin(brokers, 'shop-infra-probe');
+      const admin = quietKafka(brokers, 'shop-infra-probe').admin();
       try {
-        const cluster = await admin.metadata({ topics: [], forceUpdate: true });
-        return cluster.brokers.size > 0 && cluster.controllerId >= 0;
+        await admin.connect();
+        const cluster = await admin.describeCluster();
+        return cluster.brokers.length > 0 && cluster.controller !== null;
       } catch (err) {
         lastError = (err as Error).message;
         return false;
       } finally {
-        await admin.close().catch(() => undefined);
+        await admin.disconnect().catch(() => undefined);
       }
     },
     timeoutMs,
@@ -417,41 +419,34 @@ export async function ensureTopics(brokers: string, topics: TopicSpec[]): Promis
     if (!Number.isInteger(t.partitions) || t.partitions < 1)
       throw new Error(`topic ${t.name}: partitions must be a positive integer`);
   }
-  const admin = new Admin({
+  const admin = new Kafka({
     clientId: 'shop-infra',
-    bootstrapBrokers: brokers.split(',').map((b) => b.trim()),
-  });
+    brokers: brokers.split(',').map((b) => b.trim()),
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));
-    // One request per topic: the request's partition count is per call.
-    for (const t of missing)
-      await admin.createTopics({ topics: [t.name], partitions: t.partitions, replicas: 1 });
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: 1 })),
+      });
+    }
     const present = topics.filter((t) => existing.has(t.name));
     if (present.length > 0) {
-      const meta = await admin.metadata({ topics: present.map((t) => t.name), forceUpdate: true });
-      const grow = present.filter((t) => (meta.topics.get(t.name)?.partitionsCount ?? 0) < t.partitions);
+      const meta = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
+      const grow = present.filter(
+        (t) => (meta.topics.find((m) => m.name === t.name)?.partitions.length ?? 0) < t.partitions,
+      );
       if (grow.length > 0)
         await admin.createPartitions({
-          topics: grow.map((t) => ({ name: t.name, count: t.partitions })),
+          topicPartitions: grow.map((t) => ({ topic: t.name, count: t.partitions })),
         });
     }
-    // Leaders elected for every partition before anyone produces (a produce right after creation is refused).
-    const names = topics.map((t) => t.name);
-    const led = await waitFor(
-      async () => {
-        const meta = await admin.metadata({ topics: names, forceUpdate: true }).catch(() => undefined);
-        return names.every((n) => {
-          const m = meta?.topics.get(n);
-          return m !== undefined && m.partitions.length > 0 && m.partitions.every((p) => p.leader >= 0);
-        });
-      },
-      20_000,
-      100,
-    );
-    if (!led) throw new Error(`Kafka: no leader for every partition of ${names.join(', ')} within 20 s`);
   } finally {
-    await admin.close();
+    await admin.disconnect();
   }
 }
 

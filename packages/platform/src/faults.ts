@@ -657,18 +657,13 @@ export function instrumentPool(pool: Pool, faults: FaultRegistry): Pool {
   return pool;
 }
 
-/**
- * What the broker's authorizer answers a denied produce with: error code 29 TOPIC_AUTHORIZATION_FAILED, not
- * retriable; shaped as @platformatic/kafka's ProtocolError (code PLT_KFK_PROTOCOL, canRetry false) with the broker's
- * wording in the message.
- */
+/** What kafkajs throws when the broker's authorizer denies a produce (error code 29, not retriable). */
 export function topicAuthorizationFailed(topic: string): Error {
   return Object.assign(new Error(`Not authorized to access topics: [${topic}]`), {
-    name: 'ProtocolError',
-    code: 'PLT_KFK_PROTOCOL',
-    apiId: 'TOPIC_AUTHORIZATION_FAILED',
-    apiCode: 29,
-    canRetry: false,
+    name: 'KafkaJSProtocolError',
+    type: 'TOPIC_AUTHORIZATION_FAILED',
+    code: 29,
+    retriable: false,
   });
 }
 
@@ -702,19 +697,18 @@ export function instrumentBus(bus: MessageBus, faults: FaultRegistry): MessageBu
       bus.subscribe({
         ...options,
         beforeHandle: async (message, heartbeat) => {
-          const held = (await options.beforeHandle?.(message, heartbeat)) === true;
+          await options.beforeHandle?.(message, heartbeat);
           const p = faults.hit('kafka-consumer-slow', { topic: message.topic });
-          if (!p) return held;
+          if (!p) return;
           if (p.delayMs > 0) {
             await sleep(p.delayMs);
-            return true;
+            return;
           }
           const until = Date.now() + p.maxPauseMs;
           while (faults.isActive('kafka-consumer-slow') && Date.now() < until) {
             await sleep(500);
             await heartbeat().catch(() => undefined);
           }
-          return true;
         },
       }),
   };

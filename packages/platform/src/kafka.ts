@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Admin, compatibilityPartitioner, Consumer, Producer, ProduceAcks } from '@platformatic/kafka';
-import type { Message } from '@platformatic/kafka';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel } from 'kafkajs';
+import type { Admin, Consumer, IHeaders, Producer } from 'kafkajs';
 import type { Logger } from './logger';
 import { requestContext } from './logger';
 import { errorMessage, isTransient, retryWithBackoff } from './retry';
@@ -43,30 +43,17 @@ export interface SubscribeOptions {
   /** Attempts for an unexpected (non-transient, non-poison) error before the message is dead-lettered. */
   maxAttempts?: number;
   onOutcome?: (topic: string, outcome: ConsumeOutcome) => void;
-  /**
-   * Awaited before each message is handled (the fault layer's slowed or paused consumer); may heartbeat. Resolves
-   * true when it held the message: then the partition's messages are handled one by one, each right after its own
-   * wait, as they would be over a slow link (not all waits first and one batch after them).
-   */
-  beforeHandle?: (message: IncomingMessage, heartbeat: () => Promise<void>) => Promise<boolean | void>;
-  /**
-   * Batched consumption: runs the handling of several messages of one partition as one unit of work (the runtime
-   * opens one PostgreSQL transaction around them, see runConsumedBatch). `run` calls `handle` once per message, in
-   * offset order; a throw means none of them took effect, and the bus handles the same messages again one by one
-   * (the poison one is dead-lettered alone, the others applied once). Without it every message is its own unit.
-   */
-  batch?: (run: () => Promise<void>) => Promise<void>;
-  /** At most this many messages of one partition per batch (default 64). */
-  maxBatch?: number;
+  /** Awaited before each message is handled (the fault layer's slowed or paused consumer); may heartbeat. */
+  beforeHandle?: (message: IncomingMessage, heartbeat: () => Promise<void>) => Promise<void>;
 }
 
-/** The small interface the services see; the Kafka client (@platformatic/kafka) stays behind it. */
+/** The small interface the services see; kafkajs stays behind it. */
 export interface MessageBus {
   send(records: OutgoingRecord[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<void>;
   /** Resolves when the broker answers; used by readiness. */
   ping(): Promise<void>;
-  /** Rejects, naming the group and the error, when a consumer crashed and will not be restarted; readiness. */
+  /** Rejects, naming the group and the error, when a consumer crashed and kafkajs will not restart it; readiness. */
   consumersAlive(): Promise<void>;
   /** Consumer lag per topic and partition for the given group. */
   lag(groupId: string, topics: string[]): Promise<{ topic: string; partition: number; lag: number }[]>;
@@ -84,9 +71,13 @@ export const CONSUMER_SESSION_TIMEOUT_MS = 6000;
 
 export const dltTopicOf = (topic: string) => `${topic}.dlt`;
 
-function headersOf(h: Map<Buffer, Buffer> | undefined): Record<string, string> {
+function headersOf(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of h ?? []) out[k.toString()] = v.toString();
+  for (const [k, v] of Object.entries(h ?? {})) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = first.toString();
+  }
   return out;
 }
 
@@ -98,89 +89,76 @@ export interface KafkaBusOptions {
   sessionTimeoutMs?: number;
 }
 
-/** One fetched message, with what the bus needs to commit it. */
-interface Fetched {
-  incoming: IncomingMessage;
-  raw: Message;
-}
-
-/** Thrown out of a member's loop when one message took longer than the session timeout (see `expelled`). */
-class MemberExpelled extends Error {}
-
-/** How long a commit, a member's close and the wait for the members' loops may take before they are given up. */
-const CLIENT_STEP_TIMEOUT_MS = 10_000;
-
-/**
- * `p`, or a transient timeout error after `ms` (a commit caught in a rebalance must not hold a member for ever: the
- * member is then replaced and the uncommitted messages are delivered again, and dropped as duplicates).
- */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(Object.assign(new Error(`${what} took longer than ${ms} ms`), { code: 'PLT_KFK_TIMEOUT' })),
-      ms,
-    );
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
   const log = opts.logger.child({ component: 'kafka' });
-  const base = {
+  const kafka = new Kafka({
     clientId: opts.clientId,
-    bootstrapBrokers: opts.brokers,
-    connectTimeout: 3000,
+    brokers: opts.brokers,
+    connectionTimeout: 3000,
     requestTimeout: 10_000,
-    retries: 5,
-    retryDelay: 200,
-  };
-  // The clients are created on first use. close() closes them all; a client created after close() is refused.
-  let producer: Producer | undefined;
-  let admin: Admin | undefined;
-  const members = new Set<{ leave(): Promise<void> }>();
-  const loops = new Set<Promise<void>>();
-  /** Groups whose consumer crashed for good: the service is deaf to them. */
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+    logLevel: KafkaLogLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...rest } = entry;
+        if (level <= KafkaLogLevel.ERROR) log.error(rest, message);
+        else log.warn(rest, message);
+      },
+  });
+  // The clients are created on first use and memoised as promises: two concurrent first uses share one client, and
+  // close() also closes a client whose connect was still in flight (a leak would keep the process alive).
+  let producer: Promise<Producer> | undefined;
+  let admin: Promise<Admin> | undefined;
+  const consumers: Consumer[] = [];
+  /** Groups whose consumer crashed for good (kafkajs gave up restarting it): the service is deaf to them. */
   const crashed = new Map<string, string>();
   let closing = false;
   /** Set once the consumers leave (stopConsumers or close): none may come back, the producer may still send. */
   let consumersLeaving = false;
 
-  function getProducer(): Producer {
-    if (closing) throw new Error('the Kafka bus is closed');
-    // Not the idempotent producer: it needs unbounded send retries, which would hold the relay's transaction open
+  /** Connects a client once; a failed connect is forgotten (`forget`) so that the next use tries again. */
+  function connected<C extends { connect(): Promise<void> }>(
+    client: C,
+    forget: (p: Promise<C>) => void,
+  ): Promise<C> {
+    const p = closing
+      ? Promise.reject(new Error('the Kafka bus is closed'))
+      : client.connect().then(() => client);
+    p.catch(() => forget(p));
+    return p;
+  }
+
+  function getProducer(): Promise<Producer> {
+    // Not kafkajs's idempotent mode: it needs unbounded send retries, which would hold the relay's transaction open
     // while the broker is down. A retried send may duplicate a message; consumers drop duplicates by message id.
-    // One request in flight per broker keeps the per-partition order of an order's messages across retries.
-    // compatibilityPartitioner: murmur2(key) & 0x7fffffff modulo the partition count, the partition Java's default
-    // partitioner picks for a keyed record (the package's defaultPartitioner uses an unsigned shift instead).
-    producer ??= new Producer({
-      ...base,
-      maxInflights: 1,
-      acks: ProduceAcks.ALL,
-      idempotent: false,
-      autocreateTopics: false,
-      partitioner: compatibilityPartitioner,
-    });
+    // One request in flight keeps the per-partition order of an order's messages across retries.
+    producer ??= connected(
+      kafka.producer({ maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }),
+      (p) => {
+        if (producer === p) producer = undefined;
+      },
+    );
     return producer;
   }
 
-  function getAdmin(): Admin {
-    if (closing) throw new Error('the Kafka bus is closed');
-    // Readiness pings through it: one quick retry, not the producer's patience.
-    admin ??= new Admin({ ...base, retries: 1 });
+  function getAdmin(): Promise<Admin> {
+    admin ??= connected(kafka.admin(), (p) => {
+      if (admin === p) admin = undefined;
+    });
     return admin;
   }
 
   async function send(records: OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return;
-    // One produce call for the whole batch (the relay's outbox rows): the client groups it by broker and partition.
-    await getProducer().send({
-      messages: records.map((r) => ({
-        topic: r.topic,
-        key: Buffer.from(r.key),
-        value: typeof r.value === 'string' ? Buffer.from(r.value) : r.value,
-        headers: new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
+    const p = await getProducer();
+    const byTopic = new Map<string, OutgoingRecord[]>();
+    for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+    await p.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, rs]) => ({
+        topic,
+        messages: rs.map((r) => ({ key: r.key, value: r.value, headers: r.headers ?? {} })),
       })),
     });
   }
@@ -204,337 +182,132 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
 
   async function subscribe(options: SubscribeOptions): Promise<void> {
     const maxAttempts = options.maxAttempts ?? 3;
-    const maxBatch = options.maxBatch ?? 64;
     const sessionTimeout = opts.sessionTimeoutMs ?? CONSUMER_SESSION_TIMEOUT_MS;
-    const groupId = options.groupId;
-
-    /**
-     * The handling of one message: its consume span, its request context, the retries of a transient failure and
-     * the dead letter of a poison (or repeatedly failing) message. `beat` is called between attempts.
-     */
-    async function handleOne(m: IncomingMessage, beat: () => void): Promise<void> {
-      const requestId = m.headers['x-request-id'] ?? `${m.topic}/${m.partition}/${m.offset}`;
-      let attempt = 0;
-      for (;;) {
-        attempt += 1;
-        try {
-          const outcome = await requestContext.run({ requestId }, () =>
+    const consumer = kafka.consumer({
+      groupId: options.groupId,
+      // A member that died without leaving is replaced after this long (the next start waits for it). A member that
+      // does not heartbeat within it (a message slower than it: kafkajs heartbeats between messages) is expelled
+      // and its partitions rebalanced; the message is delivered again (incident scenario 9).
+      sessionTimeout,
+      heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 3)),
+      // The long-poll of an idle fetch; disconnect waits for it, so it bounds how long a clean stop takes.
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false,
+      // A consumer that crashed before close() (the broker down) has a restart scheduled: once the consumers are leaving it
+      // must not come back, or its reconnect loop would keep a stopped service's process alive for ever.
+      retry: { restartOnFailure: () => Promise.resolve(!consumersLeaving) },
+    });
+    consumer.on(consumer.events.CONNECT, () => {
+      if (consumersLeaving) void consumer.disconnect().catch(() => undefined);
+    });
+    // kafkajs restarts a consumer after a retriable failure; after any other it stops consuming for good and the
+    // process would stay ready while deaf. Readiness reports it (consumersAlive), so the pod is taken out of service
+    // and the operator (or Kubernetes, with the readiness-gated rollout) sees it.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || consumersLeaving) return;
+      const reason = errorMessage(payload.error);
+      crashed.set(options.groupId, reason);
+      log.error(
+        { groupId: options.groupId, err: reason, code: 'CONSUMER_CRASHED' },
+        'Kafka consumer crashed and will not be restarted',
+      );
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      log.info(
+        {
+          groupId: payload.groupId,
+          memberId: payload.memberId,
+          durationMs: payload.duration,
+          code: 'CONSUMER_GROUP_JOINED',
+        },
+        'consumer joined its group (rebalance)',
+      );
+    });
+    await consumer.connect();
+    for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: true });
+    consumers.push(consumer);
+    // kafkajs resolves a message's offset only after eachMessage returns, and commits only resolved offsets:
+    // a message is committed after it was processed (or dead-lettered), never before.
+    await consumer.run({
+      autoCommit: true,
+      autoCommitInterval: 500,
+      partitionsConsumedConcurrently: 3,
+      eachMessage: async (payload) => {
+        const { topic, partition, message } = payload;
+        const incoming: IncomingMessage = {
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? null,
+          value: message.value,
+          headers: headersOf(message.headers),
+        };
+        const requestId = incoming.headers['x-request-id'] ?? `${topic}/${partition}/${message.offset}`;
+        await options.beforeHandle?.(incoming, () => payload.heartbeat());
+        const handle = () =>
+          requestContext.run({ requestId }, () =>
             withConsumeSpan(
-              { topic: m.topic, partition: m.partition, offset: m.offset, groupId, headers: m.headers },
-              () => options.handle(m),
+              {
+                topic,
+                partition,
+                offset: message.offset,
+                groupId: options.groupId,
+                headers: incoming.headers,
+              },
+              () => options.handle(incoming),
             ),
           );
-          options.onOutcome?.(m.topic, outcome);
-          return;
-        } catch (err) {
-          const poison =
-            (err as { poison?: boolean }).poison === true || (err as Error).name === 'InvalidMessageError';
-          if (!poison && isTransient(err) && !consumersLeaving) {
-            // Infrastructure is down: keep the partition where it is and retry; never dead-letter a good message.
-            log.warn(
-              { topic: m.topic, partition: m.partition, offset: m.offset, err: errorMessage(err) },
-              'transient failure, retrying message',
-            );
-            await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5000));
-            beat();
-            continue;
-          }
-          if (!poison && attempt < maxAttempts && !consumersLeaving) {
-            await sleep(50 * attempt);
-            continue;
-          }
-          if (consumersLeaving && !poison) throw err; // not committed: redelivered after restart
-          const reason = `${poison ? 'poison message' : `failed ${attempt} times`}: ${errorMessage(err)}`;
-          log.error(
-            {
-              topic: m.topic,
-              partition: m.partition,
-              offset: m.offset,
-              reason,
-              code: 'MESSAGE_DEAD_LETTERED',
-            },
-            'message dead-lettered',
-          );
-          await deadLetter(m, reason);
-          options.onOutcome?.(m.topic, 'dead_lettered');
-          return;
-        }
-      }
-    }
-
-    /**
-     * One partition's messages of a fetch, in offset order. With `options.batch` they run as one unit of work;
-     * if that fails (a poison message, a conflict) nothing of it was applied and they run again one by one.
-     * Expulsion: @platformatic/kafka heartbeats from a timer, so a slow handler does not stop the heartbeats; the
-     * bus keeps the group's contract itself (as the Java client's max.poll.interval.ms does): a message that takes
-     * longer than the session timeout (no heartbeat opportunity in between) costs the member its place, and the
-     * partition's offsets stay uncommitted (the messages are delivered again; incident scenario 9).
-     */
-    async function handlePartition(msgs: Fetched[]): Promise<void> {
-      let lastBeat = Date.now();
-      const beat = () => {
-        lastBeat = Date.now();
-      };
-      const heartbeat = () => {
-        beat();
-        return Promise.resolve();
-      };
-      const checkBeat = () => {
-        if (Date.now() - lastBeat > sessionTimeout)
-          throw new MemberExpelled(`a message took longer than the session timeout (${sessionTimeout} ms)`);
-        beat();
-      };
-      // The first message tells whether a fault holds this partition's messages: if so, each is handled right
-      // after its own wait (one by one); if not, the others are not held either (the fault is per topic).
-      const first = msgs[0];
-      // The wait and the handling together are measured, as kafkajs did: the message is applied, and then the
-      // member has lost its place, so the uncommitted message comes again (a duplicate, dropped by message id).
-      if (first && options.beforeHandle && (await options.beforeHandle(first.incoming, heartbeat)) === true) {
-        for (const [i, f] of msgs.entries()) {
-          if (i > 0) await options.beforeHandle(f.incoming, heartbeat);
-          await handleOne(f.incoming, beat);
-          checkBeat();
-        }
-        return;
-      }
-      if (options.beforeHandle)
-        for (const f of msgs.slice(1)) await options.beforeHandle(f.incoming, heartbeat);
-      checkBeat();
-      if (options.batch && msgs.length > 1) {
-        const outcomes: [string, 'processed' | 'duplicate'][] = [];
-        const batched = await options
-          .batch(async () => {
-            for (const f of msgs) {
-              const m = f.incoming;
-              const requestId = m.headers['x-request-id'] ?? `${m.topic}/${m.partition}/${m.offset}`;
-              const outcome = await requestContext.run({ requestId }, () =>
-                withConsumeSpan(
-                  { topic: m.topic, partition: m.partition, offset: m.offset, groupId, headers: m.headers },
-                  () => options.handle(m),
-                ),
-              );
-              outcomes.push([m.topic, outcome]);
-            }
-          })
-          .then(
-            () => true,
-            (err: unknown) => {
-              log.debug(
-                { err: errorMessage(err), messages: msgs.length },
-                'batch failed, handling one by one',
-              );
-              return false;
-            },
-          );
-        if (batched) {
-          for (const [topic, outcome] of outcomes) options.onOutcome?.(topic, outcome);
-          // Not measured against the session timeout: the client heartbeated all along, and the sum of many quick
-          // messages is not one slow message.
-          beat();
-          return;
-        }
-      }
-      for (const f of msgs) {
-        await handleOne(f.incoming, beat);
-        checkBeat();
-      }
-    }
-
-    /** A member of the group: joins, handles fetched batches, commits after them, until it leaves or fails. */
-    async function member(): Promise<'left' | 'expelled'> {
-      const consumer = new Consumer({
-        ...base,
-        groupId,
-        // A member that died without leaving is replaced after this long (the next start waits for it).
-        sessionTimeout,
-        heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 3)),
-        rebalanceTimeout: Math.max(sessionTimeout, 10_000),
-        // The long-poll of an idle fetch; close waits for it, so it bounds how long a clean stop takes.
-        maxWaitTime: 500,
-        autocommit: false,
-        highWaterMark: maxBatch * 4,
-      });
-      consumer.on('consumer:group:join', (payload: { groupId: string; memberId: string }) => {
-        log.info(
-          { groupId: payload.groupId, memberId: payload.memberId, code: 'CONSUMER_GROUP_JOINED' },
-          'consumer joined its group (rebalance)',
-        );
-      });
-      const self = {
-        leave: async () => {
-          await within(consumer.close(true), CLIENT_STEP_TIMEOUT_MS, 'closing the consumer').catch(
-            (err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer close failed'),
-          );
-        },
-      };
-      members.add(self);
-      try {
-        if (consumersLeaving) return 'left';
-        const stream = await consumer.consume({
-          topics: options.topics,
-          mode: 'committed',
-          fallbackMode: 'earliest',
-          autocommit: false,
-          maxWaitTime: 500,
-          sessionTimeout,
-          heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 3)),
-        });
-        let failed: Error | undefined;
-        let wake: (() => void) | undefined;
-        const signal = () => {
-          const w = wake;
-          wake = undefined;
-          w?.();
-        };
-        stream.on('readable', signal);
-        stream.on('close', signal);
-        stream.on('end', signal);
-        stream.on('error', (err: Error) => {
-          failed ??= err;
-          signal();
-        });
+        let attempt = 0;
         for (;;) {
-          const batch: Fetched[] = [];
-          for (;;) {
-            if (failed !== undefined) throw failed;
-            if (consumersLeaving || stream.destroyed || stream.readableEnded) return 'left';
-            let raw = stream.read() as Message | null;
-            while (raw !== null) {
-              batch.push({
-                raw,
-                incoming: {
-                  topic: raw.topic,
-                  partition: raw.partition,
-                  offset: raw.offset.toString(),
-                  key: raw.key ? raw.key.toString() : null,
-                  value: raw.value ?? null,
-                  headers: headersOf(raw.headers),
-                },
-              });
-              if (batch.length >= maxBatch * 4) break;
-              raw = stream.read() as Message | null;
+          attempt += 1;
+          try {
+            const outcome = await handle();
+            options.onOutcome?.(topic, outcome);
+            return;
+          } catch (err) {
+            const poison =
+              (err as { poison?: boolean }).poison === true || (err as Error).name === 'InvalidMessageError';
+            if (!poison && isTransient(err) && !consumersLeaving) {
+              // Infrastructure is down: keep the partition where it is and retry; never dead-letter a good message.
+              log.warn(
+                { topic, partition, offset: message.offset, err: errorMessage(err) },
+                'transient failure, retrying message',
+              );
+              await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5000));
+              await payload.heartbeat();
+              continue;
             }
-            if (batch.length > 0) break;
-            await new Promise<void>((resolve) => {
-              wake = resolve;
-            });
-          }
-          const byPartition = new Map<string, Fetched[]>();
-          for (const f of batch) {
-            const k = `${f.incoming.topic}\0${f.incoming.partition}`;
-            const list = byPartition.get(k);
-            if (list) list.push(f);
-            else byPartition.set(k, [f]);
-          }
-          // Partitions are handled concurrently, the messages of one partition in order, in slices of maxBatch.
-          const expelled = await Promise.all(
-            [...byPartition.values()].map(async (msgs) => {
-              for (let i = 0; i < msgs.length; i += maxBatch) {
-                const slice = msgs.slice(i, i + maxBatch);
-                try {
-                  await handlePartition(slice);
-                } catch (err) {
-                  if (err instanceof MemberExpelled) return err;
-                  throw err;
-                }
-                if (consumersLeaving) return undefined;
-                // Committed only now: after the handling's transaction (or the dead letter) is done.
-                const last = slice.at(-1);
-                if (last)
-                  await within(
-                    Promise.resolve(last.raw.commit()),
-                    CLIENT_STEP_TIMEOUT_MS,
-                    'the offset commit',
-                  );
-              }
-              return undefined;
-            }),
-          );
-          const out = expelled.find((e) => e !== undefined);
-          if (out) {
-            log.warn({ groupId, err: out.message, code: 'CONSUMER_EXPELLED' }, 'consumer leaves its group');
-            return 'expelled';
-          }
-        }
-      } finally {
-        members.delete(self);
-        await self.leave();
-      }
-    }
-
-    /** Runs members one after another: an expelled one is replaced at once, a failed one after a backoff. */
-    async function run(first: () => void, firstFailed: (err: unknown) => void): Promise<void> {
-      let failures = 0;
-      let started = false;
-      while (!consumersLeaving) {
-        const m = member();
-        if (!started) {
-          started = true;
-          first();
-        }
-        try {
-          await m;
-          failures = 0;
-        } catch (err) {
-          if (consumersLeaving) return;
-          if (!isTransient(err)) {
-            const reason = errorMessage(err);
-            crashed.set(groupId, reason);
+            if (!poison && attempt < maxAttempts && !consumersLeaving) {
+              await sleep(50 * attempt);
+              continue;
+            }
+            if (consumersLeaving && !poison) throw err; // not committed: redelivered after restart
+            const reason = `${poison ? 'poison message' : `failed ${attempt} times`}: ${errorMessage(err)}`;
             log.error(
-              { groupId, err: reason, code: 'CONSUMER_CRASHED' },
-              'Kafka consumer crashed and will not be restarted',
+              { topic, partition, offset: message.offset, reason, code: 'MESSAGE_DEAD_LETTERED' },
+              'message dead-lettered',
             );
-            firstFailed(err);
+            await deadLetter(incoming, reason);
+            options.onOutcome?.(topic, 'dead_lettered');
             return;
           }
-          failures += 1;
-          log.warn({ groupId, err: errorMessage(err), failures }, 'Kafka consumer failed, restarting it');
-          await sleep(Math.min(200 * 2 ** Math.min(failures, 5), 5000));
         }
-      }
-    }
-
-    await new Promise<void>((resolve, reject) => {
-      const loop = run(resolve, reject).finally(() => loops.delete(loop));
-      loops.add(loop);
+      },
     });
   }
 
   async function lag(groupId: string, topics: string[]) {
-    const a = getAdmin();
-    const [committed] = await a.listConsumerGroupOffsets({
-      groups: [{ groupId, topics: null }],
-    });
-    const meta = await a.metadata({ topics });
-    const requests = topics.map((name) => ({
-      name,
-      partitions: Array.from(
-        { length: meta.topics.get(name)?.partitionsCount ?? 0 },
-        (_, partitionIndex) => ({
-          partitionIndex,
-          timestamp: -1n,
-        }),
-      ),
-    }));
-    const ends = await a.listOffsets({ topics: requests });
-    const earliest = await a.listOffsets({
-      topics: requests.map((t) => ({
-        ...t,
-        partitions: t.partitions.map((p) => ({ ...p, timestamp: -2n })),
-      })),
-    });
+    const a = await getAdmin();
     const out: { topic: string; partition: number; lag: number }[] = [];
-    for (const t of ends) {
+    const committed = await a.fetchOffsets({ groupId, topics });
+    for (const t of committed) {
+      const ends = await a.fetchTopicOffsets(t.topic);
       for (const p of t.partitions) {
-        const done = committed?.topics
-          .find((c) => c.name === t.name)
-          ?.partitions.find((c) => c.partitionIndex === p.partitionIndex)?.committedOffset;
-        const low =
-          earliest
-            .find((e) => e.name === t.name)
-            ?.partitions.find((e) => e.partitionIndex === p.partitionIndex)?.offset ?? 0n;
-        const from = done === undefined || done < 0n ? low : done;
-        out.push({ topic: t.name, partition: p.partitionIndex, lag: Math.max(0, Number(p.offset - from)) });
+        const end = ends.find((e) => e.partition === p.partition);
+        if (!end) continue;
+        const high = Number(end.high);
+        const done = Number(p.offset) < 0 ? Number(end.low) : Number(p.offset);
+        out.push({ topic: t.topic, partition: p.partition, lag: Math.max(0, high - done) });
       }
     }
     return out;
@@ -542,22 +315,19 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
 
   async function leaveGroups(): Promise<void> {
     consumersLeaving = true;
-    await Promise.all([...members].map((m) => m.leave()));
-    // The loops end once their handler in flight has finished; a stop does not wait for ever.
-    await within(Promise.all([...loops]), CLIENT_STEP_TIMEOUT_MS, 'stopping the consumers').catch(
-      (err: unknown) => log.warn({ err: errorMessage(err) }, 'consumers did not stop in time'),
-    );
+    for (const c of consumers.splice(0))
+      await c
+        .disconnect()
+        .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'consumer disconnect failed'));
   }
 
   return {
     send,
-    subscribe: async (options) => {
-      if (consumersLeaving) throw new Error('the Kafka bus is closed');
-      await subscribe(options);
-    },
+    subscribe,
     lag,
     async ping() {
-      await getAdmin().metadata({ topics: [], forceUpdate: true });
+      const a = await getAdmin();
+      await a.describeCluster();
     },
     consumersAlive() {
       if (crashed.size === 0) return Promise.resolve();
@@ -569,9 +339,12 @@ export function createKafkaBus(opts: KafkaBusOptions): MessageBus {
     },
     stopConsumers: leaveGroups,
     async close() {
-      await leaveGroups();
       closing = true;
-      for (const client of [producer, admin]) await client?.close().catch(() => undefined);
+      await leaveGroups();
+      for (const client of [producer, admin]) {
+        const c = await client?.catch(() => undefined);
+        await c?.disconnect().catch(() => undefined);
+      }
     },
   };
 }

@@ -62,13 +62,11 @@ const TRANSIENT_MESSAGE =
 /** True for an error that a later retry can cure (the cause chain and AggregateError members are looked at too). */
 export function isTransient(err: unknown, depth = 0): boolean {
   if (err === null || err === undefined || depth > 5) return false;
-  const e = err as { code?: unknown; cause?: unknown; canRetry?: unknown };
+  const e = err as { code?: unknown; cause?: unknown; retriable?: unknown; name?: unknown };
   if (typeof e.code === 'string' && TRANSIENT_CODE.test(e.code)) return true;
-  // @platformatic/kafka: a connection or request that failed or timed out, and the broker errors its protocol table
-  // marks retriable (leader moving, coordinator loading, broker not available, ...). Its ResponseError is an
-  // AggregateError of the per-partition errors (looked into below).
-  if (e.code === 'PLT_KFK_NETWORK' || e.code === 'PLT_KFK_TIMEOUT') return true;
-  if (e.code === 'PLT_KFK_PROTOCOL' && e.canRetry === true) return true;
+  // kafkajs marks the broker errors it would retry itself (leader moving, broker not available, ...).
+  if (typeof e.name === 'string' && e.name.startsWith('KafkaJS') && e.retriable === true) return true;
+  if (e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError') return true;
   if (err instanceof AggregateError && err.errors.some((x) => isTransient(x, depth + 1))) return true;
   if (e.cause !== undefined && isTransient(e.cause, depth + 1)) return true;
   return err instanceof Error && TRANSIENT_MESSAGE.test(err.message);

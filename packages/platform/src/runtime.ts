@@ -12,7 +12,6 @@ import { CONSUME_OUTCOMES, CONSUMER_SESSION_TIMEOUT_MS, createKafkaBus, waitForK
 import type { Logger } from './logger';
 import { createLogger, setRoutingHeaders } from './logger';
 import { OutboxRelay } from './messaging';
-import { runConsumedBatch } from './unit-of-work';
 import type { Metrics } from './metrics';
 import { capSeries, createMetrics } from './metrics';
 import { errorMessage } from './retry';
@@ -133,12 +132,6 @@ export const backendConfig = (grpcPort: number, httpPort: number) => ({
     1000,
     300_000,
     'Kafka consumer session timeout, in ms (heartbeat every third of it): above the longest time one message may take, network latency included, and well below SAGA_STEP_TIMEOUT_MS',
-  ),
-  KAFKA_CONSUMER_MAX_BATCH: env.boundedInt(
-    64,
-    1,
-    1000,
-    'at most this many fetched messages of one partition handled in one PostgreSQL transaction (1: one transaction per message)',
   ),
 });
 
@@ -403,10 +396,6 @@ export function createBackend(config: Backend, ctx: BackendContext, parts: Backe
       for (const c of config.KAFKA_CONSUMERS === 'on' ? parts.consumers : []) {
         const onOutcome = c.onOutcome;
         await bus.subscribe({
-          // Batched consumption: the messages of one partition in a fetch share one transaction (runConsumed
-          // joins it); a consumer may bring its own batch or none (maxBatch 1).
-          batch: (run) => runConsumedBatch({ pool, relay }, run),
-          maxBatch: config.KAFKA_CONSUMER_MAX_BATCH,
           ...c,
           onOutcome: (topic, outcome) => {
             metrics.messaging.consumed.inc({ topic, outcome });

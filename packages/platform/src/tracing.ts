@@ -2,7 +2,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } f
 import type { Context, Span } from '@opentelemetry/api';
 
 /**
- * Messaging spans, written by hand rather than by a Kafka client's auto-instrumentation: the outbox relay publishes in
+ * Messaging spans, written by hand rather than by the kafkajs auto-instrumentation: the outbox relay publishes in
  * its own loop, long after the transaction that wrote the message, so the producer span must be parented on the
  * context stored with the outbox row (not on the relay's). Attribute names follow the OpenTelemetry messaging
  * semantic conventions as of semconv 1.45 (messaging.system.name, messaging.operation.type,

@@ -7,13 +7,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import pg from 'pg';
-import { Admin } from '@platformatic/kafka';
 import { grpc, loadConfig, z } from '../src';
 import { createGrpcClient, startGrpcServer } from '../src/grpc';
 import { createMetrics } from '../src/metrics';
 import { backendConfig, backendContext, createBackend } from '../src/runtime';
 import { testInfra } from '@shop/testkit';
-import { EchoClient, echoDefinition, scratchDatabase, scratchTopics } from './support';
+import { EchoClient, echoDefinition, kafkaClient, scratchDatabase, scratchTopics } from './support';
 
 const schema = z.object(backendConfig(0, 0));
 const logger = pino({ level: 'silent' });
@@ -113,13 +112,10 @@ void describe('KAFKA_CONSUMERS', () => {
       { consumers: [consumer('canary')] },
     );
     await canary.start();
-    const admin = new Admin({
-      clientId: 'canary-track-test',
-      bootstrapBrokers: testInfra().kafkaBrokers.split(','),
-    });
-    cleanups.push(() => admin.close());
-    const members = async () =>
-      (await admin.describeGroups({ groups: [groupId] })).get(groupId)?.members.size ?? 0;
+    const admin = kafkaClient().admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    const members = async () => (await admin.describeGroups([groupId])).groups[0]?.members.length ?? 0;
     assert.equal(await members(), 0, 'the canary is no member of the group');
     await canary.ctx.bus.send([{ topic: topic!, key: 'k', value: Buffer.from('{}'), headers: {} }]);
 

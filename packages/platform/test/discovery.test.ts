@@ -18,7 +18,6 @@ import {
   FaultRegistry,
   grpc,
   instrumentBus,
-  isTransient,
   loadConfig,
   parseEndpoints,
   startGrpcServer,
@@ -137,10 +136,9 @@ describe('kafka-acl-denied', () => {
       { topic: 'inventory.commands.v1', key: 'k', value: 'v' },
     ];
     faults.set('kafka-acl-denied', { topic: 'inventory.commands.v1' });
-    await assert.rejects(wrapped.send(records), (err: Error & { apiId?: string; canRetry?: boolean }) => {
-      assert.equal(err.apiId, 'TOPIC_AUTHORIZATION_FAILED');
-      assert.equal(err.canRetry, false);
-      assert.equal(isTransient(err), false, 'retrying cannot cure it');
+    await assert.rejects(wrapped.send(records), (err: Error & { type?: string; retriable?: boolean }) => {
+      assert.equal(err.type, 'TOPIC_AUTHORIZATION_FAILED');
+      assert.equal(err.retriable, false);
       assert.match(err.message, /Not authorized to access topics: \[inventory\.commands\.v1\]/);
       return true;
     });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { eventually, KafkaRecorder, testInfra } from '@shop/testkit';
 import pino from 'pino';
-import { scratchTopics } from './support';
+import { kafkaClient, scratchTopics } from './support';
 import { createKafkaBus, isTransient, PoisonMessageError } from '../src';
 import type { IncomingMessage, MessageBus } from '../src';
 
@@ -21,7 +21,7 @@ describe('Kafka bus (real broker)', () => {
   it('dead-letters a poison message with the reason and goes on with the next one', async () => {
     const [topic] = await scratchTopics('poison');
     assert.ok(topic);
-    const dlt = await KafkaRecorder.start([`${topic}.dlt`]);
+    const dlt = await KafkaRecorder.start([`${topic}.dlt`], { kafka: kafkaClient() });
     const consumer = newBus();
     const processed: string[] = [];
     const outcomes: string[] = [];
@@ -58,7 +58,7 @@ describe('Kafka bus (real broker)', () => {
   it('retries an unexpected failure, then dead-letters it instead of blocking the partition', async () => {
     const [topic] = await scratchTopics('flaky');
     assert.ok(topic);
-    const dlt = await KafkaRecorder.start([`${topic}.dlt`]);
+    const dlt = await KafkaRecorder.start([`${topic}.dlt`], { kafka: kafkaClient() });
     const consumer = newBus();
     let attempts = 0;
     const processed: string[] = [];

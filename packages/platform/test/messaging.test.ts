@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTopics, eventually, KafkaRecorder } from '@shop/testkit';
+import { eventually, KafkaRecorder } from '@shop/testkit';
 import pino from 'pino';
-import { scratchDatabase, scratchTopics } from './support';
+import { kafkaClient, scratchDatabase, scratchTopics } from './support';
 import {
   createKafkaBus,
   createMetrics,
@@ -67,7 +67,7 @@ describe('outbox, relay and idempotent consumer (real PostgreSQL and Kafka)', ()
     const missing = `${topic}.missing`; // auto-creation is off: sending here fails until the topic exists
     const metrics = createMetrics('platform-test');
     const relay = new OutboxRelay({ pool, bus, logger, metrics, pollIntervalMs: 50 });
-    const out = await KafkaRecorder.start([topic]);
+    const out = await KafkaRecorder.start([topic], { kafka: kafkaClient() });
     try {
       await withTransaction(pool, (tx) =>
         enqueue(tx, [
@@ -87,7 +87,10 @@ describe('outbox, relay and idempotent consumer (real PostgreSQL and Kafka)', ()
       await relay.observe();
       assert.equal((await metrics.messaging.outboxPending.get()).values[0]?.value, 2);
 
-      await createTopics([{ topic: missing }]);
+      const admin = kafkaClient().admin();
+      await admin.connect();
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: missing, numPartitions: 1 }] });
+      await admin.disconnect();
       relay.notify();
       await eventually(
         async () =>
@@ -121,7 +124,7 @@ describe('outbox, relay and idempotent consumer (real PostgreSQL and Kafka)', ()
       safetyPollMs: 600_000,
     });
     const other = createPool(db.url, 1, logger); // another replica's pool: its commits never call this relay
-    const out = await KafkaRecorder.start([topic]);
+    const out = await KafkaRecorder.start([topic], { kafka: kafkaClient() });
     try {
       relay.start();
       await eventually(() => relay.isListening, { what: 'the relay to LISTEN' });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { createTopics, testInfra } from '@shop/testkit';
+import { testInfra } from '@shop/testkit';
 import { grpc } from '../src';
 
 /** A scratch database on the test PostgreSQL, dropped by `drop()`. */
@@ -24,11 +25,25 @@ export async function scratchDatabase(): Promise<{ url: string; drop: () => Prom
   };
 }
 
+export function kafkaClient(): Kafka {
+  return new Kafka({
+    clientId: 'platform-test',
+    brokers: testInfra().kafkaBrokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+}
+
 /** Creates uniquely named topics (and their dead-letter topics) for one test. */
 export async function scratchTopics(...names: string[]): Promise<string[]> {
   const suffix = randomUUID().slice(0, 8);
   const topics = names.map((n) => `platform-test.${n}.${suffix}`);
-  await createTopics(topics.flatMap((t) => [t, `${t}.dlt`]).map((topic) => ({ topic })));
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: topics.flatMap((t) => [t, `${t}.dlt`]).map((topic) => ({ topic, numPartitions: 1 })),
+  });
+  await admin.disconnect();
   return topics;
 }
 

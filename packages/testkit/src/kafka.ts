@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeEnvelope, DLT_REASON_HEADER, type Envelope } from '@shop/contracts';
-import { Admin, compatibilityPartitioner, Consumer, Producer, ProduceAcks } from '@platformatic/kafka';
-import type { Message, MessagesStream } from '@platformatic/kafka';
+import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { eventually, testInfra } from './index';
-
-const brokersOf = (brokers?: string) => (brokers ?? testInfra().kafkaBrokers).split(',');
 
 /** One message as a test sees it: headers as strings, the envelope decoded when the bytes are one. */
 export interface RecordedMessage {
@@ -16,9 +13,10 @@ export interface RecordedMessage {
   envelope: Envelope | undefined;
 }
 
-function recorded(message: Message): RecordedMessage {
+function recorded(topic: string, message: KafkaMessage): RecordedMessage {
   const headers: Record<string, string> = {};
-  for (const [k, v] of message.headers) headers[k.toString()] = v.toString();
+  for (const [k, v] of Object.entries(message.headers ?? {}))
+    if (v !== undefined) headers[k] = (Array.isArray(v) ? v[0] : v)?.toString() ?? '';
   const value = message.value ?? Buffer.alloc(0);
   let envelope: Envelope | undefined;
   try {
@@ -26,83 +24,7 @@ function recorded(message: Message): RecordedMessage {
   } catch {
     envelope = undefined;
   }
-  return { topic: message.topic, key: message.key?.toString() ?? '', value, headers, envelope };
-}
-
-/** A record a test sends: strings or bytes, optionally to a given partition. */
-export interface TestRecord {
-  key?: string | null;
-  value: Buffer | string;
-  headers?: Record<string, string>;
-  partition?: number;
-}
-
-/**
- * A producer for tests, on the test run's broker by default: keyed records go to the partition Java's default
- * partitioner picks (murmur2), as the services' own producer does.
- */
-export class TestProducer {
-  private readonly producer: Producer;
-  constructor(opts: { brokers?: string; clientId?: string } = {}) {
-    this.producer = new Producer({
-      clientId: opts.clientId ?? 'test-producer',
-      bootstrapBrokers: brokersOf(opts.brokers),
-      acks: ProduceAcks.ALL,
-      autocreateTopics: false,
-      partitioner: compatibilityPartitioner,
-    });
-  }
-
-  /** Sends records to one topic, acknowledged by all in-sync replicas. */
-  async send({ topic, messages }: { topic: string; messages: TestRecord[] }): Promise<void> {
-    await this.producer.send({
-      messages: messages.map((r) => ({
-        topic,
-        ...(typeof r.key === 'string' ? { key: Buffer.from(r.key) } : {}),
-        value: typeof r.value === 'string' ? Buffer.from(r.value) : r.value,
-        headers: new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
-        ...(r.partition !== undefined ? { partition: r.partition } : {}),
-      })),
-    });
-  }
-
-  close(): Promise<void> {
-    return this.producer.close();
-  }
-}
-
-/** Creates topics on the test broker (replication 1), with optional topic configs; existing ones are an error. */
-export async function createTopics(
-  topics: { topic: string; partitions?: number; configs?: Record<string, string> }[],
-  opts: { brokers?: string } = {},
-): Promise<void> {
-  const admin = new Admin({ clientId: 'test-admin', bootstrapBrokers: brokersOf(opts.brokers) });
-  try {
-    for (const t of topics)
-      await admin.createTopics({
-        topics: [t.topic],
-        partitions: t.partitions ?? 1,
-        replicas: 1,
-        configs: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
-      });
-    // Wait until every partition has a leader: a produce right after creation would otherwise be refused.
-    await eventually(
-      async () => {
-        const meta = await admin.metadata({ topics: topics.map((t) => t.topic), forceUpdate: true });
-        return topics.every((t) => {
-          const m = meta.topics.get(t.topic);
-          return (
-            m !== undefined &&
-            m.partitions.length === (t.partitions ?? 1) &&
-            m.partitions.every((p) => p.leader >= 0)
-          );
-        });
-      },
-      { what: `leaders for ${topics.map((t) => t.topic).join(', ')}`, timeoutMs: 20_000 },
-    );
-  } finally {
-    await admin.close();
-  }
+  return { topic, key: message.key?.toString() ?? '', value, headers, envelope };
 }
 
 /**
@@ -112,25 +34,30 @@ export async function createTopics(
  */
 export class KafkaRecorder {
   readonly messages: RecordedMessage[] = [];
-  private constructor(
-    private readonly consumer: Consumer,
-    private stream?: MessagesStream<Buffer, Buffer, Buffer, Buffer>,
-  ) {}
+  private constructor(private readonly consumer: Consumer) {}
 
-  /** Subscribes and starts recording; `brokers` defaults to the test run's broker (`testInfra()`). */
-  static async start(
-    topics: string[],
-    opts: { brokers?: string; group?: string } = {},
-  ): Promise<KafkaRecorder> {
-    const consumer = new Consumer({
-      clientId: 'kafka-recorder',
-      bootstrapBrokers: brokersOf(opts.brokers),
+  /** Subscribes and starts recording; `kafka` defaults to a client of the test run's broker (`testInfra()`). */
+  static async start(topics: string[], opts: { kafka?: Kafka; group?: string } = {}): Promise<KafkaRecorder> {
+    const kafka =
+      opts.kafka ??
+      new Kafka({
+        clientId: 'kafka-recorder',
+        brokers: testInfra().kafkaBrokers.split(','),
+        logLevel: logLevel.NOTHING,
+      });
+    const consumer = kafka.consumer({
       groupId: `${opts.group ?? 'recorder'}-${randomUUID()}`,
-      maxWaitTime: 200,
+      allowAutoTopicCreation: false,
     });
     const recorder = new KafkaRecorder(consumer);
-    recorder.stream = await consumer.consume({ topics, mode: 'earliest', autocommit: false });
-    recorder.stream.on('data', (message) => recorder.messages.push(recorded(message)));
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await consumer.run({
+      eachMessage: ({ topic, message }) => {
+        recorder.messages.push(recorded(topic, message));
+        return Promise.resolve();
+      },
+    });
     return recorder;
   }
 
@@ -170,7 +97,7 @@ export class KafkaRecorder {
     );
   }
 
-  async stop(): Promise<void> {
-    await this.consumer.close(true);
+  stop(): Promise<void> {
+    return this.consumer.disconnect();
   }
 }

@@ -20,6 +20,7 @@ import {
   closeProducer,
   commit,
   grpcClient,
+  kafka,
   release,
   reserve,
   sendCommands,
@@ -36,8 +37,8 @@ before(async () => {
   await service.start();
   client = grpcClient(service.ports.grpc);
   [replies, dead] = await Promise.all([
-    KafkaRecorder.start([Topics.inventoryReplies], { group: 'inventory-test' }),
-    KafkaRecorder.start([dltTopic(Topics.inventoryCommands)], { group: 'inventory-test' }),
+    KafkaRecorder.start([Topics.inventoryReplies], { kafka, group: 'inventory-test' }),
+    KafkaRecorder.start([dltTopic(Topics.inventoryCommands)], { kafka, group: 'inventory-test' }),
   ]);
 });
 

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Envelope } from '@shop/contracts';
 import { Topics, encodeEnvelope, inventoryV1, newEnvelope } from '@shop/contracts';
 import { grpc, loadConfig } from '@shop/platform';
-import { serviceEnv, testInfra, TestProducer } from '@shop/testkit';
+import { serviceEnv, testInfra } from '@shop/testkit';
+import type { Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { RunningService } from '../src/service';
 import { createService, schema } from '../src/service';
 
@@ -14,18 +16,22 @@ export function bootService(): RunningService {
   );
 }
 
-let producer: TestProducer | undefined;
-export async function sendRaw(records: { key: string; value: Buffer | string }[]): Promise<void> {
-  producer ??= new TestProducer({
-    brokers: infra.kafkaBrokers,
-    clientId: `inventory-test-${randomUUID().slice(0, 8)}`,
-  });
-  await producer.send({ topic: Topics.inventoryCommands, messages: records });
-}
+export const kafka = new Kafka({
+  clientId: `inventory-test-${randomUUID().slice(0, 8)}`,
+  brokers: infra.kafkaBrokers.split(','),
+  logLevel: logLevel.NOTHING,
+});
 
-export async function closeProducer(): Promise<void> {
-  await producer?.close();
-  producer = undefined;
+let producer: Producer | undefined;
+export async function sendRaw(records: { key: string; value: Buffer | string }[]): Promise<void> {
+  if (!producer) {
+    producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+  }
+  await producer.send({ topic: Topics.inventoryCommands, acks: -1, messages: records });
 }
 
 export async function sendCommands(envelopes: Envelope[]): Promise<void> {
@@ -37,6 +43,11 @@ export const reserve = (orderId: string, items: { sku: string; quantity: number 
 export const release = (orderId: string) =>
   newEnvelope({ $case: 'releaseStock', value: { orderId, reason: 1 } });
 export const commit = (orderId: string) => newEnvelope({ $case: 'commitStock', value: { orderId } });
+
+export async function closeProducer(): Promise<void> {
+  await producer?.disconnect();
+  producer = undefined;
+}
 
 export type Client = inventoryV1.InventoryServiceClient;
 export const grpcClient = (port: number): Client =>

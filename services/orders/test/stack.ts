@@ -14,10 +14,11 @@ import {
   serviceEnv,
   testInfra,
   testIssuer,
-  TestProducer,
   type TestInfra,
   type TestIssuer,
 } from '@shop/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import pg from 'pg';
 import { createService as createOrders, schema as ordersSchema, type OrdersService } from '../src/service';
 
@@ -117,20 +118,28 @@ export class Stack {
   ordersClient!: ordersV1.OrderServiceClient;
   inventoryClient!: inventoryV1.InventoryServiceClient;
   paymentsClient!: paymentsV1.PaymentServiceClient;
-  producer!: TestProducer;
+  readonly kafka: Kafka;
+  producer!: Producer;
   /** Every saga topic (and the replies' DLTs) from the beginning: tests find their order's messages by key. */
   collector!: KafkaRecorder;
   inventoryDb!: pg.Pool;
   ordersDb!: pg.Pool;
 
-  constructor(readonly infra: TestInfra = sharedInfra) {}
+  constructor(readonly infra: TestInfra = sharedInfra) {
+    this.kafka = new Kafka({
+      clientId: 'orders-test',
+      brokers: infra.kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+  }
 
   /** The issuer URL orders and payments trust (set by start). */
   issuerUrl = '';
 
   async start(orderEnv: Record<string, string>): Promise<void> {
     this.issuerUrl = (await acquireIssuer()).url;
-    this.producer = new TestProducer({ brokers: this.infra.kafkaBrokers, clientId: 'orders-test' });
+    this.producer = this.kafka.producer();
+    await this.producer.connect();
     this.collector = await KafkaRecorder.start(
       [
         Topics.inventoryCommands,
@@ -141,7 +150,7 @@ export class Stack {
         dltTopic(Topics.inventoryReplies),
         dltTopic(Topics.paymentsReplies),
       ],
-      { brokers: this.infra.kafkaBrokers, group: 'orders-test' },
+      { kafka: this.kafka, group: 'orders-test' },
     );
     this.inventoryDb = new pg.Pool({ connectionString: this.infra.databaseUrls.inventory, max: 2 });
     this.ordersDb = new pg.Pool({ connectionString: this.infra.databaseUrls.orders, max: 2 });
@@ -225,7 +234,7 @@ export class Stack {
     this.inventoryClient?.close();
     this.paymentsClient?.close();
     await this.collector?.stop().catch(() => undefined);
-    await this.producer?.close().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
     await this.inventoryDb?.end().catch(() => undefined);
     await this.ordersDb?.end().catch(() => undefined);
     if (this.issuerUrl) {

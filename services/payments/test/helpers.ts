@@ -9,9 +9,10 @@ import {
   serviceEnv,
   testInfra,
   testIssuer,
-  TestProducer,
   type RecordedMessage,
 } from '@shop/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import type { RunningService } from '../src/service';
 import { createService, schema } from '../src/service';
 
@@ -47,13 +48,19 @@ export async function bearer(identity: Identity): Promise<grpc.Metadata> {
  * their own messages by order id, so leftovers of other tests and services do not matter.
  */
 export class KafkaProbe {
+  private readonly kafka = new Kafka({
+    clientId: 'payments-test',
+    brokers: infra.kafkaBrokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
   private recorder: KafkaRecorder | undefined;
-  private producer: TestProducer | undefined;
+  private producer: Producer | undefined;
 
   async start(): Promise<void> {
-    this.producer = new TestProducer({ brokers: infra.kafkaBrokers, clientId: 'payments-test' });
+    this.producer = this.kafka.producer();
+    await this.producer.connect();
     this.recorder = await KafkaRecorder.start([Topics.paymentsReplies, dltTopic(Topics.paymentsCommands)], {
-      brokers: infra.kafkaBrokers,
+      kafka: this.kafka,
       group: 'payments-test',
     });
   }
@@ -65,7 +72,7 @@ export class KafkaProbe {
 
   async stop(): Promise<void> {
     await this.recorder?.stop();
-    await this.producer?.close();
+    await this.producer?.disconnect();
   }
 
   /** Sends a command envelope keyed by its order id; returns it. */
